@@ -1,0 +1,268 @@
+"""Every sidecar option, as a flag and as `INFERTAP_<FLAG>`, validated once into frozen Settings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sidecar.layout import Destination, DestinationError, parse_destination
+from sidecar.record import DEFAULT_CSV_TYPES, DEFAULT_JSON_TYPES
+
+ENV_PREFIX = "INFERTAP_"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$")
+
+
+class SettingsError(ValueError):
+    """A bad option value; the message names the option and what it accepts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    upstream: str
+    listen_host: str
+    listen_port: int
+    admin_host: str
+    admin_port: int
+    destination: Destination
+    endpoint_name: str
+    variant_name: str
+    sampling_percentage: float
+    capture_input: bool
+    capture_output: bool
+    capture_methods: frozenset[str]
+    capture_paths: tuple[str, ...]
+    spool_dir: Path
+    flush_interval: float
+    max_file_bytes: int
+    max_capture_bytes: int
+    queue_max_bytes: int
+    spool_max_bytes: int
+    inference_id_header: str
+    csv_content_types: tuple[str, ...]
+    json_content_types: tuple[str, ...]
+    redact_json_fields: tuple[str, ...]
+    redact_csv_columns: tuple[int, ...]
+    kms_key_id: str | None
+    upstream_health_path: str
+    upstream_connect_timeout: float
+    upstream_timeout: float
+    shutdown_grace: float
+    upload_max_backoff: float
+    workers: int
+    log_level: str
+
+
+def parse_size(text: str, option: str) -> int:
+    """`8MiB`, `512KiB`, `1GB` or plain bytes -> bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise SettingsError(
+            f"{option} must be a size such as 8MiB, 512KiB or 1048576, got {text!r}"
+        )
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "B").lower()])
+
+
+def _host_port(text: str, option: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"{option} must be HOST:PORT such as 0.0.0.0:9000, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infertap-sidecar",
+        description=(
+            "Reverse proxy in front of a model server: forwards every request untouched and "
+            "captures a sample of request/response pairs as SageMaker data-capture records, "
+            "delivered in hourly partitions to S3 or a local folder. Every flag can also be set "
+            "as an environment variable INFERTAP_<FLAG>, e.g. INFERTAP_SAMPLING_PERCENTAGE=5."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    net = parser.add_argument_group("network")
+    net.add_argument("--upstream", help="model server base URL", default="http://127.0.0.1:8080")
+    net.add_argument("--listen", help="traffic address HOST:PORT", default="0.0.0.0:9000")
+    net.add_argument(
+        "--admin-listen", help="/metrics, /healthz, /readyz HOST:PORT", default="0.0.0.0:9090"
+    )
+    net.add_argument("--upstream-health-path", help="path /readyz checks", default="/ping")
+    net.add_argument("--upstream-connect-timeout", type=float, default=5.0, help="seconds")
+    net.add_argument("--upstream-timeout", type=float, default=60.0, help="seconds, per request")
+    net.add_argument("--workers", type=int, default=1, help="processes sharing --listen")
+
+    cap = parser.add_argument_group("capture")
+    cap.add_argument("--endpoint-name", default="default", help="first folder below the prefix")
+    cap.add_argument("--variant-name", default="AllTraffic", help="second folder")
+    cap.add_argument(
+        "--sampling-percentage", type=float, default=20.0, help="share captured, 0-100"
+    )
+    cap.add_argument("--capture-mode", default="input,output", help="input, output or both")
+    cap.add_argument("--capture-methods", default="POST", help="comma-separated HTTP methods")
+    cap.add_argument(
+        "--capture-paths", default="*", help="comma-separated path globs, e.g. /invocations,/v2/*"
+    )
+    cap.add_argument(
+        "--inference-id-header", default="X-Inference-Id", help="header carrying an inference id"
+    )
+    cap.add_argument("--max-capture-bytes", default="1MiB", help="larger bodies are not captured")
+    cap.add_argument("--csv-content-types", default=",".join(DEFAULT_CSV_TYPES))
+    cap.add_argument("--json-content-types", default=",".join(DEFAULT_JSON_TYPES))
+    cap.add_argument(
+        "--redact-json-fields", default="", help="dotted JSON paths blanked before writing"
+    )
+    cap.add_argument("--redact-csv-columns", default="", help="0-based CSV column indexes blanked")
+
+    out = parser.add_argument_group("delivery")
+    out.add_argument(
+        "--destination",
+        default="./capture",
+        help="s3://bucket/prefix, file:///abs/path or a folder",
+    )
+    out.add_argument("--spool-dir", default="./spool", help="local folder for unsent files")
+    out.add_argument("--flush-interval", type=float, default=60.0, help="file age limit, seconds")
+    out.add_argument("--max-file-bytes", default="8MiB", help="file size limit")
+    out.add_argument("--queue-max-bytes", default="64MiB", help="in-memory queue limit")
+    out.add_argument("--spool-max-bytes", default="1GiB", help="spool disk cap")
+    out.add_argument("--kms-key-id", default=None, help="SSE-KMS key for S3 objects")
+    out.add_argument("--upload-max-backoff", type=float, default=30.0, help="retry cap, seconds")
+    out.add_argument(
+        "--shutdown-grace", type=float, default=25.0, help="seconds to drain on SIGTERM"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    return parser
+
+
+def _apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    """Environment variables become defaults, so a flag on the command line still wins."""
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        name = ENV_PREFIX + action.dest.upper()
+        if name in environ:
+            action.default = environ[name]
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Flags, then `INFERTAP_*` variables, then defaults; raise SettingsError on a bad value."""
+    parser = build_parser()
+    _apply_env(parser, os.environ if environ is None else environ)
+    args = parser.parse_args(argv)
+    return validate(vars(args))
+
+
+def _number(value: object, option: str, low: float, high: float | None = None) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SettingsError(f"{option} must be a number, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise SettingsError(f"{option} must be {bound}, got {value}")
+    return number
+
+
+def _name(value: str, option: str) -> str:
+    if not _NAME.match(value):
+        raise SettingsError(
+            f"{option} must be 1-63 letters, digits, '.', '_' or '-', got {value!r}"
+        )
+    return value
+
+
+def validate(a: Mapping[str, object]) -> Settings:
+    upstream = str(a["upstream"]).rstrip("/")
+    parsed = urlparse(upstream)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}")
+    modes = {m.strip().lower() for m in str(a["capture_mode"]).split(",") if m.strip()}
+    if modes == {"both"}:
+        modes = {"input", "output"}
+    if not modes or not modes <= {"input", "output"}:
+        raise SettingsError(
+            f"--capture-mode must be input, output or input,output, got {a['capture_mode']!r}"
+        )
+    try:
+        destination = parse_destination(str(a["destination"]))
+    except DestinationError as exc:
+        raise SettingsError(f"--destination: {exc}") from None
+    redact_columns: list[int] = []
+    for item in _csv_list(str(a["redact_csv_columns"])):
+        if not item.isdigit():
+            raise SettingsError(f"--redact-csv-columns must be column indexes, got {item!r}")
+        redact_columns.append(int(item))
+    listen = _host_port(str(a["listen"]), "--listen")
+    admin = _host_port(str(a["admin_listen"]), "--admin-listen")
+    if listen[1] == admin[1] and listen[1] != 0:
+        raise SettingsError(f"--admin-listen must use another port than --listen ({listen[1]})")
+    header = str(a["inference_id_header"]).strip()
+    if not header:
+        raise SettingsError("--inference-id-header must not be empty")
+    health = str(a["upstream_health_path"])
+    if not health.startswith("/"):
+        raise SettingsError(f"--upstream-health-path must start with '/', got {health!r}")
+    max_file = parse_size(str(a["max_file_bytes"]), "--max-file-bytes")
+    if max_file < 1024:
+        raise SettingsError(f"--max-file-bytes must be at least 1KiB, got {a['max_file_bytes']}")
+    return Settings(
+        upstream=upstream,
+        listen_host=listen[0],
+        listen_port=listen[1],
+        admin_host=admin[0],
+        admin_port=admin[1],
+        destination=destination,
+        endpoint_name=_name(str(a["endpoint_name"]), "--endpoint-name"),
+        variant_name=_name(str(a["variant_name"]), "--variant-name"),
+        sampling_percentage=_number(a["sampling_percentage"], "--sampling-percentage", 0, 100),
+        capture_input="input" in modes,
+        capture_output="output" in modes,
+        capture_methods=frozenset(m.upper() for m in _csv_list(str(a["capture_methods"]))),
+        capture_paths=_csv_list(str(a["capture_paths"])) or ("*",),
+        spool_dir=Path(str(a["spool_dir"])).resolve(),
+        flush_interval=_number(a["flush_interval"], "--flush-interval", 0.05),
+        max_file_bytes=max_file,
+        max_capture_bytes=parse_size(str(a["max_capture_bytes"]), "--max-capture-bytes"),
+        queue_max_bytes=parse_size(str(a["queue_max_bytes"]), "--queue-max-bytes"),
+        spool_max_bytes=parse_size(str(a["spool_max_bytes"]), "--spool-max-bytes"),
+        inference_id_header=header,
+        csv_content_types=tuple(t.lower() for t in _csv_list(str(a["csv_content_types"]))),
+        json_content_types=tuple(t.lower() for t in _csv_list(str(a["json_content_types"]))),
+        redact_json_fields=_csv_list(str(a["redact_json_fields"])),
+        redact_csv_columns=tuple(redact_columns),
+        kms_key_id=str(a["kms_key_id"]) if a.get("kms_key_id") else None,
+        upstream_health_path=health,
+        upstream_connect_timeout=_number(
+            a["upstream_connect_timeout"], "--upstream-connect-timeout", 0.001
+        ),
+        upstream_timeout=_number(a["upstream_timeout"], "--upstream-timeout", 0.001),
+        shutdown_grace=_number(a["shutdown_grace"], "--shutdown-grace", 0),
+        upload_max_backoff=_number(a["upload_max_backoff"], "--upload-max-backoff", 0.01),
+        workers=int(_number(a["workers"], "--workers", 1, 64)),
+        log_level=str(a["log_level"]),
+    )
