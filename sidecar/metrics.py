@@ -1,7 +1,8 @@
 """Every sidecar metric, defined in one place (DESIGN.md section 4).
 
 Metrics live in a registry per `SidecarMetrics` so tests and several apps in one process never
-share counters.
+share counters. With several worker processes (`--workers`), prometheus_client's multiprocess
+mode aggregates them: counters and histograms add up, gauges sum over live workers ("livesum").
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ DROP_QUEUE_FULL = "queue_full"
 DROP_SPOOL_FULL = "spool_full"
 DROP_WRITE_ERROR = "write_error"
 DROP_SHUTDOWN = "shutdown"
-DROP_REASONS = (DROP_TOO_LARGE, DROP_QUEUE_FULL, DROP_SPOOL_FULL, DROP_WRITE_ERROR, DROP_SHUTDOWN)
+# A body of a redactable type that could not be parsed: dropped rather than written unredacted.
+DROP_REDACT_ERROR = "redact_error"
+DROP_REASONS = (
+    DROP_TOO_LARGE,
+    DROP_QUEUE_FULL,
+    DROP_SPOOL_FULL,
+    DROP_WRITE_ERROR,
+    DROP_SHUTDOWN,
+    DROP_REDACT_ERROR,
+)
 
 
 class SidecarMetrics:
@@ -63,13 +73,20 @@ class SidecarMetrics:
         self.capture_queue_bytes = Gauge(
             "infertap_capture_queue_bytes",
             "Bytes of records waiting in the in-memory capture queue.",
+            multiprocess_mode="livesum",
             registry=r,
         )
         self.spool_bytes = Gauge(
-            "infertap_spool_bytes", "Bytes of capture files on local disk.", registry=r
+            "infertap_spool_bytes",
+            "Bytes of capture files on local disk.",
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.spool_files = Gauge(
-            "infertap_spool_files", "Capture files on local disk (open and sealed).", registry=r
+            "infertap_spool_files",
+            "Capture files on local disk (open and sealed).",
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.uploads = Counter(
             "infertap_uploads",

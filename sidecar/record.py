@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import math
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -75,7 +77,14 @@ def decode_data(data: str, encoding: str) -> bytes:
 
 
 def format_inference_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(INFERENCE_TIME_FORMAT)
+    # Every captured record formats its time; within a second the text is the same, and
+    # strftime is the costliest step of building a record, so the last second is memoised.
+    return _format_second(math.floor(moment.timestamp()))
+
+
+@functools.lru_cache(maxsize=8)
+def _format_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime(INFERENCE_TIME_FORMAT)
 
 
 def parse_inference_time(text: str) -> datetime:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlparse
 
 from sidecar.layout import Destination, DestinationError, parse_destination
@@ -91,9 +92,17 @@ def _csv_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports bad flags as SettingsError, so every start-up error is one line naming the option."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SettingsError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="infertap-sidecar",
+        usage="%(prog)s [options]\n       %(prog)s inject-webhook [webhook options]",
         description=(
             "Reverse proxy in front of a model server: forwards every request untouched and "
             "captures a sample of request/response pairs as SageMaker data-capture records, "
@@ -110,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     net.add_argument("--upstream-health-path", help="path /readyz checks", default="/ping")
     net.add_argument("--upstream-connect-timeout", type=float, default=5.0, help="seconds")
-    net.add_argument("--upstream-timeout", type=float, default=60.0, help="seconds, per request")
+    net.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=60.0,
+        help="seconds the upstream may stay silent: before its response, or between two chunks "
+        "of a streamed response (answered 504 before the response starts)",
+    )
     net.add_argument("--workers", type=int, default=1, help="processes sharing --listen")
 
     cap = parser.add_argument_group("capture")
@@ -122,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--capture-mode", default="input,output", help="input, output or both")
     cap.add_argument("--capture-methods", default="POST", help="comma-separated HTTP methods")
     cap.add_argument(
-        "--capture-paths", default="*", help="comma-separated path globs, e.g. /invocations,/v2/*"
+        "--capture-paths",
+        default="*",
+        help="comma-separated path globs, e.g. /invocations,/v2/* ('*' also matches '/')",
     )
     cap.add_argument(
         "--inference-id-header", default="X-Inference-Id", help="header carrying an inference id"
@@ -163,8 +180,20 @@ def _apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> N
         if not action.option_strings or action.dest == "help":
             continue
         name = ENV_PREFIX + action.dest.upper()
-        if name in environ:
-            action.default = environ[name]
+        if name not in environ:
+            continue
+        value = environ[name]
+        option = action.option_strings[0]
+        # argparse neither names the variable nor checks choices for defaults: do it here.
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(str, action.choices))
+            raise SettingsError(f"{name} ({option}) must be one of {choices}, got {value!r}")
+        if callable(action.type):
+            try:
+                action.type(value)
+            except (TypeError, ValueError):
+                raise SettingsError(f"{name} ({option}) must be a number, got {value!r}") from None
+        action.default = value
 
 
 def parse_settings(

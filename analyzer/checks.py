@@ -1,0 +1,302 @@
+"""Constraint checks: the current data against the baseline -> SageMaker-style violations.
+
+One function per `constraint_check_type`; `evaluate` runs them all in SageMaker's order and
+returns the violations with the per-feature drift distances. Description texts follow SageMaker's
+pre-built container where its wording is known (data_type_check, baseline_drift_check; the
+`Value: … does not meet the constraint requirement! ` form of Deequ for completeness_check and
+categorical_values_check, as in the SDK's sample file).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from analyzer import drift, kll
+from analyzer.profile import DatasetProfile, FeatureProfile
+from analyzer.schema import (
+    ENABLED,
+    FRACTIONAL,
+    INTEGRAL,
+    NUMERIC_TYPES,
+    STRING,
+    Constraints,
+    FeatureConstraint,
+    FeatureStatistics,
+    MonitoringConfig,
+    Statistics,
+)
+
+DATA_TYPE_CHECK = "data_type_check"
+COMPLETENESS_CHECK = "completeness_check"
+BASELINE_DRIFT_CHECK = "baseline_drift_check"
+MISSING_COLUMN_CHECK = "missing_column_check"
+EXTRA_COLUMN_CHECK = "extra_column_check"
+CATEGORICAL_VALUES_CHECK = "categorical_values_check"
+CHECK_TYPES = (
+    DATA_TYPE_CHECK,
+    COMPLETENESS_CHECK,
+    BASELINE_DRIFT_CHECK,
+    MISSING_COLUMN_CHECK,
+    EXTRA_COLUMN_CHECK,
+    CATEGORICAL_VALUES_CHECK,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One entry of constraint_violations.json."""
+
+    feature_name: str
+    constraint_check_type: str
+    description: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "feature_name": self.feature_name,
+            "constraint_check_type": self.constraint_check_type,
+            "description": self.description,
+        }
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """Violations, plus the drift distance of every feature compared with the baseline."""
+
+    violations: list[Violation] = field(default_factory=list)
+    feature_drift: dict[str, float] = field(default_factory=dict)
+
+
+def java_double(value: float) -> str:
+    """A float as Java's Double.toString writes it (SageMaker's texts come from the JVM)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    magnitude = abs(value)
+    if value == 0 or 1e-3 <= magnitude < 1e7:
+        text = repr(float(value))
+        return text if ("." in text or "e" in text) else text + ".0"
+    # Shortest round-trip digits (as Java 19+ picks them) in computerized scientific notation.
+    _, digits, exponent = Decimal(repr(float(magnitude))).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    mantissa = f"{text[0]}.{text[1:] or '0'}"
+    sign = "-" if value < 0 else ""
+    return f"{sign}{mantissa}E{len(text) - 1 + exponent}"
+
+
+def _percent(share: float) -> str:
+    return java_double(share * 100.0)
+
+
+def _deequ_text(value: float) -> str:
+    return f"Value: {java_double(value)} does not meet the constraint requirement! "
+
+
+def data_type_violation(
+    constraint: FeatureConstraint, feature: FeatureProfile, threshold: float
+) -> Violation | None:
+    """Share of present values of the expected type (Integral counts as Fractional) < threshold."""
+    expected = constraint.inferred_type
+    if expected not in NUMERIC_TYPES or feature.present == 0:
+        return None
+    matching = feature.integral if expected == INTEGRAL else feature.numeric
+    share = matching / feature.present
+    if share >= threshold:
+        return None
+    return Violation(
+        constraint.name,
+        DATA_TYPE_CHECK,
+        f"Data type match requirement is not met. Expected data type: {expected}, "
+        f"Expected match: {_percent(threshold)}%. "
+        f"Observed: Only {_percent(share)}% of data is {expected}.",
+    )
+
+
+def completeness_violation(
+    constraint: FeatureConstraint, current: FeatureStatistics
+) -> Violation | None:
+    """Share of non-missing values below the baseline's completeness."""
+    if constraint.completeness is None:
+        return None
+    observed = current.completeness
+    if observed >= constraint.completeness:
+        return None
+    return Violation(constraint.name, COMPLETENESS_CHECK, _deequ_text(observed))
+
+
+def categorical_values_violation(
+    constraint: FeatureConstraint, feature: FeatureProfile, threshold: float
+) -> Violation | None:
+    """Share of present values inside the baseline's domain below domain_content_threshold."""
+    if constraint.domains is None or constraint.inferred_type != STRING or feature.present == 0:
+        return None
+    domain = set(constraint.domains)
+    counts = feature.categorical_counts()  # numbers' texts too, while they are tracked
+    inside = sum(count for value, count in counts.items() if value in domain)
+    share = inside / feature.present
+    if share >= threshold:
+        return None
+    return Violation(constraint.name, CATEGORICAL_VALUES_CHECK, _deequ_text(share))
+
+
+def drift_distance(
+    baseline: FeatureStatistics,
+    current: FeatureStatistics,
+    feature: FeatureProfile | None,
+    config: MonitoringConfig,
+) -> float | None:
+    """Baseline distance of one feature, or None when the two cannot be compared."""
+    if baseline.is_numeric:
+        if not baseline.kll_sketch:
+            return None
+        if feature is not None:
+            if feature.numeric == 0:
+                return None
+            # Numeric values are compared even in a column that also holds strings.
+            current = FeatureStatistics(
+                name=current.name,
+                inferred_type=FRACTIONAL,
+                kll_sketch=kll.levels_from_sketch(feature.sketch),
+            )
+        elif not current.is_numeric or not current.kll_sketch:
+            return None
+        return drift.numeric_distance(baseline, current, config.comparison_method)
+    if baseline.inferred_type == STRING and current.inferred_type == STRING:
+        if not baseline.categorical_buckets or not current.categorical_buckets:
+            return None
+        return drift.categorical_distance(
+            baseline, current, config.categorical_drift_method, config.comparison_method
+        )
+    return None
+
+
+def drift_violation(
+    name: str, distance: float, baseline: FeatureStatistics, config: MonitoringConfig
+) -> Violation | None:
+    if baseline.is_numeric:
+        threshold, method = config.comparison_threshold, drift.LINFINITY
+    else:
+        threshold, method = config.categorical_comparison_threshold, config.categorical_drift_method
+    if not drift.drift_detected(distance, threshold, method):
+        return None
+    if method == drift.CHI_SQUARED:
+        text = (
+            f"Baseline drift test p-value: {java_double(distance)} is below threshold: "
+            f"{java_double(threshold)}"
+        )
+    else:
+        text = (
+            f"Baseline drift distance: {java_double(distance)} exceeds threshold: "
+            f"{java_double(threshold)}"
+        )
+    return Violation(name, BASELINE_DRIFT_CHECK, text)
+
+
+def column_violations(
+    baseline_columns: Sequence[str],
+    expected_columns: Iterable[str],
+    current_columns: Sequence[str],
+) -> list[Violation]:
+    """A violation per expected baseline column absent now, and per column new now."""
+    known = set(baseline_columns)
+    present = set(current_columns)
+    sizes = (
+        f"Number of columns in current dataset: {len(current_columns)}, "
+        f"Number of columns in baseline constraints: {len(baseline_columns)}"
+    )
+    found: list[Violation] = []
+    for name in expected_columns:
+        if name in known and name not in present:
+            found.append(
+                Violation(
+                    name,
+                    MISSING_COLUMN_CHECK,
+                    f"Column {name} of the baseline is missing from the current dataset. {sizes}",
+                )
+            )
+    for name in current_columns:
+        if name not in known:
+            found.append(
+                Violation(
+                    name,
+                    EXTRA_COLUMN_CHECK,
+                    f"Column {name} is not in the baseline constraints. {sizes}",
+                )
+            )
+    return found
+
+
+def evaluate(
+    baseline: Statistics,
+    constraints: Constraints,
+    current: Statistics,
+    profile: DatasetProfile,
+    expected_columns: Sequence[str] | None = None,
+) -> Evaluation:
+    """Every check of DESIGN.md section 6, in constraint (column) order.
+
+    `expected_columns`: the baseline columns this run should see (all of them by default; fewer
+    when only one side of the exchanges is monitored). Drift distances are computed for every
+    comparable feature even when `evaluate_constraints` is Disabled.
+    """
+    config = constraints.monitoring_config
+    result = Evaluation()
+    enabled = config.evaluate_constraints == ENABLED
+    compare = config.perform_comparison == ENABLED
+    current_names = profile.columns
+    present = set(current_names)
+    baseline_names = [f.name for f in constraints.features] or baseline.feature_names
+    for constraint in constraints.features:
+        name = constraint.name
+        if name not in present:
+            continue
+        feature = profile.feature(name)
+        current_stats = current.feature(name)
+        base_stats = baseline.feature(name)
+        if current_stats is None:
+            continue
+        distance = None
+        if base_stats is not None:
+            distance = drift_distance(base_stats, current_stats, feature, config)
+            if distance is not None and not math.isnan(distance):
+                result.feature_drift[name] = distance
+        if not enabled:
+            continue
+        checks = [
+            data_type_violation(constraint, feature, config.datatype_check_threshold),
+            completeness_violation(constraint, current_stats),
+            drift_violation(name, distance, base_stats, config)
+            if compare and distance is not None and base_stats is not None
+            else None,
+            categorical_values_violation(constraint, feature, config.domain_content_threshold),
+        ]
+        result.violations.extend(v for v in checks if v is not None)
+    if enabled:
+        expected = baseline_names if expected_columns is None else expected_columns
+        result.violations.extend(column_violations(baseline_names, expected, current_names))
+    return result
+
+
+def violations_to_bytes(violations: Sequence[Violation]) -> bytes:
+    """constraint_violations.json exactly as SageMaker's container writes it (Jackson's pretty
+    printer: `" : "` separators, `[ {` … `}, {` … `} ]`, two-space indents, `[ ]` when empty)."""
+    if not violations:
+        return b'{\n  "violations" : [ ]\n}\n'
+    entries = []
+    for violation in violations:
+        fields = ",\n".join(
+            f"    {_json_string(key)} : {_json_string(value)}"
+            for key, value in violation.to_json().items()
+        )
+        entries.append("{\n" + fields + "\n  }")
+    body = ", ".join(entries)
+    return ('{\n  "violations" : [ ' + body + " ]\n}\n").encode("utf-8")
+
+
+def _json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)

@@ -1,0 +1,56 @@
+"""Structured logs: one JSON object a line on stderr, with time, level, logger and message.
+
+Context goes in `extra` (`extra={"fields": {...}}` or plain keys); it is written as top-level
+keys. Callers never pass payloads, headers or credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+# Attributes every LogRecord has; anything else came from `extra` and is written out.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": _utc(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key in _STANDARD:
+                continue
+            if key == "fields" and isinstance(value, dict):
+                entry.update(value)
+            else:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode("utf-8")
+
+
+def _utc(created: float) -> str:
+    millis = int(created * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
+
+
+def setup_logging(level: str = "info") -> None:
+    """Route every logger (ours, aiohttp's, botocore's) through one JSON handler on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Per-request access lines would cost throughput and could carry paths with ids.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Third-party debug output can include request signing details.
+    for noisy in ("botocore", "aiobotocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))

@@ -1,0 +1,266 @@
+"""The spool writer: drains the capture queue into per-hour spool files and decides when to seal.
+
+A file is sealed when the next record would push it past --max-file-bytes, when it is
+--flush-interval old, or when its hour ended (plus a margin for late records). Disk work runs in
+a thread, one call per batch, so the event loop serving requests never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sidecar.layout import HOUR, hour_of
+from sidecar.metrics import DROP_SPOOL_FULL, DROP_WRITE_ERROR, SidecarMetrics
+from sidecar.queue import CaptureQueue
+from sidecar.spool import OpenFile, SealedFile, Spool, publish_spool_gauges
+
+logger = logging.getLogger(__name__)
+
+# A record's hour is its request's arrival; it can reach the queue after the hour ended (a slow
+# upstream). Keep the hour's file open this long past the hour's end to take such records.
+HOUR_END_MARGIN = 5.0
+MAX_IDLE_WAIT = 1.0  # seconds between seal checks when no record arrives
+# At most this many batches a second: under load, one disk write (and one thread hand-off) per
+# interval instead of one per record; records wait this much longer in memory at most.
+BATCH_INTERVAL = 0.05
+FINAL_DRAIN_ROUNDS = 100  # bounded: the request path has stopped when the final drain runs
+
+
+@dataclass(slots=True)
+class _BatchResult:
+    written_bytes: int = 0
+    written: int = 0
+    spool_full: int = 0
+    write_errors: int = 0
+    sealed: list[SealedFile] = field(default_factory=list)
+
+    @property
+    def accounted(self) -> int:
+        return self.written + self.spool_full + self.write_errors
+
+
+@dataclass(slots=True)
+class _Throttled:
+    """Counts events and lets a log line through at most once per `every` seconds."""
+
+    every: float = 10.0
+    pending: int = 0
+    last: float = float("-inf")
+
+    def add(self, count: int) -> int:
+        """Record `count` events; the total to log now, or 0 to stay quiet."""
+        self.pending += count
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return 0
+        total, self.pending, self.last = self.pending, 0, now
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class WriterLimits:
+    max_file_bytes: int
+    flush_interval: float
+    spool_max_bytes: int
+
+
+class Writer:
+    """Owns the open spool files; `run` until `request_stop`, then drain and seal everything."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        queue: CaptureQueue,
+        metrics: SidecarMetrics,
+        limits: WriterLimits,
+        on_sealed: Callable[[SealedFile], None],
+    ) -> None:
+        self.spool = spool
+        self.queue = queue
+        self.metrics = metrics
+        self.limits = limits
+        self.on_sealed = on_sealed
+        self._open: dict[datetime, OpenFile] = {}
+        self._stopping = asyncio.Event()
+        # A full or failing disk stays so for a while: one log line per interval, not per batch.
+        self._full_log = _Throttled()
+        self._error_log = _Throttled()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._wait(self._next_due() - time.monotonic())
+                if await self._write(self._take()):
+                    await self._pause(BATCH_INTERVAL)
+                if self._due(everything=False):
+                    await self._seal(everything=False)
+            except Exception:
+                # Unexpected: log, and keep the writer alive rather than fill the queue forever.
+                logger.exception("spool writer iteration failed")
+                await self._pause(MAX_IDLE_WAIT)
+        try:
+            for _ in range(FINAL_DRAIN_ROUNDS):
+                if not await self._write(self._take()):
+                    break
+        finally:
+            await self._seal(everything=True)
+
+    def _take(self) -> list[tuple[datetime, bytes]]:
+        # The backlog found now; `_publish` sets what piled up while the batch was written.
+        self.metrics.capture_queue_bytes.set(self.queue.size_bytes)
+        return self.queue.take_all()
+
+    async def _pause(self, seconds: float) -> None:
+        """Let records gather for the next batch; cut short by `request_stop`."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+
+    async def _wait(self, seconds: float) -> None:
+        if len(self.queue):
+            return
+        timeout = min(max(seconds, 0.0), MAX_IDLE_WAIT)
+        ready = asyncio.ensure_future(self.queue.wait_ready(timeout))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((ready, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            stopping.cancel()
+
+    def _next_due(self) -> float:
+        """Monotonic time at which the next open file must be sealed (far ahead if none)."""
+        now_mono, now_wall = time.monotonic(), datetime.now(UTC)
+        due = now_mono + MAX_IDLE_WAIT
+        for hour, handle in self._open.items():
+            hour_end = (hour + HOUR - now_wall).total_seconds() + HOUR_END_MARGIN
+            due = min(due, handle.opened_at + self.limits.flush_interval, now_mono + hour_end)
+        return due
+
+    def _due(self, everything: bool) -> list[datetime]:
+        now_mono, now_wall = time.monotonic(), datetime.now(UTC)
+        return [
+            hour
+            for hour, handle in self._open.items()
+            if everything
+            or now_mono - handle.opened_at >= self.limits.flush_interval
+            or (now_wall - hour - HOUR).total_seconds() >= HOUR_END_MARGIN
+        ]
+
+    async def _write(self, items: list[tuple[datetime, bytes]]) -> int:
+        """Write a batch; returns how many records it held."""
+        if not items:
+            return 0
+        by_item_hour: dict[datetime, list[bytes]] = defaultdict(list)
+        for hour, line in items:
+            by_item_hour[hour].append(line)
+        groups: dict[datetime, list[bytes]] = defaultdict(list)
+        for hour, lines in by_item_hour.items():  # normalise once per hour, not per record
+            groups[hour_of(hour)] += lines
+        result = _BatchResult()
+        try:
+            await asyncio.to_thread(self._write_groups, groups, result)
+        finally:
+            # Whatever happened, every record of the batch is written or counted as dropped.
+            result.write_errors += len(items) - result.accounted
+            self._publish(result)
+        return len(items)
+
+    async def _seal(self, everything: bool) -> None:
+        result = _BatchResult()
+        await asyncio.to_thread(self._seal_hours, self._due(everything), result)
+        self._publish(result)
+
+    def _publish(self, result: _BatchResult) -> None:
+        if result.written_bytes:
+            self.metrics.capture_bytes.inc(result.written_bytes)
+        if result.spool_full:
+            self.metrics.capture_records.labels(DROP_SPOOL_FULL).inc(result.spool_full)
+        if result.write_errors:
+            self.metrics.capture_records.labels(DROP_WRITE_ERROR).inc(result.write_errors)
+        for sealed in result.sealed:
+            self.on_sealed(sealed)
+        self.metrics.capture_queue_bytes.set(self.queue.size_bytes)
+        publish_spool_gauges(self.metrics, self.spool)
+
+    # -- in the worker thread ----------------------------------------------------------------
+
+    def _write_groups(self, groups: dict[datetime, list[bytes]], result: _BatchResult) -> None:
+        for hour, lines in groups.items():
+            self._write_hour(hour, lines, result)
+        if result.spool_full and (dropped := self._full_log.add(result.spool_full)):
+            logger.warning(
+                "spool full: capture records dropped",
+                extra={
+                    "records": dropped,
+                    "spool_bytes": self.spool.size_bytes,
+                    "spool_max_bytes": self.limits.spool_max_bytes,
+                },
+            )
+
+    def _write_hour(self, hour: datetime, lines: list[bytes], result: _BatchResult) -> None:
+        """Append `lines` to the hour's file, in as few writes as the size limit allows."""
+        chunk: list[bytes] = []
+        pending = 0
+        for line in lines:
+            if self.spool.size_bytes + pending + len(line) > self.limits.spool_max_bytes:
+                result.spool_full += 1
+                continue
+            handle = self._open.get(hour)
+            in_file = (handle.size if handle else 0) + pending
+            if in_file and in_file + len(line) > self.limits.max_file_bytes:
+                self._append(hour, chunk, result)
+                self._seal_hours([hour], result)
+                chunk, pending = [], 0
+            chunk.append(line)
+            pending += len(line)
+        self._append(hour, chunk, result)
+
+    def _append(self, hour: datetime, chunk: list[bytes], result: _BatchResult) -> None:
+        if not chunk:
+            return
+        handle = self._open.get(hour)
+        data = b"".join(chunk)
+        try:
+            if handle is None:
+                handle = self._open[hour] = self.spool.open_file(hour, time.monotonic())
+            self.spool.append(handle, data)
+        except OSError as exc:
+            result.write_errors += len(chunk)
+            if failed := self._error_log.add(len(chunk)):
+                logger.error(
+                    "capture records could not be written to the spool",
+                    extra={"records": failed, "folder": str(self.spool.root), "error": str(exc)},
+                )
+            if handle is not None:  # start a fresh file next time rather than reuse a bad one
+                self._seal_hours([hour], result)
+            return
+        result.written_bytes += len(data)
+        result.written += len(chunk)
+
+    def _seal_hours(self, hours: list[datetime], result: _BatchResult) -> None:
+        for hour in hours:
+            handle = self._open.pop(hour, None)
+            if handle is None:
+                continue
+            try:
+                sealed = self.spool.seal(handle)
+            except OSError as exc:
+                # The records stay in open/ on disk; the next start recovers and sends them.
+                logger.error(
+                    "spool file could not be sealed",
+                    extra={"file": str(handle.path), "error": str(exc)},
+                )
+                continue
+            if sealed is not None:
+                result.sealed.append(sealed)

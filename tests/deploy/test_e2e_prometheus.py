@@ -1,0 +1,250 @@
+"""End to end on 127.0.0.1: a real sidecar (in front of the test model server) and a real
+`infertap-analyzer schedule` (over drifted capture files and a real baseline), scraped by a real
+Prometheus through deploy/prometheus/prometheus.yml's own relabelling and evaluating
+deploy/prometheus/rules.yml. Every dashboard panel must return data; the drift alert must fire
+and the capture-drop alert must not."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sidecar.injection_spec import ADMIN_PORT_NAME, CONTAINER_NAME, TRAFFIC_PORT_NAME
+from sidecar.layout import hour_of, partition_key
+from sidecar.record import Payload, build_record
+from tests.conftest import free_port, port_open, wait_until
+from tests.deploy.observability import (
+    RULES,
+    load_dashboard,
+    local_scrape_jobs,
+    panel_queries,
+    pod_targets,
+    substitute,
+)
+from tests.prometheus_server import PrometheusServer
+from tests.sidecar.conftest import SidecarProcess, Upstream, launch_sidecar
+
+ENDPOINT = "churn"
+VARIANT = "AllTraffic"
+# SageMaker's convention: the baseline dataset's output columns come first, then the inputs.
+COLUMNS = ("prediction", "x1", "x2", "x3")
+DRIFTED = "x1"
+
+
+def _rows(count: int, seed: int, shift: float = 0.0) -> list[list[float]]:
+    """(prediction, x1, x2, x3) rows; `shift` moves x1 by that many standard deviations."""
+    rng = random.Random(seed)
+    return [
+        [round(rng.uniform(0.0, 1.0), 3), round(rng.gauss(10.0, 2.0) + shift * 2.0, 3),
+         round(rng.gauss(5.0, 1.0), 3), round(rng.gauss(0.0, 1.0), 3)]
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+def _write_captures(root: Path, hour: datetime, rows: list[list[float]]) -> None:
+    """One capture file of the hour, as the sidecar writes them (record and key layout)."""
+    folder = root / partition_key(ENDPOINT, VARIANT, hour)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index, (prediction, *features) in enumerate(rows):
+        lines.append(
+            build_record(
+                inference_time=hour + timedelta(seconds=index % 3600),
+                request=Payload("text/csv", ",".join(map(str, features)).encode()),
+                response=Payload("text/csv; charset=utf-8", str(prediction).encode()),
+            )
+        )
+    (folder / f"05-00-000-{uuid.uuid4()}.jsonl").write_bytes(b"".join(lines))
+
+
+def _run(*args: str, cwd: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, f"{args}: {result.stderr}"
+
+
+@dataclass
+class Stack:
+    sidecar: SidecarProcess
+    analyzer_port: int
+    prometheus: PrometheusServer
+
+
+@pytest.fixture(scope="module")
+def analyzer_schedule(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """`python -m analyzer schedule` over two closed hours of drifted captures, still serving."""
+    base = tmp_path_factory.mktemp("analyzer")
+    train = base / "train.csv"
+    train.write_text(
+        ",".join(COLUMNS) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in _rows(2000, 1))
+    )
+    _run("-m", "analyzer", "baseline", "--dataset", str(train), "--output", "baseline", cwd=base)
+    captures = base / "capture"
+    last_closed = hour_of(datetime.now(UTC)) - timedelta(hours=1)
+    # Two hours, so the newest run has data even if the hour turns while the test starts.
+    for offset, seed in ((0, 2), (1, 3)):
+        _write_captures(captures, last_closed - timedelta(hours=offset), _rows(800, seed, 1.0))
+    config = {
+        "defaults": {"captures": "capture", "output": "reports", "delay": 0},
+        "endpoints": [
+            {
+                "name": ENDPOINT,
+                "variant": VARIANT,
+                "baseline_statistics": "baseline/statistics.json",
+                "baseline_constraints": "baseline/constraints.json",
+            }
+        ],
+    }
+    (base / "monitor.yaml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = base / "schedule.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INFERTAP_")}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "analyzer", "schedule", "--config", "monitor.yaml",
+             "--metrics-listen", f"127.0.0.1:{port}", "--catch-up-hours", "3"],
+            cwd=base, env=environ, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(
+            lambda: process.poll() is not None or port_open(port), timeout=30, what="analyzer"
+        )
+        assert process.poll() is None, log.read_text()
+        yield port, log
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def _post(url: str, body: bytes, content_type: str = "text/csv") -> int:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    upstream: Upstream,
+    analyzer_schedule: tuple[int, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    prometheus_module_factory: Callable[..., PrometheusServer],
+) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("stack")
+    sidecar = launch_sidecar(
+        upstream.url, base / "sidecar", endpoint_name=ENDPOINT, upstream_timeout=0.3
+    )
+    try:
+        analyzer_port, _ = analyzer_schedule
+        annotations = {  # what the webhook puts on the pod
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(sidecar.admin_port),
+            "prometheus.io/path": "/metrics",
+        }
+        pod = {"namespace": "models", "pod": "churn-5d8f7c9b64-x2x7q", "annotations": annotations}
+        labels = {"app.kubernetes.io/name": ENDPOINT}
+        targets = [
+            # Pod discovery yields one target per declared container port; one must survive.
+            pod_targets(f"127.0.0.1:{upstream.port}", **pod, container="model",
+                        port_name="http", labels=labels),
+            pod_targets(f"127.0.0.1:{sidecar.port}", **pod, container=CONTAINER_NAME,
+                        port_name=TRAFFIC_PORT_NAME, labels=labels),
+            pod_targets(f"127.0.0.1:{sidecar.admin_port}", **pod, container=CONTAINER_NAME,
+                        port_name=ADMIN_PORT_NAME, labels=labels),
+            pod_targets(f"127.0.0.1:{analyzer_port}", namespace="infertap-system",
+                        pod="infertap-analyzer-7b9c-abcde", container="analyzer",
+                        port_name="metrics", annotations={},
+                        labels={"app.kubernetes.io/name": "infertap-analyzer"}),
+        ]  # fmt: skip
+        targets_file = base / "targets.json"
+        targets_file.write_text(json.dumps(targets))
+        prometheus = prometheus_module_factory(
+            jobs=local_scrape_jobs(targets_file), rule_files=[RULES]
+        )
+        _send_traffic(sidecar)
+        yield Stack(sidecar, analyzer_port, prometheus)
+    finally:
+        sidecar.kill()
+
+
+def _send_traffic(sidecar: SidecarProcess) -> None:
+    for row in _rows(40, 7):
+        body = ",".join(map(str, row[1:])).encode()
+        assert _post(sidecar.url + "/invocations", body) == 200
+    # The upstream stays silent past --upstream-timeout: 504, counted as an upstream error.
+    assert _post(sidecar.url + "/slow?seconds=2", b"") == 504
+    wait_until(
+        lambda: sidecar.metric("infertap_uploads_total", outcome="success") > 0,
+        timeout=20,
+        what="a delivered capture file",
+    )
+
+
+def test_scrape_config_keeps_one_target_per_sidecar_and_the_analyzer(stack: Stack) -> None:
+    stack.prometheus.wait_for_targets_up(timeout=20)
+    targets = stack.prometheus.targets()
+    scraped = sorted((t["labels"]["job"], t["scrapeUrl"]) for t in targets)
+    assert scraped == [
+        ("infertap-analyzer", f"http://127.0.0.1:{stack.analyzer_port}/metrics"),
+        ("infertap-sidecar", f"http://127.0.0.1:{stack.sidecar.admin_port}/metrics"),
+    ]
+    sidecar = next(t for t in targets if t["labels"]["job"] == "infertap-sidecar")
+    assert sidecar["labels"]["namespace"] == "models"
+    assert sidecar["labels"]["pod"] == "churn-5d8f7c9b64-x2x7q"
+    assert sidecar["labels"]["app"] == ENDPOINT
+
+
+def test_every_dashboard_panel_returns_data(stack: Stack) -> None:
+    for title, expr in panel_queries(load_dashboard()):
+        query = substitute(expr, rate_interval="1m", range_="1h")
+        results: list[Any] = stack.prometheus.wait_for(query, timeout=30)
+        assert results, f"panel {title!r}: no data for {query}"
+
+
+def test_drift_alert_fires_and_capture_drop_alert_does_not(stack: Stack) -> None:
+    prometheus = stack.prometheus
+    firing = prometheus.wait_for(
+        f'ALERTS{{alertname="InfertapFeatureDrift", alertstate="firing", feature="{DRIFTED}"}}',
+        timeout=30,
+    )
+    assert firing[0]["metric"]["endpoint"] == ENDPOINT
+    assert firing[0]["metric"]["severity"] == "warning"
+    drift = prometheus.values(f'infertap_feature_baseline_drift{{feature="{DRIFTED}"}}')
+    assert max(drift.values()) > 0.1
+    # Rules evaluated several times since the sidecar's metrics arrived; no drops, no failure.
+    prometheus.wait_for("count_over_time(infertap_capture_records_total[1m]) >= 3", timeout=20)
+    for quiet in ("InfertapCaptureRecordsDropped", "InfertapMonitoringRunFailed"):
+        assert prometheus.query(f'ALERTS{{alertname="{quiet}"}}') == [], quiet
+    dropped = next(r for r in _rules(prometheus) if r["name"] == "InfertapCaptureRecordsDropped")
+    assert dropped["health"] == "ok"
+    assert prometheus.query(dropped["query"]) == []
+    captured = prometheus.values('infertap_capture_records_total{outcome="captured"}')
+    assert sum(captured.values()) > 0
+
+
+def _rules(prometheus: PrometheusServer) -> list[dict[str, Any]]:
+    return [rule for group in prometheus.rules() for rule in group["rules"]]

@@ -1,0 +1,101 @@
+"""`examples/demo.py --quick` end to end: model server, two sidecars, traffic, baseline and
+monitoring, with the statuses and violations a user reads; and it stops its processes on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sidecar.record import parse_record
+from tests.conftest import REPO_ROOT
+
+DRIFTED = {"mean_texture", "mean_smoothness", "worst_area"}
+
+
+def records(folder: Path) -> list[bytes]:
+    return [line for path in folder.rglob("*.jsonl") for line in path.read_bytes().splitlines()]
+
+
+def test_demo_captures_traffic_and_finds_the_drift(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "examples/demo.py", "--quick", "--output", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    for endpoint in ("breast-cancer-clean", "breast-cancer-drifted"):
+        lines = records(tmp_path / "capture" / endpoint / "AllTraffic")
+        assert len(lines) == 600
+        record = parse_record(lines[0])
+        assert record.endpoint_input is not None and record.endpoint_output is not None
+        assert record.endpoint_input.encoding == "CSV"
+        assert len(record.endpoint_input.data.split(",")) == 30
+        assert 0.0 <= float(record.endpoint_output.data) <= 1.0
+    assert not [p for p in (tmp_path / "spool").rglob("*.jsonl")]
+
+    clean = tmp_path / "monitoring" / "breast-cancer-clean" / "constraint_violations.json"
+    assert json.loads(clean.read_text())["violations"] == []
+    drifted = tmp_path / "monitoring" / "breast-cancer-drifted" / "constraint_violations.json"
+    found = {
+        (v["feature_name"], v["constraint_check_type"])
+        for v in json.loads(drifted.read_text())["violations"]
+    }
+    assert {(name, "baseline_drift_check") for name in DRIFTED} <= found
+    assert ("mean_symmetry", "completeness_check") in found
+
+    table = done.stdout
+    assert re.search(r"^clean\s+breast-cancer-clean\s+600\s+Completed\s+none$", table, re.M)
+    assert re.search(
+        r"^drifted\s+breast-cancer-drifted\s+600\s+CompletedWithViolations", table, re.M
+    )
+    assert "completeness_check: mean_symmetry" in table
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "examples/demo.py", "--output", str(tmp_path)),
+            *("--clean-rows", "100000", "--drifted-rows", "10"),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    pids: list[int] = []
+    deadline = time.monotonic() + 60
+    try:
+        # Read progress lines until both sidecars and the model server have reported their PIDs.
+        for line in process.stdout:
+            pids += [int(pid) for pid in re.findall(r"PID (\d+)", line)]
+            if len(pids) == 3 or time.monotonic() > deadline:
+                break
+        assert len(pids) == 3, f"saw PIDs {pids}"
+        assert all(alive(pid) for pid in pids)
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    assert not [pid for pid in pids if alive(pid)]

@@ -1,0 +1,254 @@
+"""Capture: exchange -> record line (byte-exact), size limit, redaction, queue refusals."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sidecar.capture import Capturer
+from sidecar.metrics import SidecarMetrics
+from sidecar.queue import CaptureQueue
+from sidecar.record import parse_record
+from sidecar.redact import RedactionError, Redactor
+from sidecar.settings import Settings, parse_settings
+
+REFERENCE = (
+    b'{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT",'
+    b'"data":"132,25,113.2","encoding":"CSV"},"endpointOutput":{"observedContentType":'
+    b'"text/csv; charset=utf-8","mode":"OUTPUT","data":"0.0107","encoding":"CSV"}},'
+    b'"eventMetadata":{"eventId":"6ece5c74-7497-43f1-a263-4833557ffd63",'
+    b'"inferenceTime":"2026-11-25T08:24:40Z"},"eventVersion":"0"}\n'
+)
+ARRIVED = datetime(2026, 11, 25, 8, 24, 40, 250000, tzinfo=UTC).timestamp()
+
+
+def make(*flags: str) -> tuple[Capturer, CaptureQueue, SidecarMetrics, Settings]:
+    settings = parse_settings(list(flags), environ={})
+    queue = CaptureQueue(settings.queue_max_bytes)
+    metrics = SidecarMetrics()
+    return Capturer(settings, queue, metrics), queue, metrics, settings
+
+
+def outcome(metrics: SidecarMetrics, name: str) -> float:
+    value = metrics.registry.get_sample_value("infertap_capture_records_total", {"outcome": name})
+    return value or 0.0
+
+
+def reference_exchange(capturer: Capturer, **overrides: object) -> bytes:
+    arguments: dict[str, object] = {
+        "arrived": ARRIVED,
+        "inference_id": None,
+        "path": "/invocations",
+        "status": 200,
+        "request_type": "text/csv",
+        "request_body": b"132,25,113.2",
+        "response_type": "text/csv; charset=utf-8",
+        "response_body": b"0.0107",
+        "upstream_latency": 0.0012345,
+        "event_id": "6ece5c74-7497-43f1-a263-4833557ffd63",
+    }
+    arguments.update(overrides)
+    return capturer.build_line(**arguments)  # type: ignore[arg-type]
+
+
+def test_line_is_the_reference_line_plus_metadata_extensions() -> None:
+    capturer, *_ = make()
+    line = reference_exchange(capturer)
+    extensions = b',"path":"/invocations","status":200,"upstreamLatencyMs":1.234}'
+    expected = REFERENCE.replace(b'08:24:40Z"}', b'08:24:40Z"' + extensions)
+    assert line == expected
+
+
+def test_extensions_live_only_in_event_metadata() -> None:
+    capturer, *_ = make()
+    line = reference_exchange(capturer, inference_id="abc-1", truncated=True, status=502)
+    record = orjson.loads(line)
+    assert list(record) == ["captureData", "eventMetadata", "eventVersion"]
+    assert list(record["captureData"]) == ["endpointInput", "endpointOutput"]
+    assert record["eventMetadata"] == {
+        "eventId": "6ece5c74-7497-43f1-a263-4833557ffd63",
+        "inferenceId": "abc-1",
+        "inferenceTime": "2026-11-25T08:24:40Z",
+        "path": "/invocations",
+        "status": 502,
+        "upstreamLatencyMs": 1.234,
+        "truncated": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "sides"),
+    [("input", ["endpointInput"]), ("output", ["endpointOutput"]), ("both", None)],
+)
+def test_capture_mode_keeps_only_the_chosen_sides(mode: str, sides: list[str] | None) -> None:
+    capturer, *_ = make("--capture-mode", mode)
+    record = orjson.loads(reference_exchange(capturer))
+    assert list(record["captureData"]) == (sides or ["endpointInput", "endpointOutput"])
+
+
+def test_non_utf8_body_is_base64_whatever_its_type() -> None:
+    capturer, *_ = make()
+    body = b"\xff\xfe1,2\x80"
+    record = orjson.loads(reference_exchange(capturer, request_body=body))
+    captured = record["captureData"]["endpointInput"]
+    assert captured["encoding"] == "BASE64"
+    assert captured["observedContentType"] == "text/csv"
+    assert base64.b64decode(captured["data"]) == body
+
+
+def test_submit_offers_the_line_to_the_queue_in_its_hour() -> None:
+    capturer, queue, metrics, _ = make()
+    capturer.submit(
+        arrived=ARRIVED,
+        inference_id=None,
+        path="/invocations",
+        status=200,
+        request_type="application/json",
+        request_body=b'{"a":1}',
+        response_type="application/json",
+        response_body=b"[0.5]",
+        upstream_latency=0.001,
+    )
+    [(hour, line)] = queue.take_all()
+    assert hour == datetime(2026, 11, 25, 8, tzinfo=UTC)
+    record = parse_record(line)
+    assert record.endpoint_input is not None and record.endpoint_input.encoding == "JSON"
+    assert record.endpoint_input.body() == b'{"a":1}'
+    assert outcome(metrics, "captured") == 1
+
+
+def test_oversize_body_is_counted_not_captured() -> None:
+    capturer, queue, metrics, _ = make("--capture-mode", "output")
+    common = {
+        "arrived": ARRIVED,
+        "inference_id": None,
+        "path": "/x",
+        "status": 200,
+        "request_type": "",
+        "response_type": "text/csv",
+        "upstream_latency": None,
+    }
+    # The request side is not captured in output mode, so its size does not matter.
+    capturer.submit(request_body=None, response_body=b"1", **common)  # type: ignore[arg-type]
+    capturer.submit(request_body=b"", response_body=None, **common)  # type: ignore[arg-type]
+    assert len(queue.take_all()) == 1
+    assert outcome(metrics, "too_large") == 1
+    assert outcome(metrics, "captured") == 1
+
+
+def test_full_queue_refuses_and_counts() -> None:
+    capturer, queue, metrics, _ = make("--queue-max-bytes", "600")
+    for _ in range(5):
+        capturer.submit(
+            arrived=ARRIVED,
+            inference_id=None,
+            path="/x",
+            status=200,
+            request_type="text/csv",
+            request_body=b"1,2,3",
+            response_type="text/csv",
+            response_body=b"0.5",
+            upstream_latency=None,
+        )
+    assert 1 <= len(queue) < 5
+    assert outcome(metrics, "captured") == len(queue)
+    assert outcome(metrics, "queue_full") == 5 - len(queue)
+
+
+def test_redaction_applies_before_the_line_is_built() -> None:
+    capturer, *_ = make(
+        "--redact-json-fields", "customer.ssn,instances.card", "--redact-csv-columns", "0,2"
+    )
+    request = b'{"customer":{"ssn":"123-45-6789","age":41},"instances":[{"card":"4111","x":1}]}'
+    line = reference_exchange(
+        capturer,
+        request_type="application/json",
+        request_body=request,
+        response_body=b"1,2,3\n4,5,6\n",
+        response_type="text/csv",
+    )
+    assert b"123-45-6789" not in line and b"4111" not in line
+    record = parse_record(line)
+    assert record.endpoint_input is not None and record.endpoint_output is not None
+    assert orjson.loads(record.endpoint_input.body()) == {
+        "customer": {"ssn": None, "age": 41},
+        "instances": [{"card": None, "x": 1}],
+    }
+    assert record.endpoint_output.body() == b",2,\n,5,\n"
+
+
+def test_unparsable_body_with_redaction_is_dropped_and_counted() -> None:
+    capturer, queue, metrics, _ = make("--redact-json-fields", "secret")
+    capturer.submit(
+        arrived=ARRIVED,
+        inference_id=None,
+        path="/x",
+        status=200,
+        request_type="application/json",
+        request_body=b'{"secret": "s3cr3t", broken',
+        response_type="application/json",
+        response_body=b"{}",
+        upstream_latency=None,
+    )
+    assert len(queue) == 0
+    assert outcome(metrics, "redact_error") == 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [
+        ("text/csv", b'a,"b,1",c\r\nd,"e\nf",g\r\n', b"a,,c\r\nd,,g\r\n"),
+        ("text/csv", b"1,2,3", b"1,,3"),
+        ("text/csv", b"1\n\n1,2", b"1\n\n1,"),
+        ("application/jsonlines", b'{"k":1,"s":2}\n{"s":3}\n', b'{"k":1,"s":null}\n{"s":null}\n'),
+        ("application/json", b'[{"s":1},{"s":2,"t":3}]', b'[{"s":null},{"s":null,"t":3}]'),
+        ("application/json", b'{"s":123456789012345678901234567890}', b'{"s":null}'),
+        ("application/octet-stream", b'{"s":1}', b'{"s":1}'),
+    ],
+)
+def test_redactor_shapes(content_type: str, body: bytes, expected: bytes) -> None:
+    redactor = Redactor(json_fields=["s"], csv_columns=[1])
+    assert redactor.apply(content_type, body) == expected
+
+
+def test_redactor_index_and_wildcard_paths() -> None:
+    redactor = Redactor(json_fields=["rows.0", "meta.*.token"])
+    body = b'{"rows":[1,2],"meta":{"a":{"token":"x"},"b":{"token":"y","k":1}}}'
+    assert orjson.loads(redactor.apply("application/json", body)) == {
+        "rows": [None, 2],
+        "meta": {"a": {"token": None}, "b": {"token": None, "k": 1}},
+    }
+    with pytest.raises(RedactionError):
+        Redactor(csv_columns=[0]).apply("text/csv", b"\xff,1")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.binary(max_size=300),
+    content_type=st.sampled_from(
+        ["text/csv", "application/json", "application/octet-stream", "", "image/png"]
+    ),
+    inference_id=st.none() | st.text(min_size=1, max_size=20),
+)
+def test_round_trip_of_any_body(body: bytes, content_type: str, inference_id: str | None) -> None:
+    capturer, *_ = make()
+    line = reference_exchange(
+        capturer,
+        request_type=content_type,
+        request_body=body,
+        response_type=content_type,
+        response_body=body[::-1],
+        inference_id=inference_id,
+    )
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    record = parse_record(line)
+    assert record.endpoint_input is not None and record.endpoint_output is not None
+    assert record.endpoint_input.body() == body
+    assert record.endpoint_output.body() == body[::-1]
+    assert record.endpoint_input.content_type == content_type
+    assert record.inference_id == inference_id
