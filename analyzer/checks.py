@@ -1,10 +1,13 @@
 """Constraint checks: the current data against the baseline -> SageMaker-style violations.
 
-One function per `constraint_check_type`; `evaluate` runs them all in SageMaker's order and
-returns the violations with the per-feature drift distances. Description texts follow SageMaker's
-pre-built container where its wording is known (data_type_check, baseline_drift_check; the
-`Value: … does not meet the constraint requirement! ` form of Deequ for completeness_check and
-categorical_values_check, as in the SDK's sample file).
+Change to ANALYZER.md: `evaluate(baseline, constraints, current, profile, expected_columns)`
+returns an `Evaluation` (`.violations`, and `.feature_drift` for the metrics), not a bare list.
+
+One function per `constraint_check_type`. Description texts follow SageMaker's pre-built
+container where its wording is known: data_type_check and baseline_drift_check; the
+`Value: … does not meet the constraint requirement! ` form (Deequ's, as in the SDK's sample
+violations file) for completeness_check and categorical_values_check. The column checks, whose
+wording is not published, name the column and both column counts.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Files are read in chunks of rows and fed to a `DatasetProfile`, so a dataset never has to fit in
 memory (an S3 object is first downloaded to a temporary file). CSV values reach the profile as
-text and are typed as Deequ does; JSON Lines values keep their JSON types; Parquet columns keep
+text and are typed as Deequ does; JSON Lines values keep their JSON types (nested objects and
+lists flattened to dotted names as monitoring does for captured JSON); Parquet columns keep
 their Arrow types (integers Integral, floats Fractional, strings typed from their text).
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 import orjson
 
 from analyzer import arrow_csv, storage
+from analyzer.decode import flatten
 from analyzer.errors import DatasetError, StorageError
 from analyzer.profile import ColumnValues, DatasetProfile
 
@@ -260,6 +262,8 @@ def jsonl_chunks(handle: IO[str], url: str, chunk_rows: int = CHUNK_ROWS) -> Ite
 
 
 def _json_columns(rows: list[dict[str, Any]]) -> dict[str, ColumnValues]:
+    # Nested objects and lists get the dotted names monitoring gives captured JSON (a.b, c.0).
+    rows = [flatten(row) for row in rows]
     names: dict[str, None] = {}
     for row in rows:
         for key in row:

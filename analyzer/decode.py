@@ -329,9 +329,12 @@ class Decoder:
         """Named rows of one record; counts what is wrong instead of raising."""
         monitor = self.options.monitor
         inputs = self._safe_side(endpoint_input, INPUT) if monitor != "output" else []
-        outputs = self._safe_side(endpoint_output, OUTPUT)
+        outputs: list[Row] | None = []
+        # Unmonitored outputs still tell how many leading columns they take, until that is known.
+        if monitor != "input" or self.output_width is None:
+            outputs = self._safe_side(endpoint_output, OUTPUT)
         if outputs is None and monitor == "input":
-            outputs = []  # only needed to line up positions; inputs alone still place by width
+            outputs = []
         # Half a record would make the other side's features look missing: skip it whole.
         if inputs is None or outputs is None:
             return []
@@ -377,7 +380,8 @@ class Decoder:
             return
         if outputs:
             first = outputs[0]
-            self.output_width = len(first) if isinstance(first, list) else 0
+            width = len(first) if isinstance(first, list) else 0
+            self.output_width = min(width, len(self.options.columns))
         elif inputs and isinstance(inputs[0], list):
             self.output_width = max(0, len(self.options.columns) - len(inputs[0]))
 
@@ -401,13 +405,3 @@ class Decoder:
             name = columns[index] if index < len(columns) else f"_c{index}"
             row[name] = value
         return len(values)
-
-    def expected_columns(self) -> list[str]:
-        """Baseline columns this run should see, given which side is monitored."""
-        columns = list(self.options.columns)
-        width = self.output_width or 0
-        if self.options.monitor == "input":
-            return columns[width:]
-        if self.options.monitor == "output":
-            return columns[:width]
-        return columns

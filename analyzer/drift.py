@@ -1,5 +1,9 @@
 """Distances between a baseline and a current distribution, as Deequ / SageMaker compute them.
 
+Contract additions: `numeric_distance` and `categorical_distance` take `comparison_method`
+("Simple" default, or "Robust"); `drift_detected(distance, threshold, method)` says which side
+of the threshold is a violation (ChiSquared returns a p-value).
+
 Numeric features: the L-infinity distance between the two CDFs read from the KLL sketches (the
 two-sample Kolmogorov-Smirnov statistic of the sketched data). Categorical features: the
 L-infinity distance between the two frequency distributions, or a chi-squared test.

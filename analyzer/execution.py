@@ -1,6 +1,8 @@
 """One monitoring run (`infertap-analyzer run`): read a window of captures, profile, check, write.
 
 Public API: MonitoringJob, ExecutionResult, RunCounts, run_monitoring(job), add_parser, run(args).
+Beyond ANALYZER.md, ExecutionResult carries `counts` (what was read and what was wrong with it)
+and `feature_drift` (feature -> the distance the drift check used, for the metrics).
 A run never raises for bad data, missing files or an unreadable baseline: it ends Failed with a
 reason a user can act on, and bad records are counted in the execution record.
 """
@@ -9,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -22,16 +22,10 @@ from analyzer import report, schema, storage
 from analyzer.checks import Violation, evaluate
 from analyzer.decode import MONITOR_SIDES, DecodeOptions
 from analyzer.errors import AnalyzerError, ConfigError
-from analyzer.ingest import (
-    IngestCounts,
-    PartialProfile,
-    profile_capture_files,
-    profile_files_here,
-)
-from analyzer.profile import DatasetProfile
+from analyzer.ingest import IngestCounts
 from analyzer.schema import NUMERIC_TYPES, Constraints, Statistics
 from analyzer.sources import CaptureListing, list_window
-from analyzer.storage import ObjectInfo
+from analyzer.workers import profile_files
 
 log = logging.getLogger("infertap.analyzer.run")
 
@@ -88,7 +82,9 @@ class RunCounts:
     rows: int = 0  # feature rows profiled (one record may hold several instances)
     malformed_lines: int = 0  # lines that are not capture records
     truncated_files: int = 0  # files whose last line was cut mid-way
-    empty_records: int = 0  # records with nothing to monitor on the chosen side(s)
+    empty_records: int = 0  # records without rows: undecodable, or nothing on the chosen side
+    error_responses: int = 0  # exchanges answered with HTTP >= 400 (skipped)
+    truncated_records: int = 0  # records the sidecar marked truncated (skipped)
     decode_errors: int = 0  # payloads no decoder understood
     wrong_column_count: int = 0  # rows whose value count differs from the baseline's
     row_count_mismatch: int = 0  # records whose input and output hold different row counts
@@ -210,14 +206,21 @@ def _analyse(job: MonitoringJob, result: ExecutionResult) -> None:
         )
     if not listing.files:
         raise RunFailed(f"no capture files under {where} for {window}")
-    profile, width, unreadable = _profile(listing.files, options, job, counts)
+    profiled = profile_files(listing.files, options, job.workers, job.read_concurrency)
+    profile, width, unreadable = profiled.profile, profiled.output_width, profiled.unreadable
+    counts.absorb(profiled.counts)
+    counts.files_read = profiled.files_read
+    counts.bytes = profiled.bytes_read
+    counts.unreadable_files = len(unreadable)
     for problem in unreadable[:20]:
         result.warnings.append(f"unreadable capture file {problem}")
     if counts.rows == 0:
+        result.warnings.extend(_warnings(counts))
         raise RunFailed(
             f"no feature rows in {counts.files} capture files under {where} for {window} "
             f"({counts.records} records, {counts.malformed_lines} malformed lines, "
-            f"{counts.decode_errors} decode errors, {counts.unreadable_files} unreadable files)"
+            f"{counts.decode_errors} decode errors, {counts.error_responses} error responses, "
+            f"{counts.unreadable_files} unreadable files)"
         )
     statistics = _ordered(profile.to_statistics(), columns)
     counts.non_numeric_values = sum(
@@ -231,7 +234,8 @@ def _analyse(job: MonitoringJob, result: ExecutionResult) -> None:
     result.statistics = statistics
     result.violations = evaluation.violations
     result.feature_drift = evaluation.feature_drift
-    result.records_analyzed = counts.records
+    skipped = counts.error_responses + counts.truncated_records + counts.empty_records
+    result.records_analyzed = counts.records - skipped
     result.warnings.extend(_warnings(counts))
     result.status = COMPLETED_WITH_VIOLATIONS if result.violations else COMPLETED
 
@@ -275,65 +279,6 @@ def _list(job: MonitoringJob) -> CaptureListing:
     )
 
 
-def _profile(
-    files: list[ObjectInfo], options: DecodeOptions, job: MonitoringJob, counts: RunCounts
-) -> tuple[DatasetProfile, int | None, list[str]]:
-    """Profile the files (in `job.workers` processes) and merge; returns the output width."""
-    workers = min(job.workers, len(files))
-    if workers <= 1:
-        here, part = profile_files_here([f.url for f in files], options, job.read_concurrency)
-        return _merge([part], counts, here)
-    options = _with_output_width(files[0].url, options)
-    shares = _shares(files, workers)
-    concurrency = max(1, job.read_concurrency // workers)
-    # spawn, not fork: the parent may hold event-loop threads (aiobotocore) that fork would copy.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(profile_capture_files, s, options, concurrency) for s in shares]
-        parts = [future.result() for future in futures]
-    return _merge(parts, counts)
-
-
-def _with_output_width(first_url: str, options: DecodeOptions) -> DecodeOptions:
-    """Fix the output width from the first file, so every process lines columns up alike."""
-    if options.output_columns is not None:
-        return options
-    _, probe = profile_files_here([first_url], options, 1)
-    width = probe.output_width
-    return DecodeOptions(options.columns, options.monitor, width, options.record_hook)
-
-
-def _shares(files: list[ObjectInfo], workers: int) -> list[list[str]]:
-    """Split files into `workers` lists of similar total size (largest first)."""
-    shares: list[list[str]] = [[] for _ in range(workers)]
-    sizes = [0] * workers
-    for info in sorted(files, key=lambda f: f.size, reverse=True):
-        index = sizes.index(min(sizes))
-        shares[index].append(info.url)
-        sizes[index] += info.size
-    return [s for s in shares if s]
-
-
-def _merge(
-    parts: list[PartialProfile], counts: RunCounts, profile: DatasetProfile | None = None
-) -> tuple[DatasetProfile, int | None, list[str]]:
-    """Merge what the processes made (or take `profile`, made here) and sum their counts."""
-    if profile is None:
-        profile = DatasetProfile.from_bytes(parts[0].profile)
-    width: int | None = None
-    unreadable: list[str] = []
-    for index, part in enumerate(parts):
-        if index:
-            profile.absorb(DatasetProfile.from_bytes(part.profile))
-        counts.absorb(IngestCounts.from_json(part.counts))
-        counts.files_read += part.files_read
-        counts.bytes += part.bytes_read
-        counts.unreadable_files += len(part.unreadable)
-        unreadable.extend(part.unreadable)
-        width = part.output_width if width is None else width
-    return profile, width, unreadable
-
-
 def _ordered(statistics: Statistics, columns: tuple[str, ...]) -> Statistics:
     """Features in the baseline's column order, new columns after them."""
     rank = {name: index for index, name in enumerate(columns)}
@@ -364,6 +309,8 @@ def _warnings(counts: RunCounts) -> list[str]:
         "base64_payloads": "BASE64 payloads have a content type no decoder reads "
         "(use --record-hook)",
         "empty_records": "records have nothing to monitor on the chosen side",
+        "error_responses": "records are of error responses (HTTP status >= 400; skipped)",
+        "truncated_records": "records hold truncated bodies (skipped)",
     }
     found = counts.to_json()
     return [f"{found[key]} {text}" for key, text in notes.items() if found.get(key)]
@@ -382,7 +329,10 @@ CSV payloads are matched to the baseline's columns by position: the output colum
 then the input columns (SageMaker's layout, so a baseline from a training file whose label is
 the first column lines up). JSON payloads match by feature name; lists, {"instances": ...},
 {"predictions": ...} and Open Inference Protocol {"inputs": [{name, shape, datatype, data}]}
-become one row per instance.
+become one row per instance. --monitor input|output leaves the other side's columns out of the
+checks (use it when the sidecar captures one side only). --record-hook names a function
+f(body: bytes, content_type: str, mode: "INPUT" | "OUTPUT") returning rows (lists of values
+or dicts of feature -> value), or None to let the built-in decoders try.
 """
 
 

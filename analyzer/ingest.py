@@ -33,6 +33,8 @@ class IngestCounts:
     malformed_lines: int = 0
     truncated_files: int = 0
     empty_records: int = 0  # records with no side to monitor
+    error_responses: int = 0  # records of exchanges the model answered with HTTP >= 400
+    truncated_records: int = 0  # records the sidecar marked `truncated`
     decode: DecodeCounts = field(default_factory=DecodeCounts)
 
     def add(self, other: IngestCounts) -> None:
@@ -41,6 +43,8 @@ class IngestCounts:
         self.malformed_lines += other.malformed_lines
         self.truncated_files += other.truncated_files
         self.empty_records += other.empty_records
+        self.error_responses += other.error_responses
+        self.truncated_records += other.truncated_records
         self.decode.add(other.decode)
 
     def to_json(self) -> dict[str, int]:
@@ -50,6 +54,8 @@ class IngestCounts:
             "malformed_lines": self.malformed_lines,
             "truncated_files": self.truncated_files,
             "empty_records": self.empty_records,
+            "error_responses": self.error_responses,
+            "truncated_records": self.truncated_records,
         }
         for name in DecodeCounts.__slots__:
             out[name] = getattr(self.decode, name)
@@ -64,6 +70,8 @@ class IngestCounts:
             malformed_lines=raw["malformed_lines"],
             truncated_files=raw["truncated_files"],
             empty_records=raw["empty_records"],
+            error_responses=raw["error_responses"],
+            truncated_records=raw["truncated_records"],
             decode=decode,
         )
 
@@ -98,6 +106,8 @@ class CaptureProfiler:
         self.counts = IngestCounts(decode=self.decoder.counts)
         self._columns = options.columns
         self._monitor = options.monitor
+        self._both = options.monitor == "both"
+        self._commas = len(options.columns) - 1
         self._batch_rows = batch_rows
         self._fast: dict[int, list[str]] = {}  # first column offset -> CSV strings
         self._general: list[dict[str, Any]] = []
@@ -125,8 +135,38 @@ class CaptureProfiler:
             self.counts.malformed_lines += 1
             return
         self.counts.records += 1
+        metadata = document.get("eventMetadata")
+        if type(metadata) is dict:
+            # The sidecar's extensions: an error response's body is no prediction, and a
+            # body cut short is no whole payload.
+            status = metadata.get("status")
+            if type(status) is int and status >= 400:
+                self.counts.error_responses += 1
+                return
+            if metadata.get("truncated") is True:
+                self.counts.truncated_records += 1
+                return
         endpoint_input = capture.get("endpointInput")
         endpoint_output = capture.get("endpointOutput")
+        # The hottest case, inlined: both sides one CSV line each, every column present.
+        if (
+            self._both
+            and type(endpoint_input) is dict
+            and type(endpoint_output) is dict
+            and endpoint_input.get("encoding") == "CSV"
+            and endpoint_output.get("encoding") == "CSV"
+            and self.decoder.output_width is not None
+        ):
+            inp = endpoint_input.get("data")
+            out = endpoint_output.get("data")
+            if type(inp) is str and type(out) is str:
+                text = out + "," + inp
+                if text.count(",") == self._commas and "\n" not in text and '"' not in text:
+                    buffer = self._fast.setdefault(0, [])
+                    buffer.append(text)
+                    if len(buffer) >= self._batch_rows:
+                        self._flush_fast(0)
+                    return
         if self._try_fast(endpoint_input, endpoint_output):
             return
         self._add_general(endpoint_input, endpoint_output)

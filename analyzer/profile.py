@@ -7,6 +7,11 @@ travels as bytes, and becomes a SageMaker `Statistics` with `to_statistics()`.
 Statistics match SageMaker's: mean = sum / count, population standard deviation from (n, mean, M2)
 merged with Chan's formula, KLL with k = 2048, types as Deequ infers them (see `inference`).
 What is kept per column is a `FeatureProfile` (`column_profile`, re-exported here).
+
+Contract additions: `update_columns` also takes numpy masked arrays and `inference.TextClasses`
+(text already classified); `update_numeric_matrix`'s `integral` may be a per-value bool matrix.
+For a String column's domain/categorical checks use `FeatureProfile.categorical_counts()`, which
+adds the numbers' texts of a mixed column to `string_counts`.
 """
 
 from __future__ import annotations

@@ -45,6 +45,12 @@ def execution_record(result: ExecutionResult, job: MonitoringJob) -> dict[str, A
         "baseline_statistics": job.baseline_statistics,
         "baseline_constraints": job.baseline_constraints,
         "output": job.output,
+        "options": {
+            "monitor": job.monitor,
+            "output_columns": job.output_columns,
+            "record_hook": job.record_hook,
+            "workers": job.workers,
+        },
         "records_analyzed": result.records_analyzed,
         "counts": result.counts.to_json(),
         "violations": len(result.violations),

@@ -96,7 +96,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add(
         "--metrics-listen",
         default="0.0.0.0:9091",
-        help="HOST:PORT serving /metrics, /healthz and /readyz (default 0.0.0.0:9091)",
+        help="HOST:PORT serving /metrics, /healthz and /readyz; not served with --once "
+        "(default 0.0.0.0:9091)",
     )
     add(
         "--delay",

@@ -4,6 +4,9 @@ S3 goes through aiobotocore with the usual credential chain; other S3-compatible
 moto, Ceph) are reached through `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`. Every function has an
 async form; the sync forms run it on a private event loop (in a worker thread when called from a
 running loop), so they are safe anywhere.
+
+Contract additions: `aread_bytes`/`awrite_bytes` (optionally sharing one `s3_client()`),
+`list_objects_sync`, `local_copy(url)` (a local path for a file, downloading S3 objects).
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
 from analyzer.errors import StorageError
 
@@ -86,6 +94,16 @@ async def s3_client() -> AsyncIterator[Any]:
 
 
 def _s3_error(action: str, url: str, exc: Exception) -> StorageError:
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(
+            f"cannot {action} {url}: no AWS credentials found; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an IAM role"
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return StorageError(
+            f"cannot {action} {url}: S3 endpoint unreachable ({exc}); check the network and "
+            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL"
+        )
     code = ""
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))

@@ -28,12 +28,12 @@ from sidecar.proxy import Proxy
 from sidecar.queue import CaptureQueue
 from sidecar.sampling import Sampler
 from sidecar.settings import Settings
+from sidecar.upstream_client import MAX_HEADER_BYTES, client_session
 
 log = logging.getLogger("sidecar.app")
 
-# Lenient header limits: a proxy should not refuse what the model server would accept.
-MAX_HEADER_BYTES = 65536
 WORKER_DIR_PREFIX = "worker-"
+PROXY_KEY = web.AppKey("proxy", Proxy)
 
 
 @dataclass
@@ -68,27 +68,6 @@ def orphan_spool_dirs(spool_dir: Path, workers: int) -> list[Path]:
     return found
 
 
-def client_session(settings: Settings) -> aiohttp.ClientSession:
-    """The pooled upstream session: bytes untouched, no cookies kept, no headers invented."""
-    timeout = aiohttp.ClientTimeout(
-        total=None,
-        sock_connect=settings.upstream_connect_timeout,
-        # Silence limit, waiting for the response and between chunks of a stream, so long
-        # streamed answers are not cut while they keep flowing.
-        sock_read=settings.upstream_timeout,
-    )
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=10),
-        timeout=timeout,
-        auto_decompress=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-        trust_env=False,
-        max_line_size=MAX_HEADER_BYTES,
-        max_field_size=MAX_HEADER_BYTES,
-    )
-
-
 def build_traffic_app(
     settings: Settings,
     metrics: SidecarMetrics,
@@ -102,8 +81,10 @@ def build_traffic_app(
         settings.sampling_percentage, settings.capture_methods, settings.capture_paths
     )
     proxy = Proxy(settings, sampler, Capturer(settings, queue, metrics), metrics)
-    # No body size limit: the proxy streams large bodies instead of refusing them.
-    app = web.Application(client_max_size=0, handler_args={"max_field_size": MAX_HEADER_BYTES})
+    # The app only owns the resources (cleanup contexts); `start_traffic_site` serves `proxy`
+    # for every request without the router.
+    app = web.Application()
+    app[PROXY_KEY] = proxy
 
     async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         delivery = Delivery(settings, queue, metrics, spool_dir, recover_dirs)
@@ -126,7 +107,6 @@ def build_traffic_app(
     # Cleanup runs in reverse: the session closes first, then delivery drains what was captured.
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(session_ctx)
-    app.router.add_route("*", "/{tail:.*}", proxy)
     return app
 
 
@@ -187,6 +167,45 @@ def _json(status: int, body: dict[str, str]) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
+class TrafficRunner(web.BaseRunner):
+    """Serves `app[PROXY_KEY]` with aiohttp's low-level server: one handler for every request,
+    no router or middleware steps per request; `app` still starts and closes the resources."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._app = app
+
+    async def shutdown(self) -> None:
+        await self._app.shutdown()
+
+    async def _make_server(self) -> web.Server:
+        self._app.freeze()
+        await self._app.startup()
+        return web.Server(self._app[PROXY_KEY], **self._kwargs)
+
+    async def _cleanup_server(self) -> None:
+        await self._app.cleanup()
+
+
+def _runner_args(shutdown_timeout: float) -> dict[str, Any]:
+    return {
+        "access_log": None,
+        "shutdown_timeout": shutdown_timeout,
+        "max_line_size": MAX_HEADER_BYTES,
+        "max_field_size": MAX_HEADER_BYTES,
+    }
+
+
+async def _start(runner: web.BaseRunner, host: str, port: int, reuse_port: bool) -> None:
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+
+
 async def start_site(
     app: web.Application,
     host: str,
@@ -195,20 +214,22 @@ async def start_site(
     shutdown_timeout: float = 5.0,
     reuse_port: bool = False,
 ) -> web.AppRunner:
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        shutdown_timeout=shutdown_timeout,
-        max_line_size=MAX_HEADER_BYTES,
-        max_field_size=MAX_HEADER_BYTES,
-    )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
+    runner = web.AppRunner(app, **_runner_args(shutdown_timeout))
+    await _start(runner, host, port, reuse_port)
+    return runner
+
+
+async def start_traffic_site(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 5.0,
+    reuse_port: bool = False,
+) -> TrafficRunner:
+    """Serve a `build_traffic_app` app; stopping the runner drains it (see `drain`)."""
+    runner = TrafficRunner(app, **_runner_args(shutdown_timeout))
+    await _start(runner, host, port, reuse_port)
     return runner
 
 
@@ -223,7 +244,7 @@ def stop_event(
     return event
 
 
-async def drain(runner: web.AppRunner, lifecycle: Lifecycle, grace: float) -> None:
+async def drain(runner: web.BaseRunner, lifecycle: Lifecycle, grace: float) -> None:
     """Stop accepting, let in-flight requests finish, then let delivery finish by the deadline."""
     lifecycle.draining = True
     lifecycle.deadline = asyncio.get_running_loop().time() + grace
@@ -246,7 +267,7 @@ async def serve(settings: Settings) -> None:
     admin = build_admin_app(settings, lifecycle, lambda: generate_latest(metrics.registry))
     admin_runner = await start_site(admin, settings.admin_host, settings.admin_port)
     try:
-        traffic_runner = await start_site(
+        traffic_runner = await start_traffic_site(
             traffic,
             settings.listen_host,
             settings.listen_port,
@@ -274,7 +295,7 @@ async def serve_worker(settings: Settings, index: int, ready: Callable[[], None]
         spool_dir=worker_spool_dir(settings.spool_dir, index),
         recover_dirs=orphan_spool_dirs(settings.spool_dir, settings.workers) if index == 0 else (),
     )
-    runner = await start_site(
+    runner = await start_traffic_site(
         traffic,
         settings.listen_host,
         settings.listen_port,

@@ -114,6 +114,20 @@ class _RequestTee:
             yield chunk
 
 
+async def answer_expect(request: web.BaseRequest) -> web.Response | None:
+    """What aiohttp's router does before a handler runs: on HTTP/1.1, `100-continue` gets its
+    interim response (the client then sends the body), any other expectation a 417."""
+    if request.version != aiohttp.HttpVersion11:
+        return None
+    expect = request.headers["Expect"]
+    if expect.lower() != "100-continue":
+        return web.Response(status=417, text=f"Unknown Expect: {expect}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    # The interim response is not part of the response body size aiohttp accounts for.
+    request.writer.output_size = 0
+    return None
+
+
 class ThrottledLog:
     """At most one warning per reason per interval, so an upstream outage does not flood logs;
     `occurrences` says how many failures the line stands for."""
@@ -179,7 +193,7 @@ class Proxy:
         counter.inc()  # type: ignore[attr-defined]
         self._request_duration.observe(time.perf_counter() - started)
 
-    def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+    def _upstream_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
         headers = end_to_end(request.headers)
         remote = request.remote or ""
         forwarded = request.headers.get("X-Forwarded-For")
@@ -191,9 +205,13 @@ class Proxy:
             headers["X-Forwarded-Host"] = host
         return headers
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
         arrived = time.time()
+        if "Expect" in request.headers:
+            refusal = await answer_expect(request)
+            if refusal is not None:
+                return refusal
         raw_path = request.raw_path
         exchange = _Exchange(started, arrived, raw_path.partition("?")[0])
         if self._sampler.is_candidate(request.method, exchange.path):
@@ -261,7 +279,7 @@ class Proxy:
 
     def _submit(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         exchange: _Exchange,
         status: int,
         response_type: str,
@@ -285,7 +303,7 @@ class Proxy:
         )
 
     def _failure(
-        self, request: web.Request, exchange: _Exchange, exc: BaseException
+        self, request: web.BaseRequest, exchange: _Exchange, exc: BaseException
     ) -> web.Response:
         failure = classify_failure(exc)
         self._metrics.upstream_errors.labels(failure.reason).inc()
@@ -307,7 +325,7 @@ class Proxy:
 
     async def _relay(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         upstream: aiohttp.ClientResponse,
         exchange: _Exchange,
         latency: float,
@@ -346,7 +364,7 @@ class Proxy:
 
     async def _stream(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         upstream: aiohttp.ClientResponse,
         headers: CIMultiDict[str],
         keep_copy: bool,

@@ -225,7 +225,9 @@ def mutate_handler(policy: Policy) -> Callable[[web.Request], Awaitable[web.Resp
         if not isinstance(admission, dict) or not isinstance(admission.get("uid"), str):
             return _bad_request("AdmissionReview has no request.uid")
         mutation = _decide(admission, policy, request.app[CONFIG_KEY])
-        meta = (admission.get("object") or {}).get("metadata") or {}
+        pod = admission.get("object")
+        meta = pod.get("metadata") if isinstance(pod, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
         logger.info(
             "admission",
             extra={

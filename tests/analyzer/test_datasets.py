@@ -122,12 +122,20 @@ def test_json_lines(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     lines = [
         {"age": 31, "score": 0.5, "city": "Oslo"},
-        {"age": 40, "city": "Rome", "extra": True},
+        {"age": 40, "city": "Rome", "extra": True, "geo": {"lat": 41.9, "tags": ["x", "y"]}},
         {"age": None, "score": 2, "city": "Oslo"},
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
     stats = profile_dataset(str(path)).to_statistics()
-    assert stats.feature_names == ["age", "score", "city", "extra"]
+    assert stats.feature_names == [
+        "age",
+        "score",
+        "city",
+        "extra",
+        "geo.lat",
+        "geo.tags.0",
+        "geo.tags.1",
+    ]
     age = feature(stats, "age")
     assert (age.inferred_type, age.num_present, age.num_missing, age.sum) == (
         "Integral",

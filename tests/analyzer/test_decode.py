@@ -310,3 +310,19 @@ def test_bad_options_are_config_errors() -> None:
         DecodeOptions(columns=("a",), monitor="sideways")
     with pytest.raises(ConfigError, match="--output-columns"):
         DecodeOptions(columns=("a",), output_columns=3)
+
+
+def test_error_responses_and_truncated_bodies_are_skipped_and_counted() -> None:
+    def record(**extensions: object) -> bytes:
+        return build_record(
+            inference_time=HOUR,
+            request=Payload("text/csv", b"1,2"),
+            response=Payload("application/json", b'{"error": "upstream timed out"}'),
+            extensions={"path": "/invocations", **extensions},
+        )
+
+    lines = [csv_record("1,2", "0"), record(status=504), record(status=200, truncated=True)]
+    profiler = profile_of(lines, ("y", "a", "b"))
+    assert profiler.counts.records == 3 and profiler.counts.rows == 1
+    assert (profiler.counts.error_responses, profiler.counts.truncated_records) == (1, 1)
+    assert profiler.profile.columns == ["y", "a", "b"]

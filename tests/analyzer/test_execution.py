@@ -132,6 +132,7 @@ def test_bad_input_is_counted_and_reported_never_fatal(baseline: Path, tmp_path:
     counts = record["counts"]
     assert counts["files"] == 2
     assert counts["records"] == 84
+    assert record["records_analyzed"] == 82  # the PNG and the broken JSON give no rows
     assert counts["rows"] == 82
     assert counts["malformed_lines"] == 1
     assert counts["truncated_files"] == 1
@@ -273,3 +274,35 @@ def test_s3_captures_baseline_and_output_with_two_processes(
         "reports/run1/constraint_violations.json",
         "reports/run1/execution.json",
     }
+
+
+def test_input_only_captures_monitored_on_the_input_side(baseline: Path, tmp_path: Path) -> None:
+    table = rows(60, seed=6)
+    lines = [csv_record(",".join(r[1:]), None) for r in table]
+    write_local(tmp_path / "capture", HOUR, lines)
+    both = run_monitoring(job(str(tmp_path / "capture"), baseline, str(tmp_path / "both")))
+    assert [(v.feature_name, v.constraint_check_type) for v in both.violations] == [
+        ("y", "missing_column_check")
+    ]
+    inputs = run_monitoring(
+        job(str(tmp_path / "capture"), baseline, str(tmp_path / "in"), monitor="input")
+    )
+    assert inputs.status == COMPLETED, [v.to_json() for v in inputs.violations]
+    assert inputs.statistics is not None
+    assert [f.name for f in inputs.statistics.features] == ["a", "b", "c"]
+
+
+def test_batched_csv_requests_become_one_row_per_line(baseline: Path, tmp_path: Path) -> None:
+    table = rows(40, seed=7)
+    pairs = [table[i : i + 2] for i in range(0, len(table), 2)]
+    lines = [
+        csv_record("\n".join(",".join(r[1:]) for r in pair) + "\n", "\n".join(r[0] for r in pair))
+        for pair in pairs
+    ]
+    write_local(tmp_path / "capture", HOUR, lines)
+    result = run_monitoring(
+        job(str(tmp_path / "capture"), baseline, str(tmp_path / "out"), output_columns=1)
+    )
+    assert result.status == COMPLETED, [v.to_json() for v in result.violations]
+    assert (result.counts.records, result.counts.rows) == (20, 40)
+    assert result.statistics is not None and result.statistics.item_count == 40

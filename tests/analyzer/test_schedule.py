@@ -224,6 +224,7 @@ def test_once_writes_sagemaker_reports_and_survives_a_failing_endpoint(
     write_captures(tmp_path / "capture", at("2026-11-25T10:00"), DRIFTED_X)  # Not due yet.
     config = write_config(tmp_path, *baseline)
     args = ("schedule", "--config", str(config), "--once", "--now", NOW, "--catch-up-hours", "3")
+    args += ("--concurrency", "2")  # The two endpoints at once.
 
     done = analyzer(*args)
 

@@ -88,3 +88,14 @@ def test_local_copy_downloads_s3_objects(s3_bucket: str, tmp_path: Path) -> None
     assert not path.exists()
     with pytest.raises(StorageError, match="is a folder"), storage.local_copy(str(tmp_path)):
         pass
+
+
+def test_unreachable_endpoint_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(StorageError, match="S3 endpoint unreachable"):
+        storage.read_bytes("s3://bucket/key")

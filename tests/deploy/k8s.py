@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cel
 import jsonpatch
 import kubernetes_validate
 import pytest
@@ -114,6 +115,19 @@ def _rule_matches(rule: Mapping[str, Any]) -> bool:
     )
 
 
+def conditions_match(hook: Mapping[str, Any], pod: Obj) -> bool:
+    """matchConditions, evaluated as CEL over `object`; an error skips the webhook, as the API
+    server does under failurePolicy: Ignore."""
+    for condition in hook.get("matchConditions") or []:
+        try:
+            if cel.evaluate(condition["expression"], {"object": pod}) is not True:
+                return False
+        except Exception:
+            assert hook["failurePolicy"] == "Ignore", condition
+            return False
+    return True
+
+
 def webhooks_for(config: Obj, namespace: str, ns_labels: Mapping[str, str], pod: Obj) -> list[Obj]:
     """The webhooks of a MutatingWebhookConfiguration the API server calls for creating `pod`."""
     labels = {"kubernetes.io/metadata.name": namespace, **ns_labels}
@@ -124,6 +138,7 @@ def webhooks_for(config: Obj, namespace: str, ns_labels: Mapping[str, str], pod:
         if any(_rule_matches(rule) for rule in hook["rules"])
         and selector_matches(hook.get("namespaceSelector"), labels)
         and selector_matches(hook.get("objectSelector"), pod_labels)
+        and conditions_match(hook, pod)
     ]
 
 

@@ -96,10 +96,11 @@ def analyzer_schedule(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     )
     _run("-m", "analyzer", "baseline", "--dataset", str(train), "--output", "baseline", cwd=base)
     captures = base / "capture"
-    last_closed = hour_of(datetime.now(UTC)) - timedelta(hours=1)
-    # Two hours, so the newest run has data even if the hour turns while the test starts.
-    for offset, seed in ((0, 2), (1, 3)):
-        _write_captures(captures, last_closed - timedelta(hours=offset), _rows(800, seed, 1.0))
+    current = hour_of(datetime.now(UTC))
+    # The scheduler runs the two newest closed hours; the current hour has data too, so both have
+    # data even if the hour turns before the scheduler starts.
+    for offset, seed in ((0, 2), (1, 3), (2, 4)):
+        _write_captures(captures, current - timedelta(hours=offset), _rows(800, seed, 1.0))
     config = {
         "defaults": {"captures": "capture", "output": "reports", "delay": 0},
         "endpoints": [
@@ -118,7 +119,7 @@ def analyzer_schedule(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "analyzer", "schedule", "--config", "monitor.yaml",
-             "--metrics-listen", f"127.0.0.1:{port}", "--catch-up-hours", "3"],
+             "--metrics-listen", f"127.0.0.1:{port}", "--catch-up-hours", "2"],
             cwd=base, env=environ, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -165,7 +166,11 @@ def stack(
             "prometheus.io/port": str(sidecar.admin_port),
             "prometheus.io/path": "/metrics",
         }
-        pod = {"namespace": "models", "pod": "churn-5d8f7c9b64-x2x7q", "annotations": annotations}
+        pod: dict[str, Any] = {
+            "namespace": "models",
+            "pod": "churn-5d8f7c9b64-x2x7q",
+            "annotations": annotations,
+        }
         labels = {"app.kubernetes.io/name": ENDPOINT}
         targets = [
             # Pod discovery yields one target per declared container port; one must survive.

@@ -232,7 +232,7 @@ async def test_uploads_run_in_parallel_but_bounded(
 
 
 @given(
-    records=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1500)), min_size=1, max_size=60),
+    records=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2500)), min_size=1, max_size=60),
     batches=st.integers(1, 4),
 )
 @examples(

@@ -82,7 +82,7 @@ def check_sidecar(pod: Obj) -> Obj:
     validate(pod)
     sidecars = [c for c in pod["spec"]["containers"] if c["name"] == "infertap-sidecar"]
     assert len(sidecars) == 1
-    sidecar = sidecars[0]
+    sidecar: Obj = sidecars[0]
     parse_settings([], env_of(sidecar))  # the sidecar would start with this environment
     return sidecar
 
@@ -154,12 +154,18 @@ async def test_pod_annotation_opts_in_outside_labelled_namespaces(api: ApiServer
     assert env_of(sidecar)["INFERTAP_DESTINATION"] == DEFAULT_DESTINATION
     assert env_of(sidecar)["INFERTAP_SAMPLING_PERCENTAGE"] == "20"
 
-    # Same namespace, no annotation: the webhook is asked and leaves the pod alone, silently.
-    plain = model_pod({"team": "a"})
-    untouched = await api.create_pod(copy.deepcopy(plain), "team-a")
-    assert untouched.webhooks == ["pod.sidecar-injector.infertap.io"]
-    assert untouched.pod == plain
-    assert untouched.warnings == []
+    # Same namespace, no infertap.io/inject annotation: the API server does not even ask.
+    for plain in (model_pod(), model_pod({"team": "a"})):
+        assert (await api.create_pod(plain, "team-a")).webhooks == []
+
+    # Annotated with something unreadable: asked, left alone, and told why.
+    unclear = model_pod({"infertap.io/inject": "maybe"})
+    admitted = await api.create_pod(copy.deepcopy(unclear), "team-a")
+    assert admitted.webhooks == ["pod.sidecar-injector.infertap.io"]
+    assert admitted.pod == unclear
+    assert admitted.warnings == [
+        'infertap: annotation infertap.io/inject=\'maybe\' ignored: use "true" or "false"'
+    ]
 
 
 async def test_opt_out_by_annotation_or_label_and_system_namespaces(api: ApiServer) -> None:
@@ -312,9 +318,12 @@ async def test_other_requests_are_admitted_unchanged_and_garbage_is_rejected(
     api: ApiServer, webhook: WebhookProcess
 ) -> None:
     hook = api.config["webhooks"][0]
+    not_an_object = _review(model_pod(), "ml")
+    not_an_object["request"]["object"] = ["not", "a", "pod"]
     for review in (
         _review(model_pod(), "ml", operation="UPDATE"),
         _review(model_pod(), "ml", kind="ConfigMap"),
+        not_an_object,
     ):
         status, body = await api.review(hook, review)
         assert status == 200
@@ -362,8 +371,8 @@ async def test_a_renewed_certificate_is_served_without_restart(
 
     renewed = issue_certs(tmp_path / "tls", trustme.CA())
 
-    async def trusted_by(ca: trustme.CA) -> bool:
-        context = ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())
+    async def trusted_by(ca_pem: bytes) -> bool:
+        context = ssl.create_default_context(cadata=ca_pem.decode())
         try:
             async with (
                 aiohttp.ClientSession() as session,
@@ -375,11 +384,16 @@ async def test_a_renewed_certificate_is_served_without_restart(
 
     # Polled (bounded): the reloader checks the files every 0.1 s.
     for _attempt in range(100):
-        if await trusted_by(renewed.ca):
+        if await trusted_by(renewed.ca_pem):
             break
         await asyncio.sleep(0.05)
-    assert await trusted_by(renewed.ca)
-    assert not await trusted_by(certs.ca)
+    assert await trusted_by(renewed.ca_pem)
+    assert not await trusted_by(certs.ca_pem)
+    assert "reloaded TLS certificate" in hook.log_text()
+
+    # SIGTERM is a clean stop.
+    hook.stop()
+    assert hook.process.returncode == 0, hook.log_text()
 
 
 @pytest.mark.parametrize(
