@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from analyzer import baseline, execution, schedule
+from analyzer import baseline, run_command, schedule
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, execution, schedule):
+    for module in (baseline, run_command, schedule):
         command = module.add_parser(commands)
         command.set_defaults(handler=module.run)
     return parser

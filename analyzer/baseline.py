@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from analyzer import schema, storage
+from analyzer.cli import apply_env, configure_logging, parse_flag
 from analyzer.datasets import FORMATS, ProgressReporter, profile_dataset
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.schema import (
@@ -32,9 +32,6 @@ DOMAIN_MAX_DISTINCT = 120
 DOMAIN_MAX_SINGLETON_SHARE = 0.1
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
-ENV_PREFIX = "INFERTAP_"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 log = logging.getLogger("infertap.analyzer.baseline")
 
@@ -143,34 +140,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="comma-separated column names for a CSV (replacing the header's, if any)",
     )
     parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
-    _apply_env(parser, os.environ)
+    apply_env(parser)
     return parser
 
 
-def _apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
-    """Environment variables become defaults, so a flag on the command line still wins."""
-    for action in parser._actions:
-        if not action.option_strings or action.dest == "help":
-            continue
-        name = ENV_PREFIX + action.dest.upper()
-        if name in environ:
-            action.default = environ[name]
-
-
 def _header_flag(value: object) -> bool:
-    if value is None or isinstance(value, bool):
-        return value is not False
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"INFERTAP_HEADER must be true or false, got {value!r}")
+    """--header / --no-header, or INFERTAP_HEADER as text; a header by default."""
+    return True if value is None else parse_flag(value, "INFERTAP_HEADER")
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute `baseline`; 0 on success, 2 with a one-line message on stderr otherwise."""
-    _configure_logging()
+    configure_logging("info")
     try:
         if not args.dataset:
             raise ConfigError("--dataset is required (or set INFERTAP_DATASET)")
@@ -197,12 +178,3 @@ def run(args: argparse.Namespace) -> int:
         f"({stats.item_count} rows, {len(stats.features)} features)"
     )
     return 0
-
-
-def _configure_logging() -> None:
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    from analyzer.schedule import configure_logging
-
-    configure_logging("info")

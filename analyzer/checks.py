@@ -1,13 +1,21 @@
 """Constraint checks: the current data against the baseline -> SageMaker-style violations.
 
 Change to ANALYZER.md: `evaluate(baseline, constraints, current, profile, expected_columns)`
-returns an `Evaluation` (`.violations`, and `.feature_drift` for the metrics), not a bare list.
+returns an `Evaluation` (`.violations`, and `.feature_drift` / `.feature_p_value` for the
+metrics), not a bare list.
 
 One function per `constraint_check_type`. Description texts follow SageMaker's pre-built
 container where its wording is known: data_type_check and baseline_drift_check; the
 `Value: … does not meet the constraint requirement! ` form (Deequ's, as in the SDK's sample
 violations file) for completeness_check and categorical_values_check. The column checks, whose
 wording is not published, name the column and both column counts.
+
+`feature_drift` holds, per feature, exactly the number baseline_drift_check compares with its
+threshold: the L-infinity distance after `comparison_method` (so the Robust-adjusted value when
+the baseline says Robust, SageMaker's default). A Prometheus alert `drift > threshold` at the
+monitoring_config threshold therefore fires for exactly the features that get a violation.
+String features compared with ChiSquared have a p-value instead (small = drift), which would
+invert such an alert: it goes to `feature_p_value`, never to `feature_drift`.
 """
 
 from __future__ import annotations
@@ -67,10 +75,20 @@ class Violation:
 
 @dataclass(slots=True)
 class Evaluation:
-    """Violations, plus the drift distance of every feature compared with the baseline."""
+    """Violations, plus what the drift check measured for every feature it could compare."""
 
     violations: list[Violation] = field(default_factory=list)
-    feature_drift: dict[str, float] = field(default_factory=dict)
+    feature_drift: dict[str, float] = field(default_factory=dict)  # distance; > threshold: drift
+    feature_p_value: dict[str, float] = field(default_factory=dict)  # ChiSquared; < threshold
+
+    def record_drift(
+        self, name: str, value: float, baseline: FeatureStatistics, config: MonitoringConfig
+    ) -> None:
+        """Distances go to `feature_drift`, ChiSquared p-values to `feature_p_value`."""
+        if _is_p_value(baseline, config):
+            self.feature_p_value[name] = value
+        else:
+            self.feature_drift[name] = value
 
 
 def java_double(value: float) -> str:
@@ -135,13 +153,17 @@ def completeness_violation(
 def categorical_values_violation(
     constraint: FeatureConstraint, feature: FeatureProfile, threshold: float
 ) -> Violation | None:
-    """Share of present values inside the baseline's domain below domain_content_threshold."""
+    """Share of values inside the baseline's domain below domain_content_threshold.
+
+    As Deequ's `isContainedIn` (`col IS NULL OR col IN (...)`): a missing value does not break
+    the domain, so the share is (in the domain + missing) / all values.
+    """
     if constraint.domains is None or constraint.inferred_type != STRING or feature.present == 0:
         return None
     domain = set(constraint.domains)
     counts = feature.categorical_counts()  # numbers' texts too, while they are tracked
     inside = sum(count for value, count in counts.items() if value in domain)
-    share = inside / feature.present
+    share = (inside + feature.missing) / (feature.present + feature.missing)
     if share >= threshold:
         return None
     return Violation(constraint.name, CATEGORICAL_VALUES_CHECK, _deequ_text(share))
@@ -178,9 +200,14 @@ def drift_distance(
     return None
 
 
+def _is_p_value(baseline: FeatureStatistics, config: MonitoringConfig) -> bool:
+    return not baseline.is_numeric and config.categorical_drift_method == drift.CHI_SQUARED
+
+
 def drift_violation(
     name: str, distance: float, baseline: FeatureStatistics, config: MonitoringConfig
 ) -> Violation | None:
+    """baseline_drift_check: a distance above its threshold, or a p-value below it."""
     if baseline.is_numeric:
         threshold, method = config.comparison_threshold, drift.LINFINITY
     else:
@@ -244,45 +271,65 @@ def evaluate(
     """Every check of DESIGN.md section 6, in constraint (column) order.
 
     `expected_columns`: the baseline columns this run should see (all of them by default; fewer
-    when only one side of the exchanges is monitored). Drift distances are computed for every
-    comparable feature even when `evaluate_constraints` is Disabled.
+    when only one side of the exchanges is monitored). Drift is measured for every comparable
+    feature even when `evaluate_constraints` is Disabled.
     """
     config = constraints.monitoring_config
     result = Evaluation()
     enabled = config.evaluate_constraints == ENABLED
-    compare = config.perform_comparison == ENABLED
-    current_names = profile.columns
-    present = set(current_names)
-    baseline_names = [f.name for f in constraints.features] or baseline.feature_names
+    present = set(profile.columns)
     for constraint in constraints.features:
-        name = constraint.name
-        if name not in present:
+        current_stats = current.feature(constraint.name)
+        if constraint.name not in present or current_stats is None:
             continue
-        feature = profile.feature(name)
-        current_stats = current.feature(name)
-        base_stats = baseline.feature(name)
-        if current_stats is None:
-            continue
-        distance = None
-        if base_stats is not None:
-            distance = drift_distance(base_stats, current_stats, feature, config)
-            if distance is not None and not math.isnan(distance):
-                result.feature_drift[name] = distance
-        if not enabled:
-            continue
-        checks = [
-            data_type_violation(constraint, feature, config.datatype_check_threshold),
-            completeness_violation(constraint, current_stats),
-            drift_violation(name, distance, base_stats, config)
-            if compare and distance is not None and base_stats is not None
-            else None,
-            categorical_values_violation(constraint, feature, config.domain_content_threshold),
-        ]
-        result.violations.extend(v for v in checks if v is not None)
+        feature = profile.feature(constraint.name)
+        drift_found = _measure_drift(constraint.name, baseline, current_stats, feature, config)
+        if drift_found is not None:
+            result.record_drift(constraint.name, *drift_found, config)
+        if enabled:
+            result.violations.extend(
+                _feature_violations(constraint, current_stats, feature, config, drift_found)
+            )
     if enabled:
+        baseline_names = [f.name for f in constraints.features] or baseline.feature_names
         expected = baseline_names if expected_columns is None else expected_columns
-        result.violations.extend(column_violations(baseline_names, expected, current_names))
+        result.violations.extend(column_violations(baseline_names, expected, profile.columns))
     return result
+
+
+def _measure_drift(
+    name: str,
+    baseline: Statistics,
+    current: FeatureStatistics,
+    feature: FeatureProfile,
+    config: MonitoringConfig,
+) -> tuple[float, FeatureStatistics] | None:
+    """The feature's drift value and its baseline statistics, or None if not comparable."""
+    base_stats = baseline.feature(name)
+    if base_stats is None:
+        return None
+    distance = drift_distance(base_stats, current, feature, config)
+    if distance is None or math.isnan(distance):
+        return None
+    return distance, base_stats
+
+
+def _feature_violations(
+    constraint: FeatureConstraint,
+    current: FeatureStatistics,
+    feature: FeatureProfile,
+    config: MonitoringConfig,
+    drift_found: tuple[float, FeatureStatistics] | None,
+) -> list[Violation]:
+    checks = [
+        data_type_violation(constraint, feature, config.datatype_check_threshold),
+        completeness_violation(constraint, current),
+        drift_violation(constraint.name, *drift_found, config)
+        if drift_found is not None and config.perform_comparison == ENABLED
+        else None,
+        categorical_values_violation(constraint, feature, config.domain_content_threshold),
+    ]
+    return [v for v in checks if v is not None]
 
 
 def violations_to_bytes(violations: Sequence[Violation]) -> bytes:

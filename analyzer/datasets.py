@@ -21,8 +21,8 @@ import numpy as np
 import orjson
 
 from analyzer import arrow_csv, storage
-from analyzer.decode import flatten
 from analyzer.errors import DatasetError, StorageError
+from analyzer.json_rows import flatten
 from analyzer.profile import ColumnValues, DatasetProfile
 
 FORMATS = ("csv", "jsonl", "parquet")

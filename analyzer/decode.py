@@ -3,8 +3,9 @@
 A payload side (request or response) decodes to a list of rows; a row is positional (a list of
 values, named by the baseline's columns) or named (a dict feature -> value). `Decoder.rows` joins
 the two sides of a record: output values take the first baseline columns, input values follow
-(SageMaker's layout for CSV), named values keep their names. Bad payloads raise `DecodeError` or
-are counted in `DecodeCounts`; nothing here crashes a run.
+(SageMaker's layout for CSV), named values keep their names. JSON shapes are read by
+`analyzer.json_rows`. Bad payloads raise `DecodeError` or are counted in the decoder's
+`RunCounts`; nothing here crashes a run.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ import base64
 import binascii
 import csv
 import importlib
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from analyzer.counts import RunCounts
 from analyzer.errors import ConfigError
+from analyzer.json_rows import DecodeError, Row, json_documents, json_rows, row_of
 from sidecar.record import CapturedPayload, media_type
 
-Row = list[Any] | dict[str, Any]
 Hook = Callable[[bytes, str, str], Iterable[Any] | None]
 
 MONITOR_SIDES = ("both", "input", "output")
@@ -33,26 +32,8 @@ INPUT = "INPUT"
 OUTPUT = "OUTPUT"
 
 
-class DecodeError(ValueError):
-    """A payload no decoder understood; counted as a decode error."""
-
-
 class Base64PayloadError(DecodeError):
     """A BASE64 payload whose content type names no format we can read."""
-
-
-@dataclass(slots=True)
-class DecodeCounts:
-    """Findings of the decoders, summed over a run."""
-
-    decode_errors: int = 0
-    wrong_column_count: int = 0
-    base64_payloads: int = 0
-    row_count_mismatch: int = 0  # records whose input and output hold different numbers of rows
-
-    def add(self, other: DecodeCounts) -> None:
-        for name in self.__slots__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,154 +116,12 @@ def csv_rows(text: str) -> list[Row]:
     return rows
 
 
-def json_documents(text: str) -> list[Any]:
-    """One JSON document, or JSON Lines (one document a line)."""
-    try:
-        return [orjson.loads(text)]
-    except orjson.JSONDecodeError as first:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) < 2:
-            raise DecodeError(f"not JSON: {first}") from first
-        try:
-            return [orjson.loads(line) for line in lines]
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"not JSON or JSON Lines: {exc}") from exc
-
-
-def json_rows(document: Any, columns: frozenset[str] = frozenset()) -> list[Row]:
-    """Rows of one JSON document in any supported shape (see the module docstring)."""
-    if isinstance(document, dict):
-        for key in ("instances", "predictions"):
-            value = document.get(key)
-            if isinstance(value, list):
-                return [_row_of(item) for item in value]
-        for key in ("inputs", "outputs"):
-            value = document.get(key)
-            if isinstance(value, list) and value and all(_is_tensor(t) for t in value):
-                return oip_rows(value, columns)
-            if isinstance(value, list):
-                return [_row_of(item) for item in value]
-            if isinstance(value, dict):
-                return _columnar_rows(value)
-        return [flatten(document)]
-    if isinstance(document, list):
-        if not document:
-            return []
-        if all(isinstance(item, dict | list) for item in document):
-            return [_row_of(item) for item in document]
-        return [_row_of(document)]
-    return [[document]]
-
-
-def _row_of(item: Any) -> Row:
-    if isinstance(item, dict):
-        return flatten(item)
-    if isinstance(item, list):
-        return list(_flat_values(item))
-    return [item]
-
-
-def _flat_values(values: Iterable[Any]) -> Iterable[Any]:
-    for value in values:
-        if isinstance(value, list):
-            yield from _flat_values(value)
-        else:
-            yield value
-
-
-def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested objects and lists become dotted names: {"a": {"b": 1}, "c": [2]} -> a.b, c.0.
-
-    A document that is flat already is returned as it is (not copied).
-    """
-    kinds = set(map(type, document.values()))
-    if not prefix and dict not in kinds and list not in kinds:
-        return document if isinstance(document, dict) else dict(document)
-    flat: dict[str, Any] = {}
-    for key, value in document.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, list):
-            for index, item in enumerate(_flat_values(value)):
-                flat[f"{name}.{index}"] = item
-        else:
-            flat[name] = value
-    return flat
-
-
-def _columnar_rows(columns: Mapping[str, Any]) -> list[Row]:
-    """TF-Serving's columnar `{"inputs": {"a": [1, 2], "b": [3, 4]}}` -> two named rows."""
-    lists = {k: v if isinstance(v, list) else [v] for k, v in columns.items()}
-    length = max((len(v) for v in lists.values()), default=0)
-    if any(len(v) != length for v in lists.values()):
-        raise DecodeError("columnar inputs of different lengths")
-    return [{k: _scalar(v[i]) for k, v in lists.items()} for i in range(length)]
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 1:
-        return value[0]
-    return value
-
-
-def _is_tensor(value: Any) -> bool:
-    return isinstance(value, dict) and "data" in value and "name" in value
-
-
-def oip_rows(
-    tensors: Sequence[Mapping[str, Any]], columns: frozenset[str] = frozenset()
-) -> list[Row]:
-    """Open Inference Protocol tensors -> rows (first dimension of `shape` = batch).
-
-    One tensor of several values a row gives positional rows; otherwise each tensor is a named
-    feature (`name`, or `name.j` for its j-th value when a row holds several).
-    """
-    decoded = [_tensor_rows(t) for t in tensors]
-    batch = {len(rows) for _, rows in decoded}
-    if len(batch) != 1:
-        raise DecodeError("Open Inference Protocol tensors with different batch sizes")
-    (size,) = batch
-    if len(decoded) == 1:
-        name, rows = decoded[0]
-        if not (len(rows) and len(rows[0]) == 1 and name in columns):
-            return [list(r) for r in rows]
-    out: list[Row] = []
-    for index in range(size):
-        row: dict[str, Any] = {}
-        for name, rows in decoded:
-            values = rows[index]
-            if len(values) == 1:
-                row[name] = values[0]
-            else:
-                for j, value in enumerate(values):
-                    row[f"{name}.{j}"] = value
-        out.append(row)
-    return out
-
-
-def _tensor_rows(tensor: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
-    name = str(tensor.get("name", ""))
-    data = tensor.get("data")
-    values = list(_flat_values(data)) if isinstance(data, list) else [data]
-    shape = tensor.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        shape = [len(values)]
-    if not shape:
-        shape = [1]
-    if math.prod(shape) != len(values):
-        raise DecodeError(f"tensor {name!r}: shape {shape} does not hold {len(values)} values")
-    batch = shape[0]
-    width = math.prod(shape[1:]) if len(shape) > 1 else 1
-    return name, [values[i * width : (i + 1) * width] for i in range(batch)]
-
-
 @dataclass(slots=True)
 class Decoder:
     """Turns the two sides of capture records into named feature rows for one run."""
 
     options: DecodeOptions
-    counts: DecodeCounts = field(default_factory=DecodeCounts)
+    counts: RunCounts = field(default_factory=RunCounts)
     output_width: int | None = None  # leading baseline columns that hold outputs, once known
     _hook: Hook | None = None
     _names: frozenset[str] = frozenset()
@@ -321,7 +160,7 @@ class Decoder:
             raise DecodeError(f"record hook failed: {type(exc).__name__}: {exc}") from exc
         if result is None:
             return None
-        return [_row_of(item) for item in result]
+        return [row_of(item) for item in result]
 
     def rows(
         self, endpoint_input: CapturedPayload | None, endpoint_output: CapturedPayload | None

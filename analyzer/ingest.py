@@ -5,75 +5,51 @@ The hot path is CSV traffic: a record whose sides are one CSV line each becomes 
 numbers into a float matrix and profiled with `DatasetProfile.update_numeric_matrix` (one KLL
 update per column per batch). Whatever does not fit (quoted CSV, empty or non-numeric values,
 wrong column counts, JSON payloads, hooks) takes the general path through `analyzer.decode`.
+Every record, and everything wrong with one, is counted in one `RunCounts` (analyzer.counts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from analyzer.decode import DecodeCounts, DecodeOptions, Decoder
+from analyzer.decode import DecodeOptions, Decoder
 from analyzer.profile import DatasetProfile
 from sidecar.record import CapturedPayload
 
 BATCH_ROWS = 4096
+_SECONDS = "%Y-%m-%dT%H:%M:%S"
 
 
-@dataclass(slots=True)
-class IngestCounts:
-    """What the records looked like (files are counted by the caller)."""
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A run's [start, end) as `YYYY-MM-DDTHH:MM:SS` texts, to compare with inferenceTime.
 
-    records: int = 0
-    rows: int = 0
-    malformed_lines: int = 0
-    truncated_files: int = 0
-    empty_records: int = 0  # records with no side to monitor
-    error_responses: int = 0  # records of exchanges the model answered with HTTP >= 400
-    truncated_records: int = 0  # records the sidecar marked `truncated`
-    decode: DecodeCounts = field(default_factory=DecodeCounts)
+    Records are selected by their hour folder, not by this: a record is in the folder of the hour
+    it arrived in, so consecutive hourly runs analyse every record exactly once. A record whose
+    inferenceTime lies outside the window is still analysed and counted (`outside_window`): a
+    sign of a window that is not whole hours, of clock skew, or of files written elsewhere.
+    """
 
-    def add(self, other: IngestCounts) -> None:
-        self.records += other.records
-        self.rows += other.rows
-        self.malformed_lines += other.malformed_lines
-        self.truncated_files += other.truncated_files
-        self.empty_records += other.empty_records
-        self.error_responses += other.error_responses
-        self.truncated_records += other.truncated_records
-        self.decode.add(other.decode)
-
-    def to_json(self) -> dict[str, int]:
-        out = {
-            "records": self.records,
-            "rows": self.rows,
-            "malformed_lines": self.malformed_lines,
-            "truncated_files": self.truncated_files,
-            "empty_records": self.empty_records,
-            "error_responses": self.error_responses,
-            "truncated_records": self.truncated_records,
-        }
-        for name in DecodeCounts.__slots__:
-            out[name] = getattr(self.decode, name)
-        return out
+    start: str
+    end: str
 
     @classmethod
-    def from_json(cls, raw: dict[str, int]) -> IngestCounts:
-        decode = DecodeCounts(**{k: raw[k] for k in DecodeCounts.__slots__})
-        return cls(
-            records=raw["records"],
-            rows=raw["rows"],
-            malformed_lines=raw["malformed_lines"],
-            truncated_files=raw["truncated_files"],
-            empty_records=raw["empty_records"],
-            error_responses=raw["error_responses"],
-            truncated_records=raw["truncated_records"],
-            decode=decode,
-        )
+    def of(cls, start: datetime, end: datetime) -> TimeWindow:
+        return cls(start.astimezone(UTC).strftime(_SECONDS), end.astimezone(UTC).strftime(_SECONDS))
+
+    def excludes(self, inference_time: Any) -> bool:
+        """True when an ISO 8601 UTC inferenceTime is outside the window (unreadable: False)."""
+        if type(inference_time) is not str or inference_time[10:11] != "T":
+            return False
+        moment = inference_time[:19]
+        return not self.start <= moment < self.end
 
 
 def split_records(data: bytes) -> tuple[list[bytes], bool]:
@@ -100,10 +76,16 @@ def split_records(data: bytes) -> tuple[list[bytes], bool]:
 class CaptureProfiler:
     """Absorbs capture files of one run into a DatasetProfile."""
 
-    def __init__(self, options: DecodeOptions, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        options: DecodeOptions,
+        batch_rows: int = BATCH_ROWS,
+        window: TimeWindow | None = None,
+    ) -> None:
         self.decoder = Decoder(options)
         self.profile = DatasetProfile()
-        self.counts = IngestCounts(decode=self.decoder.counts)
+        self.counts = self.decoder.counts  # one set of counters for records and payloads
+        self._window = window
         self._columns = options.columns
         self._monitor = options.monitor
         self._both = options.monitor == "both"
@@ -146,6 +128,8 @@ class CaptureProfiler:
             if metadata.get("truncated") is True:
                 self.counts.truncated_records += 1
                 return
+            if self._window is not None and self._window.excludes(metadata.get("inferenceTime")):
+                self.counts.outside_window += 1
         endpoint_input = capture.get("endpointInput")
         endpoint_output = capture.get("endpointOutput")
         # The hottest case, inlined: both sides one CSV line each, every column present.
@@ -204,7 +188,9 @@ class CaptureProfiler:
             inp = _payload(endpoint_input)
             out = _payload(endpoint_output)
         except ValueError:
-            self.counts.decode.decode_errors += 1
+            # As for any payload the decoders reject: a decode error, and a record without rows.
+            self.counts.decode_errors += 1
+            self.counts.empty_records += 1
             return
         rows = self.decoder.rows(inp, out)
         if not rows:
@@ -367,44 +353,47 @@ class PartialProfile:
     """What one process made of its share of the files (picklable, profile as bytes)."""
 
     profile: bytes
-    counts: dict[str, int]
+    counts: dict[str, int]  # RunCounts.to_json(), with files_read, bytes and unreadable_files
     output_width: int | None
-    files_read: int = 0
-    bytes_read: int = 0
     unreadable: list[str] = field(default_factory=list)  # "url: reason"
 
 
 def profile_capture_files(
-    urls: Sequence[str], options: DecodeOptions, concurrency: int = 16
+    urls: Sequence[str],
+    options: DecodeOptions,
+    concurrency: int = 16,
+    window: TimeWindow | None = None,
 ) -> PartialProfile:
     """Read and profile capture files; the unit of work of one process (profile as bytes)."""
-    profile, part = profile_files_here(urls, options, concurrency)
+    profile, part = profile_files_here(urls, options, concurrency, window)
     part.profile = profile.to_bytes()
     return part
 
 
 def profile_files_here(
-    urls: Sequence[str], options: DecodeOptions, concurrency: int = 16
+    urls: Sequence[str],
+    options: DecodeOptions,
+    concurrency: int = 16,
+    window: TimeWindow | None = None,
 ) -> tuple[DatasetProfile, PartialProfile]:
     """Read and profile capture files in this process; the PartialProfile holds no bytes."""
     from analyzer.sources import iter_files
 
-    profiler = CaptureProfiler(options)
-    files_read = bytes_read = 0
+    profiler = CaptureProfiler(options, window=window)
+    counts = profiler.counts
     unreadable: list[str] = []
     for item in iter_files(urls, concurrency):
         if item.data is None:
+            counts.unreadable_files += 1
             unreadable.append(f"{item.url}: {item.error}")
             continue
-        files_read += 1
-        bytes_read += len(item.data)
+        counts.files_read += 1
+        counts.bytes += len(item.data)
         profiler.add_file(item.data)
     profile = profiler.finish()
     return profile, PartialProfile(
         profile=b"",
-        counts=profiler.counts.to_json(),
+        counts=counts.to_json(),
         output_width=profiler.decoder.output_width,
-        files_read=files_read,
-        bytes_read=bytes_read,
         unreadable=unreadable,
     )

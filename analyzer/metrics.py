@@ -2,6 +2,15 @@
 
 Per-feature series carry only feature names from the monitored statistics (bounded by the
 baseline's columns); series of features that vanish from a later run are removed.
+
+`infertap_feature_baseline_drift` is the very number baseline_drift_check compares with the
+baseline's threshold: the L-infinity distance after `comparison_method`, i.e. the Robust-adjusted
+distance when the constraints say Robust (SageMaker's default), the raw one when Simple. So an
+alert `infertap_feature_baseline_drift > 0.1` (the default comparison_threshold and
+categorical_comparison_threshold) fires for exactly the features with a baseline_drift_check
+violation. The raw L-infinity distance is not exported: with a few hundred records it is mostly
+sampling noise, which is what Robust discounts. String features compared with ChiSquared give a
+p-value (small means drift), exported as `infertap_feature_baseline_drift_p_value` instead.
 """
 
 from __future__ import annotations
@@ -32,44 +41,53 @@ class AnalyzerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.feature_drift = Gauge(
+        self._define_feature_series()
+        self._define_run_series()
+        self._features: dict[tuple[str, str], set[str]] = {}
+
+    def _define_feature_series(self) -> None:
+        """Per endpoint, variant and feature: what the last analysed window looked like."""
+
+        def feature_gauge(name: str, documentation: str) -> Gauge:
+            return Gauge(name, documentation, _FEATURE, registry=self.registry)
+
+        self.feature_drift = feature_gauge(
             "infertap_feature_baseline_drift",
-            "Distance between the feature's distribution in the last analysed window and the "
-            "baseline: L-infinity between CDFs (numeric) or frequencies (categorical), 0 to 1.",
-            _FEATURE,
-            registry=r,
+            "What baseline_drift_check compared with its threshold in the last analysed "
+            "window: the L-infinity distance to the baseline between CDFs (numeric) or "
+            "frequencies (categorical), Robust-adjusted when the baseline's comparison_method "
+            "is Robust; 0 to 1.",
         )
-        self.feature_completeness = Gauge(
+        self.feature_drift_p_value = feature_gauge(
+            "infertap_feature_baseline_drift_p_value",
+            "Chi-squared test p-value of a string feature against the baseline, when the "
+            "baseline's categorical_drift_method is ChiSquared (below the threshold: drift).",
+        )
+        self.feature_completeness = feature_gauge(
             "infertap_feature_completeness",
             "Share of analysed records in which the feature is present (0 to 1).",
-            _FEATURE,
-            registry=r,
         )
-        self.feature_mean = Gauge(
-            "infertap_feature_mean",
-            "Mean of a numeric feature in the window.",
-            _FEATURE,
-            registry=r,
+        self.feature_mean = feature_gauge(
+            "infertap_feature_mean", "Mean of a numeric feature in the window."
         )
-        self.feature_stddev = Gauge(
+        self.feature_stddev = feature_gauge(
             "infertap_feature_stddev",
             "Population standard deviation of a numeric feature in the window.",
-            _FEATURE,
-            registry=r,
         )
-        self.feature_min = Gauge(
-            "infertap_feature_min", "Smallest value of a numeric feature.", _FEATURE, registry=r
+        self.feature_min = feature_gauge(
+            "infertap_feature_min", "Smallest value of a numeric feature."
         )
-        self.feature_max = Gauge(
-            "infertap_feature_max", "Largest value of a numeric feature.", _FEATURE, registry=r
+        self.feature_max = feature_gauge(
+            "infertap_feature_max", "Largest value of a numeric feature."
         )
-        self.feature_distinct = Gauge(
+        self.feature_distinct = feature_gauge(
             "infertap_feature_distinct_values",
             "Estimated number of distinct values of a string feature in the window.",
-            _FEATURE,
-            registry=r,
         )
+
+    def _define_run_series(self) -> None:
+        """Per endpoint and variant: how the monitoring runs went."""
+        r = self.registry
         self.violations = Gauge(
             "infertap_violations",
             "Constraint violations found by the last run, by constraint check type.",
@@ -125,7 +143,6 @@ class AnalyzerMetrics:
             _ENDPOINT,
             registry=r,
         )
-        self._features: dict[tuple[str, str], set[str]] = {}
 
     def register_endpoint(self, endpoint: str, variant: str) -> None:
         """Export an endpoint's counters and status series (as 0) before its first run."""
@@ -146,7 +163,8 @@ class AnalyzerMetrics:
     ) -> None:
         """Record one finished run of `endpoint`/`variant` (`finished_at`: Unix time, default now).
 
-        Per-feature series come from `result.statistics` and `result.feature_drift`; a run that
+        Per-feature series come from `result.statistics`, `result.feature_drift` and
+        `result.feature_p_value`; a run that
         produced no statistics (Failed) leaves the previous run's feature series in place.
         """
         status = result.status if result.status in STATUSES else FAILED
@@ -163,7 +181,13 @@ class AnalyzerMetrics:
             violations=Tally(v.constraint_check_type for v in result.violations),
         )
         if result.statistics is not None:
-            self._set_features(endpoint, variant, result.statistics, result.feature_drift)
+            self._set_features(
+                endpoint,
+                variant,
+                result.statistics,
+                result.feature_drift,
+                result.feature_p_value,
+            )
 
     def restore_from_record(
         self,
@@ -189,8 +213,9 @@ class AnalyzerMetrics:
             violations=Tally({str(k): int(v) for k, v in by_check.items()}),
         )
         if statistics is not None:
-            drift = {str(k): float(v) for k, v in (record.get("feature_drift") or {}).items()}
-            self._set_features(endpoint, variant, statistics, drift)
+            drift = _floats(record.get("feature_drift"))
+            p_values = _floats(record.get("feature_drift_p_value"))
+            self._set_features(endpoint, variant, statistics, drift, p_values)
 
     def _set_outcome(
         self,
@@ -222,6 +247,7 @@ class AnalyzerMetrics:
         variant: str,
         statistics: Statistics,
         drift: Mapping[str, float],
+        p_values: Mapping[str, float],
     ) -> None:
         seen: set[str] = set()
         for feature in statistics.features:
@@ -236,6 +262,7 @@ class AnalyzerMetrics:
             _set(self.feature_max, labels, feature.max)
             _set(self.feature_distinct, labels, feature.distinct_count)
             _set(self.feature_drift, labels, drift.get(name))
+            _set(self.feature_drift_p_value, labels, p_values.get(name))
         stale = self._features.get((endpoint, variant), set()) - seen
         self._remove_features(endpoint, variant, stale)
         self._features[(endpoint, variant)] = seen
@@ -243,6 +270,7 @@ class AnalyzerMetrics:
     def _remove_features(self, endpoint: str, variant: str, names: Iterable[str]) -> None:
         gauges = (
             self.feature_drift,
+            self.feature_drift_p_value,
             self.feature_completeness,
             self.feature_mean,
             self.feature_stddev,
@@ -262,6 +290,13 @@ def _set(gauge: Gauge, labels: tuple[str, str, str], value: float | int | None) 
             gauge.remove(*labels)
         return
     gauge.labels(*labels).set(value)
+
+
+def _floats(raw: object) -> dict[str, float]:
+    """A feature -> number mapping read back from execution.json."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): float(v) for k, v in raw.items()}
 
 
 def _timestamp(text: object) -> float | None:

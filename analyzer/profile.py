@@ -28,7 +28,9 @@ from analyzer.errors import AnalyzerError
 from analyzer.inference import TextClasses, classify_text, text_counts
 from analyzer.schema import Statistics
 
-ColumnValues = Sequence[str | float | int | bool | None] | npt.NDArray[Any] | TextClasses
+# JSON values: lists and objects are profiled as the String of their JSON.
+JsonValue = str | float | int | bool | None | list[Any] | dict[str, Any]
+ColumnValues = Sequence[JsonValue] | npt.NDArray[Any] | TextClasses
 
 _FORMAT_VERSION = 1
 
@@ -187,22 +189,7 @@ class DatasetProfile:
         nan = np.isnan(matrix)
         any_nan = bool(nan.any())
         integral_counts = self._integral_counts(matrix, nan, integral)
-        if any_nan:
-            present = ~nan
-            counts = present.sum(axis=0)
-            zeroed = np.where(nan, 0.0, matrix)
-            sums = zeroed.sum(axis=0)
-            means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-            m2s = np.square(np.where(nan, 0.0, matrix - means)).sum(axis=0)
-            lows = np.where(nan, np.inf, matrix).min(axis=0)
-            highs = np.where(nan, -np.inf, matrix).max(axis=0)
-        else:
-            counts = np.full(len(names), rows)
-            sums = matrix.sum(axis=0)
-            means = sums / max(rows, 1)
-            m2s = np.square(matrix - means).sum(axis=0)
-            lows = matrix.min(axis=0) if rows else np.full(len(names), np.inf)
-            highs = matrix.max(axis=0) if rows else np.full(len(names), -np.inf)
+        counts, sums, m2s, lows, highs = _column_moments(matrix, nan if any_nan else None)
         by_column = np.ascontiguousarray(matrix.T)
         nan_by_column = np.ascontiguousarray(nan.T) if any_nan else None
         for j, name in enumerate(names):
@@ -294,3 +281,24 @@ class DatasetProfile:
             item_count=self.item_count,
             features=[f.to_feature_statistics() for f in self._features.values()],
         )
+
+
+def _column_moments(
+    matrix: npt.NDArray[np.float64], nan: npt.NDArray[np.bool_] | None
+) -> tuple[npt.NDArray[Any], ...]:
+    """Per column of a (rows, columns) batch: present count, sum, M2 (sum of squared deviations
+    from the column mean), min and max, leaving out the NaN entries that `nan` marks."""
+    rows, width = matrix.shape
+    if nan is None:
+        sums = matrix.sum(axis=0)
+        m2s = np.square(matrix - sums / max(rows, 1)).sum(axis=0)
+        lows = matrix.min(axis=0) if rows else np.full(width, np.inf)
+        highs = matrix.max(axis=0) if rows else np.full(width, -np.inf)
+        return np.full(width, rows), sums, m2s, lows, highs
+    counts = (~nan).sum(axis=0)
+    sums = np.where(nan, 0.0, matrix).sum(axis=0)
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    m2s = np.square(np.where(nan, 0.0, matrix - means)).sum(axis=0)
+    lows = np.where(nan, np.inf, matrix).min(axis=0)
+    highs = np.where(nan, -np.inf, matrix).max(axis=0)
+    return counts, sums, m2s, lows, highs

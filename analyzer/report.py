@@ -56,6 +56,7 @@ def execution_record(result: ExecutionResult, job: MonitoringJob) -> dict[str, A
         "violations": len(result.violations),
         "violations_by_check": {check: by_check.get(check, 0) for check in CHECK_TYPES},
         "feature_drift": result.feature_drift,
+        "feature_drift_p_value": result.feature_p_value,
         "warnings": result.warnings,
         "output_files": result.output_files,
         "finished_at": iso(datetime.now(UTC)),

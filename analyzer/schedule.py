@@ -8,19 +8,23 @@ bad option or configuration file (the message names it).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from analyzer.cli import (
+    apply_env,
+    configure_logging,
+    parse_flag,
+    parse_log_level,
+    parse_utc_time,
+)
 from analyzer.config import MAX_DELAY_MINUTES, MonitorConfig, load_config
 from analyzer.errors import ConfigError
 from analyzer.execution import COMPLETED_WITH_VIOLATIONS, FAILED
@@ -29,13 +33,9 @@ from analyzer.metrics_server import MetricsServer
 from analyzer.planning import DEFAULT_CATCH_UP_HOURS, DEFAULT_DELAY
 from analyzer.scheduler import Scheduler, utc_now
 
-ENV_PREFIX = "INFERTAP_"
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_FAILED = 2
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-_LOG_LEVELS = ("debug", "info", "warning", "error")
 log = logging.getLogger("infertap.analyzer.schedule")
 
 
@@ -121,25 +121,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="seconds in-flight runs get to finish after SIGTERM (default 25)",
     )
     add("--log-level", default="info", help="debug, info, warning or error (default info)")
-    _apply_env(parser, os.environ)
+    apply_env(parser)
     return parser
-
-
-def _apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
-    """Environment variables become defaults, so a flag on the command line still wins."""
-    for action in parser._actions:
-        if not action.option_strings or action.dest == "help":
-            continue
-        name = ENV_PREFIX + action.dest.upper()
-        if name in environ:
-            action.default = environ[name]
 
 
 def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
     """Validate parsed flags and load the configuration file; raise ConfigError naming the flag."""
     if not args.config:
         raise ConfigError("--config is required: the YAML file listing endpoints to monitor")
-    once = _flag(args.once, "--once")
+    once = parse_flag(args.once, "--once", empty=False)
     host, port = _host_port(str(args.metrics_listen))
     delay = (
         timedelta(minutes=_number(args.delay, "--delay", 0, MAX_DELAY_MINUTES))
@@ -159,7 +149,7 @@ def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
             raise ConfigError(
                 "--now only works with --once (a running scheduler follows the clock)"
             )
-        now = _utc(str(args.now))
+        now = parse_utc_time(str(args.now), "--now")
     return ScheduleSettings(
         config=config,
         metrics_host=host,
@@ -170,7 +160,7 @@ def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
         now=now,
         concurrency=int(_number(args.concurrency, "--concurrency", 1, 64, True)),
         shutdown_grace=_number(args.shutdown_grace, "--shutdown-grace", 0, 3600),
-        log_level=_log_level(args.log_level),
+        log_level=parse_log_level(args.log_level),
     )
 
 
@@ -193,14 +183,7 @@ def run(args: argparse.Namespace) -> int:
         concurrency=settings.concurrency,
     )
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-        scheduler.wake()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
+    _stop_on_signals(stop, scheduler)
     server = None
     if not settings.once:
         try:
@@ -229,27 +212,27 @@ def run(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
     log.info("scheduler stopped", extra={"runs": dict(scheduler.statuses)})
-    if not settings.once:
+    return _exit_code(scheduler, settings.once)
+
+
+def _stop_on_signals(stop: threading.Event, scheduler: Scheduler) -> None:
+    """SIGTERM and SIGINT end the loop (in-flight runs get the shutdown grace)."""
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+        scheduler.wake()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+
+
+def _exit_code(scheduler: Scheduler, once: bool) -> int:
+    if not once:
         return EXIT_OK
     if scheduler.statuses[FAILED]:
         return EXIT_FAILED
     return EXIT_VIOLATIONS if scheduler.statuses[COMPLETED_WITH_VIOLATIONS] else EXIT_OK
-
-
-def _log_level(value: object) -> str:
-    level = str(value).strip().lower()
-    if level not in _LOG_LEVELS:
-        raise ConfigError(f"--log-level must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
-    return level
-
-
-def _flag(value: object, option: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE | _FALSE:
-        return text in _TRUE
-    raise ConfigError(f"{option} must be true or false, got {value!r}")
 
 
 def _number(value: object, option: str, low: float, high: float, integral: bool = False) -> float:
@@ -269,47 +252,3 @@ def _host_port(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--metrics-listen must be HOST:PORT such as 0.0.0.0:9091, got {text!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def _utc(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--now must be an ISO time such as 2026-11-25T10:30:00Z, got {text!r}"
-        ) from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message and the record's `extra` fields."""
-
-    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-        "message",
-        "asctime",
-        "taskName",
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in self._STANDARD:
-                entry[key] = value
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr, unless the embedding program set up logging already."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
-    root.setLevel(level.upper())

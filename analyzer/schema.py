@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from analyzer import storage
@@ -197,7 +197,11 @@ class Statistics:
 
 @dataclass(slots=True)
 class FeatureConstraint:
-    """One entry of constraints.json `features`; None leaves a constraint out of the file."""
+    """One entry of constraints.json `features`; None leaves a constraint out of the file.
+
+    `monitoringConfigOverrides` is read and written back unchanged but not applied: AWS
+    publishes it only as `{}`, so which keys it takes is not known.
+    """
 
     name: str
     inferred_type: str
@@ -236,7 +240,12 @@ class FeatureConstraint:
 
 @dataclass(slots=True)
 class MonitoringConfig:
-    """`monitoring_config`, with the defaults SageMaker's baseline job writes."""
+    """`monitoring_config`, with the values SageMaker's baseline job writes.
+
+    AWS's constraints schema page gives 0.1 as the default of datatype_check_threshold and
+    domain_content_threshold; baseline jobs write 1.0 (their data_type_check texts read
+    "Expected match: 100.0%"), and so do we, also for keys a file leaves out.
+    """
 
     evaluate_constraints: str = ENABLED
     emit_metrics: str = ENABLED
@@ -249,62 +258,54 @@ class MonitoringConfig:
     categorical_drift_method: str = "LInfinity"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "evaluate_constraints": self.evaluate_constraints,
-            "emit_metrics": self.emit_metrics,
-            "datatype_check_threshold": self.datatype_check_threshold,
-            "domain_content_threshold": self.domain_content_threshold,
-            "distribution_constraints": {
-                "perform_comparison": self.perform_comparison,
-                "comparison_threshold": self.comparison_threshold,
-                "comparison_method": self.comparison_method,
-                "categorical_comparison_threshold": self.categorical_comparison_threshold,
-                "categorical_drift_method": self.categorical_drift_method,
-            },
-        }
+        """SageMaker's layout: the comparison settings under `distribution_constraints`."""
+        out: dict[str, Any] = {}
+        distribution: dict[str, Any] = {}
+        for item in fields(self):
+            target = distribution if item.name in _DISTRIBUTION_KEYS else out
+            target[item.name] = getattr(self, item.name)
+        out["distribution_constraints"] = distribution
+        return out
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any] | None) -> MonitoringConfig:
-        defaults = cls()
+        """Read `monitoring_config`; absent keys take the defaults above."""
         raw = raw or {}
-        dist = raw.get("distribution_constraints") or {}
-        method = dist.get("comparison_method", dist.get("comparion_method"))
-        config = cls(
-            evaluate_constraints=str(
-                raw.get("evaluate_constraints", defaults.evaluate_constraints)
-            ),
-            emit_metrics=str(raw.get("emit_metrics", defaults.emit_metrics)),
-            datatype_check_threshold=float(
-                raw.get("datatype_check_threshold", defaults.datatype_check_threshold)
-            ),
-            domain_content_threshold=float(
-                raw.get("domain_content_threshold", defaults.domain_content_threshold)
-            ),
-            perform_comparison=str(dist.get("perform_comparison", defaults.perform_comparison)),
-            comparison_threshold=float(
-                dist.get("comparison_threshold", defaults.comparison_threshold)
-            ),
-            comparison_method=str(method or defaults.comparison_method),
-            categorical_comparison_threshold=float(
-                dist.get(
-                    "categorical_comparison_threshold", defaults.categorical_comparison_threshold
-                )
-            ),
-            categorical_drift_method=str(
-                dist.get("categorical_drift_method", defaults.categorical_drift_method)
-            ),
-        )
-        if config.comparison_method not in COMPARISON_METHODS:
+        distribution = dict(raw.get("distribution_constraints") or {})
+        if "comparison_method" not in distribution and "comparion_method" in distribution:
+            distribution["comparison_method"] = distribution["comparion_method"]  # old spelling
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            source = distribution if item.name in _DISTRIBUTION_KEYS else raw
+            if source.get(item.name) is not None:
+                kind = float if isinstance(item.default, float) else str
+                values[item.name] = kind(source[item.name])
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.comparison_method not in COMPARISON_METHODS:
             raise BaselineError(
                 f"comparison_method must be one of {COMPARISON_METHODS}, "
-                f"got {config.comparison_method!r}"
+                f"got {self.comparison_method!r}"
             )
-        if config.categorical_drift_method not in CATEGORICAL_DRIFT_METHODS:
+        if self.categorical_drift_method not in CATEGORICAL_DRIFT_METHODS:
             raise BaselineError(
                 f"categorical_drift_method must be one of {CATEGORICAL_DRIFT_METHODS}, "
-                f"got {config.categorical_drift_method!r}"
+                f"got {self.categorical_drift_method!r}"
             )
-        return config
+
+
+_DISTRIBUTION_KEYS = frozenset(
+    {
+        "perform_comparison",
+        "comparison_threshold",
+        "comparison_method",
+        "categorical_comparison_threshold",
+        "categorical_drift_method",
+    }
+)
 
 
 @dataclass(slots=True)

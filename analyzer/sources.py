@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,7 +68,8 @@ async def alist_capture_files(
 ) -> CaptureListing:
     """List every hour folder of the window concurrently; keep capture-named `.jsonl` files.
 
-    Files of all sidecar replicas share the hour folders (their uuids keep names apart).
+    Files of all sidecar replicas share the hour folders (their uuids keep names apart), so all
+    of them are read. An S3 folder is listed to its last page (S3 pages hold 1,000 keys).
     Raises CaptureError when a folder cannot be listed (no bucket, no access).
     """
     prefixes = window_prefixes(captures, endpoint, variant, start, end)
@@ -116,13 +117,12 @@ def list_window(
     concurrency: int = 16,
 ) -> CaptureListing:
     """Like list_capture_files, with the listed prefixes and the ignored files."""
-    listing: CaptureListing = _run(
+    return storage.run_sync(
         alist_capture_files(captures, endpoint, variant, start, end, concurrency)
     )
-    return listing
 
 
-def iter_files(urls: Sequence[str], concurrency: int = 16) -> Iterator[FileData]:
+def iter_files(urls: Sequence[str], concurrency: int = 16) -> Generator[FileData, None, None]:
     """Read files concurrently in a background thread; yield them in completion order.
 
     At most `concurrency` reads are in flight and as many finished files wait for the caller,
@@ -200,25 +200,3 @@ def _put(
             return
         except queue.Full:
             continue
-
-
-def _run(coro: Any) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    result: list[Any] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(asyncio.run(coro))
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return result[0]

@@ -151,11 +151,13 @@ async def awrite_bytes(url: str, data: bytes, client: Any | None = None) -> None
         raise _s3_error("write", url, exc) from exc
 
 
-async def list_objects(url_prefix: str) -> list[ObjectInfo]:
+async def list_objects(url_prefix: str, page_size: int | None = None) -> list[ObjectInfo]:
     """Every file under a prefix (recursively), sorted by URL.
 
     For S3 the prefix is a key prefix (`s3://b/data/2026/` lists keys starting with it); for a
-    local folder, every file below it. A missing local folder lists as empty.
+    local folder, every file below it. A missing local folder lists as empty. S3 answers at
+    most 1,000 keys a request; the pages are followed to the end (`page_size` asks for smaller
+    ones).
     """
     if not is_s3(url_prefix):
         return _list_local(url_prefix)
@@ -164,7 +166,12 @@ async def list_objects(url_prefix: str) -> list[ObjectInfo]:
     try:
         async with s3_client() as client:
             paginator = client.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            pages = paginator.paginate(
+                Bucket=bucket,
+                Prefix=prefix,
+                PaginationConfig={"PageSize": page_size} if page_size else {},
+            )
+            async for page in pages:
                 for item in page.get("Contents", []):
                     found.append(ObjectInfo(f"s3://{bucket}/{item['Key']}", int(item["Size"])))
     except (ClientError, BotoCoreError) as exc:
@@ -261,7 +268,7 @@ def _list_local(url: str) -> list[ObjectInfo]:
     return found
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code, even inside a running event loop."""
     try:
         asyncio.get_running_loop()
@@ -275,7 +282,7 @@ def read_bytes(url: str) -> bytes:
     """The whole content of a file (local or S3); StorageError if it cannot be read."""
     if not is_s3(url):
         return read_local(url)
-    return _run(aread_bytes(url))
+    return run_sync(aread_bytes(url))
 
 
 def write_bytes(url: str, data: bytes) -> None:
@@ -283,11 +290,11 @@ def write_bytes(url: str, data: bytes) -> None:
     if not is_s3(url):
         write_local(url, data)
         return
-    _run(awrite_bytes(url, data))
+    run_sync(awrite_bytes(url, data))
 
 
 def list_objects_sync(url_prefix: str) -> list[ObjectInfo]:
-    return _run(list_objects(url_prefix))
+    return run_sync(list_objects(url_prefix))
 
 
 @contextlib.contextmanager
@@ -303,5 +310,5 @@ def local_copy(url: str) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="infertap-") as folder:
         target = Path(folder) / (split_s3(url)[1].rsplit("/", 1)[-1] or "object")
-        _run(adownload(url, target))
+        run_sync(adownload(url, target))
         yield target

@@ -6,8 +6,9 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from analyzer.counts import RunCounts
 from analyzer.decode import DecodeOptions
-from analyzer.ingest import IngestCounts, PartialProfile, profile_capture_files, profile_files_here
+from analyzer.ingest import PartialProfile, TimeWindow, profile_capture_files, profile_files_here
 from analyzer.profile import DatasetProfile
 from analyzer.storage import ObjectInfo
 
@@ -18,19 +19,21 @@ class Profiled:
 
     profile: DatasetProfile
     output_width: int | None
-    counts: IngestCounts = field(default_factory=IngestCounts)
-    files_read: int = 0
-    bytes_read: int = 0
+    counts: RunCounts = field(default_factory=RunCounts)
     unreadable: list[str] = field(default_factory=list)  # "url: reason"
 
 
 def profile_files(
-    files: list[ObjectInfo], options: DecodeOptions, workers: int = 1, concurrency: int = 16
+    files: list[ObjectInfo],
+    options: DecodeOptions,
+    workers: int = 1,
+    concurrency: int = 16,
+    window: TimeWindow | None = None,
 ) -> Profiled:
     """Profile `files` in up to `workers` processes (each gets a similar number of bytes)."""
     workers = min(workers, len(files))
     if workers <= 1:
-        here, part = profile_files_here([f.url for f in files], options, concurrency)
+        here, part = profile_files_here([f.url for f in files], options, concurrency, window)
         return merge([part], here)
     options = with_output_width(files[0].url, options)
     shares = split_by_size(files, workers)
@@ -38,7 +41,10 @@ def profile_files(
     # spawn, not fork: the parent may hold event-loop threads (aiobotocore) that fork would copy.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(profile_capture_files, s, options, per_worker) for s in shares]
+        futures = [
+            pool.submit(profile_capture_files, share, options, per_worker, window)
+            for share in shares
+        ]
         parts = [future.result() for future in futures]
     return merge(parts)
 
@@ -70,9 +76,7 @@ def merge(parts: list[PartialProfile], profile: DatasetProfile | None = None) ->
     for index, part in enumerate(parts):
         if index:
             profile.absorb(DatasetProfile.from_bytes(part.profile))
-        merged.counts.add(IngestCounts.from_json(part.counts))
-        merged.files_read += part.files_read
-        merged.bytes_read += part.bytes_read
+        merged.counts.add(RunCounts.from_json(part.counts))
         merged.unreadable.extend(part.unreadable)
         if merged.output_width is None:
             merged.output_width = part.output_width

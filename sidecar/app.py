@@ -29,6 +29,7 @@ from sidecar.queue import CaptureQueue
 from sidecar.sampling import Sampler
 from sidecar.settings import Settings
 from sidecar.upstream_client import MAX_HEADER_BYTES, client_session
+from sidecar.upstream_pool import UpstreamPool
 
 log = logging.getLogger("sidecar.app")
 
@@ -101,7 +102,13 @@ def build_traffic_app(
 
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         proxy.session = client_session(settings)
+        if UpstreamPool.serves(settings.upstream):
+            proxy.pool = UpstreamPool(
+                settings.upstream, settings.upstream_connect_timeout, settings.upstream_timeout
+            )
         yield
+        if proxy.pool is not None:
+            await proxy.pool.close()
         await proxy.session.close()
 
     # Cleanup runs in reverse: the session closes first, then delivery drains what was captured.

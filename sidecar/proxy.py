@@ -2,7 +2,8 @@
 
 Bodies pass byte-exact (no decompression, no re-encoding); hop-by-hop headers are handled as
 RFC 9110 section 7.6.1 says. Capture happens after the client has the whole response and never
-waits (see capture.py).
+waits (see capture.py). Buffered requests to a plain-HTTP upstream use the lean client of
+upstream_pool.py; streamed request bodies and https upstreams use aiohttp's ClientSession.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from sidecar.capture import Capturer
 from sidecar.metrics import SidecarMetrics
 from sidecar.sampling import Sampler
 from sidecar.settings import Settings
+from sidecar.upstream_pool import (
+    UpstreamConnectError,
+    UpstreamPool,
+    UpstreamProtocolError,
+    UpstreamResponse,
+)
 
 log = logging.getLogger("sidecar.proxy")
 
@@ -64,6 +71,13 @@ class UpstreamFailure:
 def classify_failure(exc: BaseException) -> UpstreamFailure:
     if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
         return UpstreamFailure(504, "upstream_timeout", "timeout")
+    if isinstance(exc, UpstreamConnectError):
+        if exc.dns:
+            return UpstreamFailure(502, "upstream_unavailable", "dns")
+        refused = exc.os_error.errno == errno.ECONNREFUSED
+        return UpstreamFailure(502, "upstream_unavailable", "refused" if refused else "connect")
+    if isinstance(exc, UpstreamProtocolError):
+        return UpstreamFailure(502, "upstream_bad_response", "bad_response")
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return UpstreamFailure(502, "upstream_unavailable", "dns")
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -173,6 +187,9 @@ class Proxy:
         metrics: SidecarMetrics,
     ) -> None:
         self.session: aiohttp.ClientSession | None = None
+        # Buffered requests to a plain-HTTP upstream go through this leaner client; set with
+        # `session` when the upstream URL allows it.
+        self.pool: UpstreamPool | None = None
         self._base = settings.upstream
         self._id_header = settings.inference_id_header
         self._sampler = sampler
@@ -230,25 +247,34 @@ class Proxy:
         if not request.body_exists:
             data: bytes | _RequestTee | None = None
         elif length is not None and length <= BUFFER_LIMIT:
-            data = body = await request.read()
+            content = request.content
+            # A small body has usually arrived whole with the head: taken without awaiting.
+            data = body = content.read_nowait() if content.is_eof() else await request.read()
         else:
             data = tee = _RequestTee(
                 request.content, self._max_capture if capture_request else None
             )
 
-        url = URL(self._base + raw_path, encoded=True)
         headers = self._upstream_headers(request)
+        pool = self.pool if tee is None else None
         session = self.session
         assert session is not None, "the client session starts with the app"
+        method = request.method
         # A pooled keep-alive connection the upstream has just closed fails at once with
         # ServerDisconnectedError; a buffered idempotent request is safe to send again, once.
-        retry = request.method in _IDEMPOTENT and tee is None
+        retry = method in _IDEMPOTENT and tee is None
         while True:
             upstream_started = time.perf_counter()
+            pending: UpstreamResponse | aiohttp.ClientResponse
             try:
-                async with session.request(
-                    request.method, url, headers=headers, data=data, allow_redirects=False
-                ) as upstream:
+                if pool is not None:
+                    pending = await pool.request(method, raw_path, headers, body)
+                else:
+                    url = URL(self._base + raw_path, encoded=True)
+                    pending = await session.request(
+                        method, url, headers=headers, data=data, allow_redirects=False
+                    )
+                async with pending as upstream:
                     latency = time.perf_counter() - upstream_started
                     self._upstream_duration.observe(latency)
                     if exchange.sampled:
@@ -259,7 +285,12 @@ class Proxy:
                     retry = False
                     continue
                 failure: BaseException = exc
-            except (TimeoutError, aiohttp.ClientError) as exc:
+            except (
+                TimeoutError,
+                aiohttp.ClientError,
+                UpstreamConnectError,
+                UpstreamProtocolError,
+            ) as exc:
                 failure = exc
             if exchange.sampled:
                 exchange.request_body = self._request_copy(body, tee, capture_request)
@@ -326,7 +357,7 @@ class Proxy:
     async def _relay(
         self,
         request: web.BaseRequest,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse | aiohttp.ClientResponse,
         exchange: _Exchange,
         latency: float,
     ) -> web.StreamResponse:
@@ -365,7 +396,7 @@ class Proxy:
     async def _stream(
         self,
         request: web.BaseRequest,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse | aiohttp.ClientResponse,
         headers: CIMultiDict[str],
         keep_copy: bool,
     ) -> tuple[web.StreamResponse, bytes | None, bool]:

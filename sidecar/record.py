@@ -77,13 +77,14 @@ def decode_data(data: str, encoding: str) -> bytes:
 
 
 def format_inference_time(moment: datetime) -> str:
-    # Every captured record formats its time; within a second the text is the same, and
-    # strftime is the costliest step of building a record, so the last second is memoised.
-    return _format_second(math.floor(moment.timestamp()))
+    return format_epoch_second(math.floor(moment.timestamp()))
 
 
+# Every captured record formats its time; within a second the text is the same, and strftime is
+# the costliest step of building a record, so recent seconds are memoised.
 @functools.lru_cache(maxsize=8)
-def _format_second(second: int) -> str:
+def format_epoch_second(second: int) -> str:
+    """The `inferenceTime` text of a Unix time in whole seconds (as `format_inference_time`)."""
     return datetime.fromtimestamp(second, UTC).strftime(INFERENCE_TIME_FORMAT)
 
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -47,7 +48,7 @@ class S3Server:
     endpoint_url: str
     process: subprocess.Popen[bytes]
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
 
     def env(self) -> dict[str, str]:

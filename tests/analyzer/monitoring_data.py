@@ -1,5 +1,6 @@
-"""Real inputs for scheduler tests: a baseline made by `infertap-analyzer baseline`, capture files
-written with `sidecar.record.build_record` in the sidecar's local layout, and a config file."""
+"""Real inputs for analyzer tests: the CLI in a subprocess, a baseline made by
+`infertap-analyzer baseline`, capture files written with `sidecar.record.build_record` in the
+sidecar's local layout, and a config file."""
 
 from __future__ import annotations
 

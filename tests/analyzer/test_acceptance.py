@@ -144,6 +144,10 @@ def test_drifted_window_reports_exactly_the_injected_violations(
     ]
     record = json.loads((output / "execution.json").read_text())
     assert record["status"] == "CompletedWithViolations"
+    # The drift metric is what the check compared: an alert at the threshold agrees with it.
+    above = {name for name, value in record["feature_drift"].items() if value > 0.1}
+    assert above == {name for name, check in found if check == "baseline_drift_check"}
+    assert set(record["feature_drift"]) == set(COLUMNS)
     assert record["counts"]["files"] == 2
     assert record["records_analyzed"] == 3000
     statistics = json.loads((output / "statistics.json").read_text())

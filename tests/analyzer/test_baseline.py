@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +11,8 @@ import pytest
 
 from analyzer.baseline import suggest_constraints
 from analyzer.schema import CategoricalBucket, FeatureStatistics, Statistics
-from tests.conftest import REPO_ROOT, S3Server
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "analyzer", *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.analyzer.monitoring_data import analyzer as run_cli
+from tests.conftest import S3Server
 
 
 def string_feature(counts: dict[str, int], distinct: float | None = None) -> FeatureStatistics:

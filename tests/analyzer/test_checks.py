@@ -119,6 +119,22 @@ def test_completeness_and_categorical_values() -> None:
     ]
 
 
+def test_missing_values_stay_inside_the_domain_as_in_deequ() -> None:
+    # Deequ's isContainedIn is `c IS NULL OR c IN (...)`: 3 of 4 rows satisfy it, not 2 of 3.
+    baseline = profile_of({"c": ["x", "y", "x", "y"]})
+    current = profile_of({"c": ["x", "", "z", "x"]})
+    constraints = constraints_for(baseline, categorical_comparison_threshold=1.0)
+    constraints.features[0].completeness = None
+    result = evaluate(baseline.to_statistics(), constraints, current.to_statistics(), current)
+    assert [v.to_json() for v in result.violations] == [
+        {
+            "feature_name": "c",
+            "constraint_check_type": "categorical_values_check",
+            "description": "Value: 0.75 does not meet the constraint requirement! ",
+        }
+    ]
+
+
 def test_missing_and_extra_columns() -> None:
     found = column_violations(["a", "b", "c"], ["b", "c"], ["a", "c", "d"])
     assert [(v.feature_name, v.constraint_check_type) for v in found] == [
@@ -170,6 +186,19 @@ def test_categorical_drift_linf_and_chi_squared() -> None:
         result = evaluate(baseline.to_statistics(), constraints, current.to_statistics(), current)
         assert [v.constraint_check_type for v in result.violations] == ["baseline_drift_check"]
         assert result.violations[0].description.startswith(start)
+
+
+def test_chi_squared_p_values_are_kept_apart_from_distances() -> None:
+    # A p-value is small when there is drift: in the distance map it would invert an alert.
+    baseline = profile_of({"c": ["a"] * 500 + ["b"] * 500, "n": [str(i % 7) for i in range(1000)]})
+    current = profile_of({"c": ["a"] * 800 + ["b"] * 200, "n": [str(i % 7) for i in range(1000)]})
+    constraints = constraints_for(baseline, categorical_drift_method="ChiSquared")
+    result = evaluate(baseline.to_statistics(), constraints, current.to_statistics(), current)
+    assert set(result.feature_drift) == {"n"} and set(result.feature_p_value) == {"c"}
+    assert result.feature_p_value["c"] < 0.1
+    assert [(v.feature_name, v.constraint_check_type) for v in result.violations] == [
+        ("c", "baseline_drift_check")
+    ]
 
 
 def test_disabled_evaluation_reports_drift_but_no_violations() -> None:

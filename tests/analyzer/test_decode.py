@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.decode import DecodeOptions, Decoder, csv_rows, json_rows
+from analyzer.decode import DecodeOptions, Decoder, csv_rows
 from analyzer.errors import ConfigError
 from analyzer.inference import classify_one
 from analyzer.ingest import CaptureProfiler, integral_mask, split_records
+from analyzer.json_rows import json_rows
 from sidecar.record import CapturedPayload, Payload, build_record, parse_record
 from tests.analyzer.captures import HOUR, csv_record, json_record
 
@@ -161,7 +162,7 @@ def test_input_only_capture_is_placed_after_the_output_columns() -> None:
 def test_wrong_column_counts_are_counted_and_padded_or_extended() -> None:
     lines = [csv_record("1,2", "0"), csv_record("1", "0"), csv_record("1,2,3", "0")]
     profiler = profile_of(lines, ("y", "a", "b"))
-    assert profiler.counts.decode.wrong_column_count == 2
+    assert profiler.counts.wrong_column_count == 2
     profile = profiler.profile
     assert profile.feature("b").missing == 1  # the short row
     assert profile.feature("_c3").integral == 1  # the long row's extra value
@@ -226,6 +227,15 @@ def test_truncated_last_line_and_malformed_lines_are_counted() -> None:
     assert profiler.counts.truncated_files == 1
     # A complete last record without its newline is not truncation.
     assert split_records(good + good.rstrip(b"\n")) == ([good.rstrip(b"\n")] * 2, False)
+
+
+def test_a_side_without_text_data_is_a_decode_error_and_no_row() -> None:
+    broken = orjson.loads(csv_record("1,2", "0"))
+    broken["captureData"]["endpointInput"]["data"] = 12
+    profiler = profile_of([csv_record("3,4", "1"), orjson.dumps(broken) + b"\n"], ("y", "a", "b"))
+    counts = profiler.counts
+    assert (counts.records, counts.rows, counts.decode_errors, counts.empty_records) == (2, 1, 1, 1)
+    assert counts.records - counts.skipped_records == 1
 
 
 def test_non_numeric_values_fall_back_to_text_classification() -> None:

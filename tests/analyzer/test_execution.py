@@ -306,3 +306,31 @@ def test_batched_csv_requests_become_one_row_per_line(baseline: Path, tmp_path: 
     assert result.status == COMPLETED, [v.to_json() for v in result.violations]
     assert (result.counts.records, result.counts.rows) == (20, 40)
     assert result.statistics is not None and result.statistics.item_count == 40
+
+
+def test_records_are_chosen_by_hour_folder_and_odd_times_counted(
+    baseline: Path, tmp_path: Path
+) -> None:
+    table = rows(30, seed=8)
+    lines = lines_of(table[:28])
+    # In the 08 folder but stamped outside 08:00-09:00 (a skewed clock, say): still analysed,
+    # since no other hour's run reads this folder, and counted.
+    lines.append(csv_record(",".join(table[28][1:]), table[28][0], HOUR - timedelta(seconds=1)))
+    lines.append(csv_record(",".join(table[29][1:]), table[29][0], HOUR + timedelta(hours=1)))
+    write_local(tmp_path / "capture", HOUR, lines)
+    # Stamped inside the window but in the next hour's folder: that hour's run reads it.
+    write_local(tmp_path / "capture", HOUR + timedelta(hours=1), lines_of(table[:5]))
+    result = run_monitoring(job(str(tmp_path / "capture"), baseline, str(tmp_path / "out")))
+    assert result.status == COMPLETED, [v.to_json() for v in result.violations]
+    assert result.records_analyzed == 30
+    assert result.counts.outside_window == 2
+    assert "2 records analysed have an inferenceTime outside the window" in " ".join(
+        result.warnings
+    )
+    record = json.loads((tmp_path / "out" / "execution.json").read_text())
+    assert record["counts"]["outside_window"] == 2
+
+
+def test_a_bad_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--log-level", "verbose", *cli()]) == 2
+    assert "--log-level must be one of debug, info, warning, error" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import json
 import math
 import signal
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,9 +14,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy.stats import ks_2samp
 
-from analyzer.checks import Violation
+from analyzer.checks import CHECK_TYPES, Violation
 from analyzer.execution import ExecutionResult
-from analyzer.metrics import CHECK_TYPES, AnalyzerMetrics
+from analyzer.metrics import AnalyzerMetrics
 from analyzer.metrics_server import MetricsServer
 from analyzer.planning import latest_due_hour
 from analyzer.schema import FeatureStatistics, Statistics
@@ -31,7 +32,12 @@ from tests.analyzer.monitoring_data import (
     write_config,
 )
 from tests.conftest import free_port, port_open, wait_until
-from tests.prometheus_server import prometheus_factory  # noqa: F401  (pytest fixture)
+from tests.prometheus_server import (
+    PrometheusServer,
+    prometheus_factory,  # noqa: F401  (pytest fixture)
+)
+
+StartPrometheus = Callable[..., PrometheusServer]
 
 PROMTOOL = "/usr/bin/promtool"
 HOUR_START = datetime(2026, 11, 25, 8, tzinfo=UTC)
@@ -70,7 +76,12 @@ def statistics(*names: str) -> Statistics:
     return Statistics(item_count=10, features=features)
 
 
-def result(status: str, *names: str, drift: dict[str, float] | None = None) -> ExecutionResult:
+def result(
+    status: str,
+    *names: str,
+    drift: dict[str, float] | None = None,
+    p_values: dict[str, float] | None = None,
+) -> ExecutionResult:
     violations = []
     if status == "CompletedWithViolations":
         violations = [
@@ -86,6 +97,7 @@ def result(status: str, *names: str, drift: dict[str, float] | None = None) -> E
         statistics=None if status == "Failed" else statistics(*names),
         violations=violations,
         feature_drift=drift or {},
+        feature_p_value=p_values or {},
         start=HOUR_START,
         end=HOUR_START + timedelta(hours=1),
         duration_seconds=0.25,
@@ -150,6 +162,17 @@ def test_failed_run_flips_status_and_keeps_last_feature_values() -> None:
     assert seen[("infertap_records_analyzed_total", labels())] == 10
 
 
+def test_chi_squared_p_values_have_their_own_series() -> None:
+    metrics = AnalyzerMetrics()
+    run = result("Completed", "age", "city", drift={"age": 0.02}, p_values={"city": 0.003})
+    metrics.update_from(run, "churn", "AllTraffic")
+    seen = samples(metrics)
+    assert seen[("infertap_feature_baseline_drift_p_value", labels(feature="city"))] == 0.003
+    # Not a distance: an alert `drift > 0.1` must not see it.
+    assert ("infertap_feature_baseline_drift", labels(feature="city")) not in seen
+    assert ("infertap_feature_baseline_drift_p_value", labels(feature="age")) not in seen
+
+
 def test_features_missing_from_a_later_run_lose_their_series() -> None:
     metrics = AnalyzerMetrics()
     metrics.update_from(
@@ -163,7 +186,9 @@ def test_features_missing_from_a_later_run_lose_their_series() -> None:
     assert seen[("infertap_feature_mean", labels(feature="age"))] == 1.5
 
 
-def test_real_prometheus_scrapes_the_metrics_server(prometheus_factory) -> None:  # noqa: F811
+def test_real_prometheus_scrapes_the_metrics_server(
+    prometheus_factory: StartPrometheus,  # noqa: F811
+) -> None:
     metrics = AnalyzerMetrics()
     metrics.update_from(result("Completed", "age", drift={"age": 0.375}), "churn", "AllTraffic")
     server = MetricsServer(metrics.registry, "127.0.0.1", 0)
@@ -185,7 +210,7 @@ def test_real_prometheus_scrapes_the_metrics_server(prometheus_factory) -> None:
 
 def test_prometheus_reads_drift_from_the_running_scheduler(
     tmp_path: Path,
-    prometheus_factory,  # noqa: F811
+    prometheus_factory: StartPrometheus,  # noqa: F811
 ) -> None:
     statistics_path, constraints_path = make_baseline(tmp_path)
     now = datetime.now(UTC)

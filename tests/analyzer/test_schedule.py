@@ -7,6 +7,7 @@ import signal
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -210,7 +211,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_baseline(tmp_path_factory.mktemp("baseline"))
 
 
-def run_logs(stderr: str) -> list[dict[str, object]]:
+def run_logs(stderr: str) -> list[dict[str, Any]]:
     """The scheduler's JSON log lines about runs (finished or skipped)."""
     entries = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     return [e for e in entries if "hour" in e]
@@ -223,7 +224,8 @@ def test_once_writes_sagemaker_reports_and_survives_a_failing_endpoint(
     write_captures(tmp_path / "capture", at("2026-11-25T09:00"), DRIFTED_X)
     write_captures(tmp_path / "capture", at("2026-11-25T10:00"), DRIFTED_X)  # Not due yet.
     config = write_config(tmp_path, *baseline)
-    args = ("schedule", "--config", str(config), "--once", "--now", NOW, "--catch-up-hours", "3")
+    args: tuple[str, ...] = ("schedule", "--config", str(config), "--once", "--now", NOW)
+    args += ("--catch-up-hours", "3")
     args += ("--concurrency", "2")  # The two endpoints at once.
 
     done = analyzer(*args)
@@ -391,7 +393,8 @@ def test_once_reads_and_writes_s3(s3_server: S3Server, s3_bucket: str, tmp_path:
             }
         )
     )
-    args = ("schedule", "--config", str(config), "--once", "--now", NOW, "--catch-up-hours", "1")
+    args: tuple[str, ...] = ("schedule", "--config", str(config), "--once", "--now", NOW)
+    args += ("--catch-up-hours", "1")
     args += ("--delay", "0")
     done = analyzer(*args, env=s3_server.env())
     assert done.returncode == 1, done.stderr

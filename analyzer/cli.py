@@ -1,0 +1,114 @@
+"""What the analyzer's subcommands share: INFERTAP_<FLAG> defaults, flag parsing, JSON logs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from analyzer.errors import ConfigError
+
+ENV_PREFIX = "INFERTAP_"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def env_name(dest: str) -> str:
+    """The environment variable of a flag's destination: `read_concurrency` -> INFERTAP_READ_…."""
+    return ENV_PREFIX + dest.upper()
+
+
+def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
+    """INFERTAP_<FLAG> variables become the flags' defaults, so the command line still wins."""
+    environ = os.environ if environ is None else environ
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        name = env_name(action.dest)
+        if name in environ:
+            action.default = environ[name]
+
+
+def parse_flag(value: object, option: str, empty: bool | None = None) -> bool:
+    """A boolean flag that may come from the environment as text ("true", "0", ...).
+
+    `empty`: what an empty text means; None makes it an error.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE or (text == "" and empty is False):
+        return False
+    if text == "" and empty is True:
+        return True
+    raise ConfigError(f"{option} must be true or false, got {value!r}")
+
+
+def whole_number(value: object, option: str, low: int) -> int:
+    """An integer flag of at least `low`."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ConfigError(f"{option} must be a whole number, got {value!r}") from None
+    if number < low:
+        raise ConfigError(f"{option} must be at least {low}, got {number}")
+    return number
+
+
+def parse_utc_time(text: str, option: str) -> datetime:
+    """An ISO 8601 time; without a zone it is UTC. The result is in UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"{option} must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {text!r}"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_log_level(value: object) -> str:
+    level = str(value).strip().lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message and the record's `extra` fields."""
+
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+        "message",
+        "asctime",
+        "taskName",
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in self._STANDARD:
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr, unless the embedding program set up logging already."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+    root.setLevel(level.upper())
