@@ -17,7 +17,8 @@ import boto3
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Real files in SageMaker's formats (a copy of the reference set; see its README.md).
+SHARED_DATA = REPO_ROOT / "tests" / "data" / "sagemaker"
 
 
 def free_port() -> int:
