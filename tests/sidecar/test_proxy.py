@@ -368,11 +368,11 @@ def test_credentials_never_written_to_files_or_logs(
     assert any(p.suffix == ".jsonl" for p in written) and any(
         p.name == "sidecar.log" for p in written
     )
-    for path in written:
-        content = path.read_bytes()
-        assert b"SECRET-" not in content, path
+    for written_file in written:
+        content = written_file.read_bytes()
+        assert b"SECRET-" not in content, written_file
         # Response credentials (Set-Cookie from /headers) are not written either.
-        assert b"a=1; Path=/" not in content, path
+        assert b"a=1; Path=/" not in content, written_file
 
 
 def test_upstream_refused_is_502_json_counted_and_captured(start_sidecar: StartSidecar) -> None:
