@@ -288,11 +288,10 @@ class PrometheusServer:
         return alerts
 
 
-@pytest.fixture
-def prometheus_factory(
+def prometheus_servers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., PrometheusServer]]:
-    """`start(targets=(), rule_files=(), **kw)` -> a running server; all stop at teardown."""
+    """`start(targets=(), rule_files=(), **kw)` -> a running server; all stop when this ends."""
     started: list[PrometheusServer] = []
 
     def start(
@@ -310,3 +309,11 @@ def prometheus_factory(
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def prometheus_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., PrometheusServer]]:
+    """Servers started by one test, stopped at its teardown."""
+    yield from prometheus_servers(tmp_path_factory)

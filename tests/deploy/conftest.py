@@ -4,13 +4,15 @@ injection webhook processes (tests/deploy/k8s.py) and the sidecar tests' model s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.deploy.k8s import webhook_factory  # noqa: F401
-from tests.prometheus_server import PrometheusServer, prometheus_factory  # noqa: F401
+from tests.prometheus_server import (  # noqa: F401
+    PrometheusServer,
+    prometheus_factory,
+    prometheus_servers,
+)
 from tests.sidecar.conftest import upstream  # noqa: F401
 
 
@@ -19,20 +21,4 @@ def prometheus_module_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., PrometheusServer]]:
     """Like `prometheus_factory`, for servers shared by the tests of one module."""
-    started: list[PrometheusServer] = []
-
-    def start(
-        targets: tuple[str, ...] = (), rule_files: tuple[Path, ...] = (), **kwargs: Any
-    ) -> PrometheusServer:
-        server = PrometheusServer(
-            tmp_path_factory.mktemp("prometheus"), targets, rule_files, **kwargs
-        )
-        started.append(server)
-        server.start()
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()
+    yield from prometheus_servers(tmp_path_factory)
