@@ -1,7 +1,9 @@
 """One proxied exchange -> one capture line on the queue: size limit, redaction, metadata.
 
-Runs on the request path after the client has its response, so it never waits: the line is
-offered to the bounded queue and a refusal is counted, never retried.
+`submit` runs on the request path after the client has its response and never waits: the
+exchange is staged in the bounded queue (a refusal is counted, never retried) and its line is
+built with the rest of its batch when the writer takes it (`build_staged`). Outcomes counted here:
+not_sampled, too_large, queue_full, redact_error; the writer counts `captured`.
 """
 
 from __future__ import annotations
@@ -14,54 +16,77 @@ from datetime import UTC, datetime
 import orjson
 
 from sidecar.metrics import (
-    CAPTURED,
     DROP_QUEUE_FULL,
     DROP_REDACT_ERROR,
     DROP_TOO_LARGE,
     NOT_SAMPLED,
     SidecarMetrics,
 )
-from sidecar.queue import CaptureQueue
+from sidecar.queue import CaptureQueue, Exchange
 from sidecar.record import EVENT_VERSION, Encoding, Mode, format_epoch_second, media_type
 from sidecar.redact import RedactionError, Redactor
 from sidecar.settings import Settings
 
-# Random bytes are read this many ids at a time: one system call per batch, not per record.
-_IDS_PER_READ = 256
-_INPUT = Mode.INPUT.value
-_OUTPUT = Mode.OUTPUT.value
-_BASE64 = Encoding.BASE64.value
-_UNKNOWN = "?"
+# Event ids are made this many at a time: one system call and a few C-level passes per batch.
+_IDS_PER_BATCH = 256
+_QUOTED_UUID = 38  # `"8-4-4-4-12"`: 36 characters and the quotes
+# A random byte -> a hex digit, uniformly (256 is a multiple of 16).
+_HEX_DIGIT = b"0123456789abcdef" * 16
+# A random hex digit -> the variant digit (bits 10, then two random bits): 8, 9, a or b.
+_VARIANT_DIGIT = bytes.maketrans(b"0123456789abcdef", b"89ab" * 4)
+_UNKNOWN: tuple[bytes, bytes | None] = (b"", None)
 # Fraction of a second past which microsecond rounding may reach the next second.
 _SECOND_EDGE = 0.999999
+# Content types seen are classified once (CSV, JSON or neither); the cap bounds memory.
+_FORM_CACHE_MAX = 256
+
+# The fixed parts of a record line, in SageMaker's key order (see record.build_record).
+_OPEN = b'{"captureData":{'
+_INPUT_KEY = b'"endpointInput":'
+_OUTPUT_KEY = b'"endpointOutput":'
+_NEXT_OUTPUT_KEY = b',"endpointOutput":'
+_EVENT_ID_KEY = b'},"eventMetadata":{"eventId":'
+_INFERENCE_ID_KEY = b',"inferenceId":'
+_INFERENCE_TIME_KEY = b',"inferenceTime":'
+_PATH_KEY = b',"path":'
+_STATUS_KEY = b',"status":'
+_LATENCY_KEY = b',"upstreamLatencyMs":'
+_TRUNCATED = b',"truncated":true'
+_CLOSE = b'},"eventVersion":' + orjson.dumps(EVENT_VERSION) + b"}\n"
+_QUOTE = b'"'
+_BASE64_TAIL = b'","encoding":"BASE64"}'
+
+
+def _uuid4_batch(count: int) -> bytes:
+    """`count` random UUID4s (RFC 9562 version 4) as JSON strings back to back, in ASCII."""
+    size = _QUOTED_UUID
+    text = bytearray(os.urandom(size * count).translate(_HEX_DIGIT))
+    for position, character in ((0, b'"'), (9, b"-"), (14, b"-"), (19, b"-"), (24, b"-")):
+        text[position::size] = character * count
+    text[size - 1 :: size] = b'"' * count
+    text[15::size] = b"4" * count  # the version
+    text[20::size] = text[20::size].translate(_VARIANT_DIGIT)
+    return bytes(text)
 
 
 class EventIds:
-    """Fresh random UUID4 strings (RFC 9562 version 4), cheaper than `str(uuid.uuid4())`."""
+    """Fresh random UUID4s, each as a JSON string (`b'"…"'`); cheaper than `uuid.uuid4()`."""
 
     def __init__(self) -> None:
-        self._pool = ""
+        self._pool = b""
         self._offset = 0
 
-    def next(self) -> str:
+    def next(self) -> bytes:
         offset = self._offset
         if offset >= len(self._pool):
-            self._pool = os.urandom(16 * _IDS_PER_READ).hex()
+            self._pool = _uuid4_batch(_IDS_PER_BATCH)
             offset = 0
-        self._offset = offset + 32
-        h = self._pool[offset : offset + 32]
-        # Version nibble 4; variant bits 10 followed by the two random low bits of nibble 16.
-        variant = _VARIANT[h[16]]
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
-
-
-_VARIANT = {f"{n:x}": "89ab"[n & 3] for n in range(16)}
-# Content types seen are classified once (CSV, JSON or neither); the cap bounds memory.
-_KIND_CACHE_MAX = 256
+        self._offset = offset + _QUOTED_UUID
+        return self._pool[offset : offset + _QUOTED_UUID]
 
 
 class Capturer:
-    """Turns exchanges into capture lines for one endpoint variant and counts every outcome."""
+    """Turns exchanges into capture lines for one endpoint variant; counts what it drops."""
 
     def __init__(self, settings: Settings, queue: CaptureQueue, metrics: SidecarMetrics) -> None:
         self.capture_input = settings.capture_input
@@ -78,16 +103,17 @@ class Capturer:
         )
         records = metrics.capture_records
         # Label children bound once: `.labels()` costs a lock and a dict lookup per call.
-        self._captured = records.labels(CAPTURED)
         self._not_sampled = records.labels(NOT_SAMPLED)
         self._too_large = records.labels(DROP_TOO_LARGE)
         self._queue_full = records.labels(DROP_QUEUE_FULL)
         self._redact_error = records.labels(DROP_REDACT_ERROR)
         self._event_ids = EventIds()
-        self._kinds: dict[str, str | None] = {}
+        queue.set_builder(self.build_staged)
+        # content type -> (line bytes up to the data, bytes after text data or None for BASE64)
+        self._input_forms: dict[str, tuple[bytes, bytes | None]] = {}
+        self._output_forms: dict[str, tuple[bytes, bytes | None]] = {}
         self._second = -1
-        self._second_text = ""
-        self._hour_start = -1
+        self._time_json = b""
         self._hour = datetime.fromtimestamp(0, UTC)
 
     def count_not_sampled(self) -> None:
@@ -96,62 +122,116 @@ class Capturer:
     def count_too_large(self) -> None:
         self._too_large.inc()
 
-    def _hour_of(self, arrived: float) -> datetime:
-        start = int(arrived) - int(arrived) % 3600
-        if start != self._hour_start:
-            self._hour = datetime.fromtimestamp(start, UTC)
-            self._hour_start = start
-        return self._hour
+    def _form(self, content_type: str, mode: Mode) -> tuple[bytes, bytes | None]:
+        """How a payload of this content type is written: what precedes its data, and what
+        follows it when it is text (CSV, JSON); BASE64 payloads end with `_BASE64_TAIL`."""
+        media = media_type(content_type)
+        if media in self._csv_types:
+            encoding: Encoding | None = Encoding.CSV
+        elif media in self._json_types:
+            encoding = Encoding.JSON
+        else:
+            encoding = None
+        head = (
+            b'{"observedContentType":'
+            + orjson.dumps(content_type)
+            + b',"mode":'
+            + orjson.dumps(mode.value)
+            + b',"data":'
+        )
+        if encoding is None:
+            return head, None
+        return head, b',"encoding":' + orjson.dumps(encoding.value) + b"}"
 
-    def _kind(self, content_type: str) -> str | None:
-        """The text encoding a body of this content type gets ("CSV", "JSON") or None."""
-        kinds = self._kinds
-        kind = kinds.get(content_type, _UNKNOWN)
-        if kind is _UNKNOWN:
-            if len(kinds) >= _KIND_CACHE_MAX:
-                kinds.clear()
-            media = media_type(content_type)
-            if media in self._csv_types:
-                kind = Encoding.CSV.value
-            elif media in self._json_types:
-                kind = Encoding.JSON.value
-            else:
-                kind = None
-            kinds[content_type] = kind
-        return kind
-
-    def _payload(self, content_type: str, body: bytes, mode: str) -> dict[str, str]:
-        # What record.payload_json gives, without its per-call lookups (same keys, same order).
-        kind = self._kind(content_type)
-        if kind is not None:
+    def _payload(
+        self,
+        parts: list[bytes],
+        forms: dict[str, tuple[bytes, bytes | None]],
+        mode: Mode,
+        content_type: str,
+        body: bytes,
+    ) -> None:
+        """Append what record.payload_json gives for this body, as JSON, to `parts`."""
+        head, text_tail = forms.get(content_type, _UNKNOWN)
+        if not head:
+            if len(forms) >= _FORM_CACHE_MAX:
+                forms.clear()
+            head, text_tail = forms[content_type] = self._form(content_type, mode)
+        parts.append(head)
+        if text_tail is not None:
             try:
                 data = body.decode("utf-8")
             except UnicodeDecodeError:
                 pass
             else:
-                return {
-                    "observedContentType": content_type,
-                    "mode": mode,
-                    "data": data,
-                    "encoding": kind,
-                }
-        return {
-            "observedContentType": content_type,
-            "mode": mode,
-            "data": base64.b64encode(body).decode("ascii"),
-            "encoding": _BASE64,
-        }
+                parts.append(orjson.dumps(data))
+                parts.append(text_tail)
+                return
+        parts.append(_QUOTE)
+        parts.append(base64.b64encode(body))
+        parts.append(_BASE64_TAIL)
 
-    def _inference_time(self, arrived: float) -> str:
+    def _stamp(self, arrived: float) -> bytes:
+        """The `inferenceTime` of `arrived` as JSON; sets `_hour`, the partition hour."""
         second = math.floor(arrived)
         if arrived - second >= _SECOND_EDGE:
             # datetime rounds to whole microseconds, which can carry into the next second;
             # the rare times near the edge take build_record's own path to agree with it.
             second = math.floor(datetime.fromtimestamp(arrived, UTC).timestamp())
         if second != self._second:
-            self._second_text = format_epoch_second(second)
+            self._time_json = orjson.dumps(format_epoch_second(second))
+            hour_start = second - second % 3600
+            if hour_start != self._hour.timestamp():
+                self._hour = datetime.fromtimestamp(hour_start, UTC)
             self._second = second
-        return self._second_text
+        return self._time_json
+
+    def _line(
+        self,
+        arrived: float,
+        inference_id: str | None,
+        path: str,
+        status: int,
+        request_type: str,
+        request_body: bytes,
+        response_type: str,
+        response_body: bytes,
+        upstream_latency: float | None,
+        truncated: bool,
+        event_id: bytes,
+    ) -> bytes:
+        """The record line, joined from its parts; `event_id` is JSON already. Raises
+        RedactionError."""
+        parts = [_OPEN]
+        redactor = self._redactor
+        if self.capture_input:
+            if redactor.active:
+                request_body = redactor.apply(request_type, request_body)
+            parts.append(_INPUT_KEY)
+            self._payload(parts, self._input_forms, Mode.INPUT, request_type, request_body)
+        if self.capture_output:
+            if redactor.active:
+                response_body = redactor.apply(response_type, response_body)
+            parts.append(_NEXT_OUTPUT_KEY if self.capture_input else _OUTPUT_KEY)
+            self._payload(parts, self._output_forms, Mode.OUTPUT, response_type, response_body)
+        parts.append(_EVENT_ID_KEY)
+        parts.append(event_id)
+        if inference_id is not None:
+            parts.append(_INFERENCE_ID_KEY)
+            parts.append(orjson.dumps(inference_id))
+        parts.append(_INFERENCE_TIME_KEY)
+        parts.append(self._stamp(arrived))
+        parts.append(_PATH_KEY)
+        parts.append(orjson.dumps(path))
+        parts.append(_STATUS_KEY)
+        parts.append(b"%d" % status)
+        if upstream_latency is not None:
+            parts.append(_LATENCY_KEY)
+            parts.append(orjson.dumps(round(upstream_latency * 1000.0, 3)))
+        if truncated:
+            parts.append(_TRUNCATED)
+        parts.append(_CLOSE)
+        return b"".join(parts)
 
     def build_line(
         self,
@@ -170,31 +250,23 @@ class Capturer:
     ) -> bytes:
         """The record line for one exchange (redacted); raises RedactionError.
 
-        Byte for byte what `record.build_record` writes for the same exchange, built directly:
-        this runs once per captured request.
+        Byte for byte what `record.build_record` writes for the same exchange, with `path`,
+        `status`, `upstreamLatencyMs` and `truncated` as metadata extensions; built from
+        pre-encoded parts since this runs once per captured request.
         """
-        capture: dict[str, dict[str, str]] = {}
-        redactor = self._redactor
-        if self.capture_input:
-            if redactor.active:
-                request_body = redactor.apply(request_type, request_body)
-            capture["endpointInput"] = self._payload(request_type, request_body, _INPUT)
-        if self.capture_output:
-            if redactor.active:
-                response_body = redactor.apply(response_type, response_body)
-            capture["endpointOutput"] = self._payload(response_type, response_body, _OUTPUT)
-        metadata: dict[str, object] = {"eventId": event_id or self._event_ids.next()}
-        if inference_id is not None:
-            metadata["inferenceId"] = inference_id
-        metadata["inferenceTime"] = self._inference_time(arrived)
-        metadata["path"] = path
-        metadata["status"] = status
-        if upstream_latency is not None:
-            metadata["upstreamLatencyMs"] = round(upstream_latency * 1000.0, 3)
-        if truncated:
-            metadata["truncated"] = True
-        record = {"captureData": capture, "eventMetadata": metadata, "eventVersion": EVENT_VERSION}
-        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        return self._line(
+            arrived,
+            inference_id,
+            path,
+            status,
+            request_type,
+            request_body,
+            response_type,
+            response_body,
+            upstream_latency,
+            truncated,
+            orjson.dumps(event_id) if event_id else self._event_ids.next(),
+        )
 
     def submit(
         self,
@@ -210,29 +282,67 @@ class Capturer:
         upstream_latency: float | None,
         truncated: bool = False,
     ) -> None:
-        """Build the record and offer it to the queue; bodies are None when over the limit."""
-        if (self.capture_input and request_body is None) or (
-            self.capture_output and response_body is None
-        ):
+        """Stage the exchange for `build_staged`; bodies are None when over the limit."""
+        self.stage(
+            arrived,
+            inference_id,
+            path,
+            status,
+            request_type,
+            request_body,
+            response_type,
+            response_body,
+            upstream_latency,
+            truncated,
+        )
+
+    def stage(
+        self,
+        arrived: float,
+        inference_id: str | None,
+        path: str,
+        status: int,
+        request_type: str,
+        request_body: bytes | None,
+        response_type: str,
+        response_body: bytes | None,
+        upstream_latency: float | None,
+        truncated: bool,
+    ) -> None:
+        """`submit` with positional arguments, for the request path (cheaper to call)."""
+        if not self.capture_input:
+            request_body = b""
+        elif request_body is None:
             self._too_large.inc()
             return
-        try:
-            line = self.build_line(
-                arrived=arrived,
-                inference_id=inference_id,
-                path=path,
-                status=status,
-                request_type=request_type,
-                request_body=request_body or b"",
-                response_type=response_type,
-                response_body=response_body or b"",
-                upstream_latency=upstream_latency,
-                truncated=truncated,
-            )
-        except RedactionError:
-            self._redact_error.inc()
+        if not self.capture_output:
+            response_body = b""
+        elif response_body is None:
+            self._too_large.inc()
             return
-        if self._queue.offer(self._hour_of(arrived), line):
-            self._captured.inc()
-        else:
+        exchange = (
+            arrived,
+            inference_id,
+            path,
+            status,
+            request_type,
+            request_body,
+            response_type,
+            response_body,
+            upstream_latency,
+            truncated,
+        )
+        if not self._queue.stage(exchange):
             self._queue_full.inc()
+
+    def build_staged(self, exchanges: list[Exchange]) -> None:
+        """The queue's builder: each staged exchange's line offered to the queue, or counted."""
+        line_of, next_id, offer = self._line, self._event_ids.next, self._queue.offer
+        for exchange in exchanges:
+            try:
+                line = line_of(*exchange, next_id())
+            except RedactionError:
+                self._redact_error.inc()
+                continue
+            if not offer(self._hour, line):
+                self._queue_full.inc()

@@ -2,7 +2,8 @@
 
 The one object the app starts and stops (from an aiohttp `cleanup_ctx`); it owns the spool
 writer, the uploader and the sink. Nothing is lost silently: each record is delivered, on disk
-in the spool, or counted in `infertap_capture_records_total` with a drop reason.
+in the spool, or counted in `infertap_capture_records_total` with a drop reason (`shutdown`
+here, for records offered after the writer's final drain).
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ class Delivery:
             # Still deliver what was sealed; unsealed files stay in open/ for the next start.
             logger.exception("spool writer failed while draining")
         self._writer_task = None
-        late = self.queue.take_all()  # offered after the final drain; the request path is closed
+        # Offered after the final drain; the request path is closed by now.
+        late = sum(len(batch) for batch in self.queue.take())
         if late:
-            self.metrics.capture_records.labels(DROP_SHUTDOWN).inc(len(late))
-            logger.warning("capture records dropped at shutdown", extra={"records": len(late)})
+            self.metrics.capture_records.labels(DROP_SHUTDOWN).inc(late)
+            logger.warning("capture records dropped at shutdown", extra={"records": late})
         remaining = deadline - asyncio.get_running_loop().time()
         delivered = await self.uploader.wait_idle(remaining)
         await self.uploader.stop()

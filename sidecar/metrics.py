@@ -15,7 +15,9 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 UPLOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-# `infertap_capture_records_total{outcome}` values besides the drop reasons.
+# `infertap_capture_records_total{outcome}` values besides the drop reasons. The outcomes partition
+# the exchanges: the request path counts not_sampled, too_large, queue_full and redact_error; the
+# spool writer counts captured, spool_full and write_error; delivery counts shutdown.
 CAPTURED = "captured"
 NOT_SAMPLED = "not_sampled"
 # Drop reasons: each is an outcome label value too.
@@ -63,7 +65,8 @@ class SidecarMetrics:
         )
         self.capture_records = Counter(
             "infertap_capture_records",
-            "Exchanges considered for capture, by outcome (captured, not_sampled, or a drop).",
+            "Exchanges considered for capture, each counted once by outcome: captured (written "
+            "to a spool file), not_sampled, or a drop reason; queued ones are not counted yet.",
             ["outcome"],
             registry=r,
         )

@@ -320,17 +320,17 @@ class Proxy:
     ) -> None:
         if response_body is not None and len(response_body) > self._max_capture:
             response_body = None
-        self._capturer.submit(
-            arrived=exchange.arrived,
-            inference_id=exchange.inference_id,
-            path=exchange.path,
-            status=status,
-            request_type=request.headers.get("Content-Type", ""),
-            request_body=exchange.request_body,
-            response_type=response_type,
-            response_body=response_body,
-            upstream_latency=latency,
-            truncated=truncated,
+        self._capturer.stage(
+            exchange.arrived,
+            exchange.inference_id,
+            exchange.path,
+            status,
+            request.headers.get("Content-Type", ""),
+            exchange.request_body,
+            response_type,
+            response_body,
+            latency,
+            truncated,
         )
 
     def _failure(

@@ -8,6 +8,7 @@ duplicates records.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import uuid
 from contextlib import AsyncExitStack
@@ -21,6 +22,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sidecar.layout import Destination
 
 CONTENT_TYPE = "application/jsonlines"
+# os.link errors meaning "not here" (another file system, or none for links): copy instead.
+_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 class SinkError(OSError):
@@ -93,7 +96,11 @@ class S3Sink:
 
 
 class LocalSink:
-    """A local folder with the same key layout; each file appears whole (temp file + rename)."""
+    """A local folder with the same key layout; each file appears whole (temp name + rename).
+
+    On the spool's file system the temporary name is a hard link to the sealed spool file, so
+    delivery copies no bytes; elsewhere the file is copied and fsynced.
+    """
 
     def __init__(self, destination: Destination) -> None:
         self.root = destination.local_root
@@ -119,15 +126,12 @@ class LocalSink:
         # A dot name is never a capture file name, so readers listing the folder skip it.
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with source.open("rb") as src, temporary.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-                dst.flush()
-                os.fsync(dst.fileno())
+            if not _link(source, temporary):
+                _copy_data(source, temporary)
             os.replace(temporary, target)
-        except BaseException:
+        finally:
+            # Also when `target` already was this very file: rename then leaves both names.
             temporary.unlink(missing_ok=True)
-            raise
         fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)
@@ -139,6 +143,26 @@ class LocalSink:
 
     def describe(self, key: str) -> str:
         return str(self.root / key)
+
+
+def _link(source: Path, target: Path) -> bool:
+    """Hard-link `target` to the (sealed, fsynced, never modified) spool file: no bytes copied.
+    False where the file systems differ or do not support links; the caller copies then."""
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno in _NO_LINK:
+            return False
+        raise
+    return True
+
+
+def _copy_data(source: Path, target: Path) -> None:
+    with source.open("rb") as src, target.open("wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
 
 
 def make_sink(destination: Destination, kms_key_id: str | None = None) -> Sink:

@@ -68,7 +68,7 @@ class _Usage:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -174,7 +174,7 @@ class Spool:
         self._account(1, 0)
         return OpenFile(key, hour_of(hour), path, monotonic_now, fd)
 
-    def append(self, handle: OpenFile, data: bytes) -> None:
+    def append(self, handle: OpenFile, data: bytes | bytearray | memoryview) -> None:
         """Append whole records; on failure cut the file back to its last whole record.
 
         No fsync here: written bytes sit in the page cache, which survives a crash or SIGKILL

@@ -186,8 +186,10 @@ async def test_spool_cap_drops_are_counted(s3_server: Any, s3_bucket: str, tmp_p
     await stop(delivery, seconds=0.2)
     kept = event_ids(p.read_bytes() for p in spool_files(spool))
     dropped = metric(metrics.registry, "infertap_capture_records_total", {"outcome": "spool_full"})
+    captured = metric(metrics.registry, "infertap_capture_records_total", {"outcome": "captured"})
     assert sum(kept.values()) == 10
     assert dropped == 15
+    assert captured == 10  # each record counted once: in a spool file, or dropped
     assert metric(metrics.registry, "infertap_spool_bytes") == one * 10
 
 

@@ -44,6 +44,7 @@ def test_metric_values_match_the_traffic(start_sidecar: StartSidecar) -> None:
     assert m["infertap_upstream_duration_seconds_count"] == 6
     # Only POSTs are capture candidates by default; GETs are neither captured nor "not sampled".
     assert m['infertap_capture_records_total{outcome="captured"}'] == 3
+    assert m['infertap_capture_records_total{outcome="captured"}'] == len(sidecar.records())
     assert m['infertap_capture_records_total{outcome="not_sampled"}'] == 0
     for reason in ("too_large", "queue_full", "spool_full", "write_error", "shutdown"):
         assert m[f'infertap_capture_records_total{{outcome="{reason}"}}'] == 0
@@ -51,6 +52,35 @@ def test_metric_values_match_the_traffic(start_sidecar: StartSidecar) -> None:
     assert m["infertap_capture_bytes_total"] == delivered
     assert m['infertap_uploads_total{outcome="error"}'] == 0
     assert m["infertap_capture_queue_bytes"] == 0
+
+
+def test_outcomes_count_each_exchange_once(start_sidecar: StartSidecar) -> None:
+    """With a spool cap of a few records, captured + spool_full is exactly what was sent."""
+    sent = 20
+    # Files stay open (and in the spool) until SIGTERM, so the cap is reached for sure.
+    sidecar = start_sidecar(spool_max_bytes="1000B", flush_interval=60)
+    for i in range(sent):
+        body = f"{i},1,2".encode()
+        assert request(sidecar.url, "POST", "/echo", body, {"Content-Type": "text/csv"})[0] == 200
+
+    def outcome(name: str) -> float:
+        return sidecar.metric("infertap_capture_records_total", outcome=name)
+
+    wait_until(
+        lambda: outcome("captured") + outcome("spool_full") >= sent,
+        timeout=10,
+        what="every record written or dropped",
+    )
+    captured, spool_full = outcome("captured"), outcome("spool_full")
+    assert captured + spool_full == sent
+    assert captured >= 1 and spool_full >= 1
+    for reason in ("too_large", "queue_full", "write_error", "shutdown", "redact_error"):
+        assert outcome(reason) == 0, reason
+    assert sidecar.metric("infertap_capture_queue_bytes") == 0
+
+    sidecar.terminate()
+    assert sidecar.wait() == 0
+    assert len(sidecar.records()) == captured
 
 
 def test_exposition_passes_promtool(start_sidecar: StartSidecar) -> None:

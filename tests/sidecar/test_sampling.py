@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 from sidecar.sampling import Sampler, id_fraction
+from tests.conftest import wait_until
 from tests.sidecar.conftest import StartSidecar
 
 
@@ -99,8 +100,14 @@ def test_sidecar_samples_20_percent_at_random_and_by_id(start_sidecar: StartSide
     expected_ids = [i for i in ids if id_fraction(i) < 0.2]
     repeated = [i for i in ids[:50] if id_fraction(i) < 0.2]
 
-    captured = sidecar.metric("infertap_capture_records_total", outcome="captured")
-    not_sampled = sidecar.metric("infertap_capture_records_total", outcome="not_sampled")
+    # `captured` counts records the spool writer has written: wait for it to catch up.
+    def outcomes() -> tuple[float, float]:
+        captured = sidecar.metric("infertap_capture_records_total", outcome="captured")
+        not_sampled = sidecar.metric("infertap_capture_records_total", outcome="not_sampled")
+        return captured, not_sampled
+
+    wait_until(lambda: sum(outcomes()) >= trials + 150, timeout=10, what="every exchange counted")
+    captured, not_sampled = outcomes()
     assert captured + not_sampled == trials + 150
     random_kept = captured - len(expected_ids) - len(repeated)
     assert within_binomial(int(random_kept), trials, 0.2)
@@ -117,6 +124,13 @@ def test_sidecar_samples_none_or_all(start_sidecar: StartSidecar, percentage: in
     sidecar = start_sidecar(sampling_percentage=percentage)
     for _ in range(50):
         _post(sidecar.url + "/invocations")
-    captured = sidecar.metric("infertap_capture_records_total", outcome="captured")
-    not_sampled = sidecar.metric("infertap_capture_records_total", outcome="not_sampled")
+
+    def outcomes() -> tuple[float, float]:
+        captured = sidecar.metric("infertap_capture_records_total", outcome="captured")
+        not_sampled = sidecar.metric("infertap_capture_records_total", outcome="not_sampled")
+        return captured, not_sampled
+
+    # `captured` counts records the spool writer has written: wait for it to catch up.
+    wait_until(lambda: sum(outcomes()) >= 50, timeout=10, what="every exchange counted")
+    captured, not_sampled = outcomes()
     assert (captured, not_sampled) == ((50, 0) if percentage == 100 else (0, 50))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,43 @@ async def test_local_sink_writes_whole_files_with_the_s3_layout(
     # Same relative key as S3 below its prefix; no temporary file left next to it.
     assert folder_objects(root) == {KEY: await asyncio.to_thread(capture_file.read_bytes)}
     assert sink.describe(KEY) == str(root / KEY)
+
+
+def deliver(root: Path, source: Path, times: int = 1) -> None:
+    """Put `source` as KEY into a LocalSink at `root`, `times` times."""
+
+    async def run() -> None:
+        sink = LocalSink(parse_destination(str(root)))
+        await sink.open()
+        for _ in range(times):
+            await sink.put(KEY, source)
+        await sink.close()
+
+    asyncio.run(run())
+
+
+def test_local_sink_links_on_the_same_file_system_and_copies_across(
+    tmp_path: Path, capture_file: Path
+) -> None:
+    deliver(tmp_path / "out", capture_file)
+    delivered = tmp_path / "out" / KEY
+    # The spool's file itself under a second name: nothing copied, and the same bytes.
+    assert delivered.stat().st_ino == capture_file.stat().st_ino
+    capture_file.unlink()  # what the spool does once the put succeeded
+    assert delivered.read_bytes() == line(PAST, "a") + line(PAST, "b")
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        return  # no second file system to copy across to here
+    source = tmp_path / "again.jsonl"
+    source.write_bytes(line(PAST, "c"))
+    root = shm / f"infertap-test-{os.getpid()}-{tmp_path.name}"
+    try:
+        deliver(root, source, times=2)  # a retry still leaves one whole file
+        assert folder_objects(root) == {KEY: line(PAST, "c")}
+        assert source.exists()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_local_sink_failure_is_a_sink_error(tmp_path: Path, capture_file: Path) -> None:

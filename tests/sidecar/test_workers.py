@@ -35,6 +35,12 @@ def test_workers_share_the_port_and_metrics_add_up(start_sidecar: StartSidecar) 
             sidecar.url, "POST", "/echo", f"{i}".encode(), {"Content-Type": "text/csv"}
         )
         assert status == 200 and body == f"{i}".encode()
+    # `captured` counts records the workers' spool writers have written: let them catch up.
+    wait_until(
+        lambda: sidecar.metric("infertap_capture_records_total", outcome="captured") >= 100,
+        timeout=10,
+        what="100 records written to the spools",
+    )
     m = sidecar.metrics()
     assert m['infertap_requests_total{code="200"}'] == 100
     assert m['infertap_capture_records_total{outcome="captured"}'] == 100
