@@ -103,15 +103,25 @@ def log_messages(path: Path | None, offset: int) -> list[str]:
     return messages
 
 
-def captured_metric(admin_port: int) -> str:
-    """`infertap_capture_records_total{outcome="captured"}` from the admin port, as text."""
+def captured_metric(admin_port: int) -> float:
+    """`infertap_capture_records_total{outcome="captured"}` from the admin port (-1 if absent)."""
     url = f"http://127.0.0.1:{admin_port}/metrics"
     with urllib.request.urlopen(url, timeout=5) as response:
         text: str = response.read().decode()
         for line in text.splitlines():
             if line.startswith('infertap_capture_records_total{outcome="captured"}'):
-                return f"{float(line.rsplit(' ', 1)[-1]):.0f}"
-    return "?"
+                return float(line.rsplit(" ", 1)[-1])
+    return -1.0
+
+
+def wait_captured(admin_port: int, expected: int, seconds: float = 10.0) -> float:
+    """Records reach the spool shortly after their responses: wait for them, up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    captured = captured_metric(admin_port)
+    while captured < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+        captured = captured_metric(admin_port)
+    return captured
 
 
 def drain(out: Path, sidecar: Sidecar, sent: int) -> int:
@@ -207,8 +217,8 @@ def send_traffic(args: argparse.Namespace, sidecars: Sequence[Sidecar]) -> list[
         result = send_csv_rows(f"http://127.0.0.1:{sidecar.port}/invocations", rows[phase])
         say(
             f"{phase} phase: {result.ok}/{result.sent} requests answered 200 via the sidecar "
-            f"in {result.seconds:.1f}s; sidecar counts {captured_metric(sidecar.admin_port)} "
-            "captured"
+            f"in {result.seconds:.1f}s; sidecar counts "
+            f"{wait_captured(sidecar.admin_port, result.ok):.0f} captured"
         )
         if result.failed:
             raise DemoFailed(f"{result.failed} {phase} requests failed; see the logs")
