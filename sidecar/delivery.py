@@ -45,7 +45,9 @@ class Delivery:
         self.recover_dirs = tuple(recover_dirs)
         self.spool = Spool(spool_dir, settings.endpoint_name, settings.variant_name)
         self.sink = make_sink(settings.destination, settings.kms_key_id)
-        self.uploader = Uploader(self.sink, self.spool, metrics, settings.upload_max_backoff)
+        self.uploader = Uploader(
+            self.sink, self.spool, metrics, settings.upload_max_backoff, settings.upload_timeout
+        )
         limits = WriterLimits(
             max_file_bytes=settings.max_file_bytes,
             flush_interval=settings.flush_interval,

@@ -66,6 +66,7 @@ class Settings:
     upstream_timeout: float
     shutdown_grace: float
     upload_max_backoff: float
+    upload_timeout: float
     workers: int
     log_level: str
 
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--spool-max-bytes", default="1GiB", help="spool disk cap")
     out.add_argument("--kms-key-id", default=None, help="SSE-KMS key for S3 objects")
     out.add_argument("--upload-max-backoff", type=float, default=30.0, help="retry cap, seconds")
+    out.add_argument(
+        "--upload-timeout", type=float, default=120.0, help="seconds one upload attempt may take"
+    )
     out.add_argument(
         "--shutdown-grace", type=float, default=25.0, help="seconds to drain on SIGTERM"
     )
@@ -292,6 +296,7 @@ def validate(a: Mapping[str, object]) -> Settings:
         upstream_timeout=_number(a["upstream_timeout"], "--upstream-timeout", 0.001),
         shutdown_grace=_number(a["shutdown_grace"], "--shutdown-grace", 0),
         upload_max_backoff=_number(a["upload_max_backoff"], "--upload-max-backoff", 0.01),
+        upload_timeout=_number(a["upload_timeout"], "--upload-timeout", 0.01),
         workers=int(_number(a["workers"], "--workers", 1, 64)),
         log_level=str(a["log_level"]),
     )

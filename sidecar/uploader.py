@@ -38,6 +38,7 @@ class Uploader:
         spool: Spool,
         metrics: SidecarMetrics,
         max_backoff: float,
+        attempt_timeout: float = 120.0,
         concurrency: int = CONCURRENCY,
         first_backoff: float = FIRST_BACKOFF,
     ) -> None:
@@ -45,6 +46,7 @@ class Uploader:
         self.spool = spool
         self.metrics = metrics
         self.max_backoff = max_backoff
+        self.attempt_timeout = attempt_timeout
         self.concurrency = concurrency
         self.first_backoff = first_backoff
         self._files: asyncio.Queue[SealedFile] = asyncio.Queue()
@@ -105,9 +107,8 @@ class Uploader:
         attempt = 0
         while True:
             started = loop.time()
-            try:
-                await self.sink.put(sealed.key, sealed.path)
-            except Exception as exc:  # a bug in a sink must not stop delivery either
+            exc = await self._attempt(sealed)
+            if exc is not None:
                 self.metrics.uploads.labels("error").inc()
                 if not await asyncio.to_thread(sealed.path.exists):
                     self._forget(sealed)
@@ -118,7 +119,7 @@ class Uploader:
                 delay = backoff_delay(attempt, cap, self.first_backoff)
                 logger.warning(
                     "capture file upload failed",
-                    exc_info=not isinstance(exc, SinkError),
+                    exc_info=None if isinstance(exc, SinkError) else exc,
                     extra={
                         "destination": self.sink.describe(sealed.key),
                         "bytes": sealed.size,
@@ -134,6 +135,19 @@ class Uploader:
             self.metrics.upload_duration.observe(loop.time() - started)
             await self._remove(sealed)
             return
+
+    async def _attempt(self, sealed: SealedFile) -> Exception | None:
+        """One delivery attempt: the failure, or None once the store has confirmed the file."""
+        try:
+            # A store that accepts the connection and never answers must not hold an upload
+            # slot forever: the S3 client's read timeout does not cover every stall.
+            async with asyncio.timeout(self.attempt_timeout):
+                await self.sink.put(sealed.key, sealed.path)
+        except TimeoutError:
+            return SinkError(f"no answer within --upload-timeout ({self.attempt_timeout:g}s)")
+        except Exception as exc:  # a bug in a sink must not stop delivery either
+            return exc
+        return None
 
     async def _sleep(self, seconds: float) -> None:
         """Wait out a back-off; when shutdown begins meanwhile, retry at once."""

@@ -2,6 +2,7 @@
 
 It runs its own event loop in a thread, so both async tests and subprocess tests can use it.
 While off, it accepts and at once resets every connection, and resets those already open.
+While stalled, it accepts connections and reads what arrives but never forwards nor answers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class TcpSwitch:
         self.port = 0
         self.connections = 0  # forwarded so far
         self._on = True
+        self._stalled = False
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.WriteTransport] = set()
@@ -43,6 +45,10 @@ class TcpSwitch:
         """Turn forwarding on or off; off also resets the connections open now."""
         asyncio.run_coroutine_threadsafe(self._switch(on), self._loop).result(timeout=5)
 
+    def stall(self, stalled: bool) -> None:
+        """Swallow new connections silently (a store that hangs), or forward them again."""
+        self._stalled = stalled
+
     async def _switch(self, on: bool) -> None:
         self._on = on
         if not on:
@@ -65,6 +71,14 @@ class TcpSwitch:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._on:
+            writer.transport.abort()
+            return
+        if self._stalled:
+            self._transports.add(writer.transport)
+            with contextlib.suppress(OSError):
+                while await reader.read(65536):
+                    pass
+            self._transports.discard(writer.transport)
             writer.transport.abort()
             return
         try:

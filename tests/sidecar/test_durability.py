@@ -90,6 +90,45 @@ async def test_s3_outage_then_recovery_delivers_each_record_once(
     assert successes == metric(metrics.registry, "infertap_upload_duration_seconds_count")
 
 
+async def test_a_store_that_never_answers_times_out_and_delivery_resumes(
+    s3_server: Any, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with tcp_switch(moto_port(s3_server)) as switch:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", switch.url)
+        switch.stall(True)
+        settings = make_settings(
+            f"s3://{s3_bucket}/p",
+            tmp_path / "spool",
+            "--flush-interval",
+            "0.1",
+            "--upload-timeout",
+            "0.5",
+            "--upload-max-backoff",
+            "0.2",
+        )
+        delivery, queue, metrics = make_delivery(settings)
+        await delivery.start()
+        client = s3_server.client()
+        try:
+            ids = [f"stalled-{n}" for n in range(5)]
+            for event_id in ids:
+                queue.offer(PAST, line(PAST, event_id))
+            await eventually(
+                lambda: (
+                    metric(metrics.registry, "infertap_uploads_total", {"outcome": "error"}) >= 2
+                ),
+                what="upload attempts timed out",
+            )
+            assert bucket_objects(s3_bucket, client) == {}
+
+            switch.stall(False)
+            await eventually(lambda: not spool_files(tmp_path / "spool"), what="delivery")
+            delivered = event_ids(bucket_objects(s3_bucket, client).values())
+            assert delivered == Counter(ids)
+        finally:
+            await stop(delivery)
+
+
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     for attempt, ceiling in [(0, 0.1), (1, 0.2), (3, 0.8), (6, 5.0), (500, 5.0)]:
         delays = [backoff_delay(attempt, cap=5.0) for _ in range(300)]
