@@ -176,8 +176,9 @@ def run_wrk(
     out = done.stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    # Anchored: the thread-stats lines also end in a percentage such as "68.99%".
+    p50 = re.search(r"^\s+50%\s+(\S+)$", out, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)$", out, re.MULTILINE)
     if done.returncode != 0 or not (rps and total and p50 and p99):
         raise RuntimeError(f"wrk failed (exit {done.returncode}): {out}{done.stderr}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
