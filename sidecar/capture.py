@@ -1,6 +1,6 @@
 """One proxied exchange -> one capture line on the queue: size limit, redaction, metadata.
 
-`submit` runs on the request path after the client has its response and never waits: the
+`stage` runs on the request path after the client has its response and never waits: the
 exchange is staged in the bounded queue (a refusal is counted, never retried) and its line is
 built with the rest of its batch when the writer takes it (`build_staged`). Outcomes counted here:
 not_sampled, too_large, queue_full, redact_error; the writer counts `captured`.
@@ -118,9 +118,6 @@ class Capturer:
 
     def count_not_sampled(self) -> None:
         self._not_sampled.inc()
-
-    def count_too_large(self) -> None:
-        self._too_large.inc()
 
     def _form(self, content_type: str, mode: Mode) -> tuple[bytes, bytes | None]:
         """How a payload of this content type is written: what precedes its data, and what
@@ -245,10 +242,11 @@ class Capturer:
         response_type: str,
         response_body: bytes,
         upstream_latency: float | None,
+        event_id: str,
         truncated: bool = False,
-        event_id: str | None = None,
     ) -> bytes:
-        """The record line for one exchange (redacted); raises RedactionError.
+        """The line `build_staged` writes for one exchange (redacted), with a given event id;
+        raises RedactionError.
 
         Byte for byte what `record.build_record` writes for the same exchange, with `path`,
         `status`, `upstreamLatencyMs` and `truncated` as metadata extensions; built from
@@ -265,35 +263,7 @@ class Capturer:
             response_body,
             upstream_latency,
             truncated,
-            orjson.dumps(event_id) if event_id else self._event_ids.next(),
-        )
-
-    def submit(
-        self,
-        *,
-        arrived: float,
-        inference_id: str | None,
-        path: str,
-        status: int,
-        request_type: str,
-        request_body: bytes | None,
-        response_type: str,
-        response_body: bytes | None,
-        upstream_latency: float | None,
-        truncated: bool = False,
-    ) -> None:
-        """Stage the exchange for `build_staged`; bodies are None when over the limit."""
-        self.stage(
-            arrived,
-            inference_id,
-            path,
-            status,
-            request_type,
-            request_body,
-            response_type,
-            response_body,
-            upstream_latency,
-            truncated,
+            orjson.dumps(event_id),
         )
 
     def stage(
@@ -309,7 +279,8 @@ class Capturer:
         upstream_latency: float | None,
         truncated: bool,
     ) -> None:
-        """`submit` with positional arguments, for the request path (cheaper to call)."""
+        """Stage the exchange for `build_staged`, or count why not; bodies are None when over
+        the size limit. Arguments in `Exchange` order: the request path passes them by position."""
         if not self.capture_input:
             request_body = b""
         elif request_body is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -54,3 +55,22 @@ def setup_logging(level: str = "info") -> None:
     # Third-party debug output can include request signing details.
     for noisy in ("botocore", "aiobotocore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+
+
+@dataclass(slots=True)
+class Throttle:
+    """Counts events and lets a log line through at most once per `every` seconds, so a
+    lasting failure (a full disk, an upstream outage) does not flood the logs."""
+
+    every: float
+    pending: int = 0
+    last: float = float("-inf")
+
+    def add(self, count: int) -> int:
+        """Record `count` events; the total to log now, or 0 to stay quiet."""
+        self.pending += count
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return 0
+        total, self.pending, self.last = self.pending, 0, now
+        return total

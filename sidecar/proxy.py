@@ -8,22 +8,24 @@ upstream_pool.py; streamed request bodies and https upstreams use aiohttp's Clie
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import orjson
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
+from prometheus_client import Counter
 from yarl import URL
 
 from sidecar.capture import Capturer
+from sidecar.logs import Throttle
 from sidecar.metrics import SidecarMetrics
 from sidecar.sampling import Sampler
 from sidecar.settings import Settings
+from sidecar.upstream_failure import classify_failure
 from sidecar.upstream_pool import (
     UpstreamConnectError,
     UpstreamPool,
@@ -57,39 +59,6 @@ SAGEMAKER_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 BUFFER_LIMIT = 1 << 20
 STREAM_CHUNK = 1 << 16
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamFailure:
-    """How an upstream failure is reported: status, error code and metric reason."""
-
-    status: int
-    error: str
-    reason: str
-
-
-def classify_failure(exc: BaseException) -> UpstreamFailure:
-    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
-        return UpstreamFailure(504, "upstream_timeout", "timeout")
-    if isinstance(exc, UpstreamConnectError):
-        if exc.dns:
-            return UpstreamFailure(502, "upstream_unavailable", "dns")
-        refused = exc.os_error.errno == errno.ECONNREFUSED
-        return UpstreamFailure(502, "upstream_unavailable", "refused" if refused else "connect")
-    if isinstance(exc, UpstreamProtocolError):
-        return UpstreamFailure(502, "upstream_bad_response", "bad_response")
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return UpstreamFailure(502, "upstream_unavailable", "dns")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        refused = exc.os_error.errno == errno.ECONNREFUSED
-        return UpstreamFailure(502, "upstream_unavailable", "refused" if refused else "connect")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return UpstreamFailure(502, "upstream_unavailable", "disconnected")
-    if isinstance(exc, aiohttp.ClientOSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
-        return UpstreamFailure(502, "upstream_unavailable", "reset")
-    if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
-        return UpstreamFailure(502, "upstream_bad_response", "bad_response")
-    return UpstreamFailure(502, "upstream_unavailable", "error")
 
 
 def connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> frozenset[str]:
@@ -148,20 +117,16 @@ class ThrottledLog:
 
     def __init__(self, interval: float = 5.0) -> None:
         self._interval = interval
-        self._last: dict[str, float] = {}
-        self._counts: dict[str, int] = {}
+        self._reasons: dict[str, Throttle] = {}
 
     def warning(self, message: str, reason: str, **fields: object) -> None:
-        now = time.monotonic()
-        self._counts[reason] = self._counts.get(reason, 0) + 1
-        last = self._last.get(reason)
-        if last is not None and now - last < self._interval:
-            return
-        self._last[reason] = now
-        occurrences = self._counts.pop(reason)
-        log.warning(
-            message, extra={"fields": {"reason": reason, "occurrences": occurrences, **fields}}
-        )
+        throttle = self._reasons.get(reason)
+        if throttle is None:
+            throttle = self._reasons[reason] = Throttle(self._interval)
+        if occurrences := throttle.add(1):
+            log.warning(
+                message, extra={"fields": {"reason": reason, "occurrences": occurrences, **fields}}
+            )
 
 
 @dataclass(slots=True)
@@ -198,7 +163,7 @@ class Proxy:
         self._capture_input = settings.capture_input
         self._capture_output = settings.capture_output
         self._metrics = metrics
-        self._request_counters: dict[int, object] = {}
+        self._request_counters: dict[int, Counter] = {}
         self._upstream_duration = metrics.upstream_duration
         self._request_duration = metrics.request_duration
         self._error_log = ThrottledLog()
@@ -207,7 +172,7 @@ class Proxy:
         counter = self._request_counters.get(status)
         if counter is None:
             counter = self._request_counters[status] = self._metrics.requests.labels(str(status))
-        counter.inc()  # type: ignore[attr-defined]
+        counter.inc()
         self._request_duration.observe(time.perf_counter() - started)
 
     def _upstream_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
@@ -308,7 +273,7 @@ class Proxy:
             return b""
         return body if len(body) <= self._max_capture else None
 
-    def _submit(
+    def _stage(
         self,
         request: web.BaseRequest,
         exchange: _Exchange,
@@ -318,6 +283,7 @@ class Proxy:
         latency: float | None,
         truncated: bool = False,
     ) -> None:
+        """Hand the exchange to the capturer; a response body over the limit goes as None."""
         if response_body is not None and len(response_body) > self._max_capture:
             response_body = None
         self._capturer.stage(
@@ -351,7 +317,7 @@ class Proxy:
         )
         self._count_request(failure.status, exchange.started)
         if exchange.sampled:
-            self._submit(request, exchange, failure.status, "application/json", payload, None)
+            self._stage(request, exchange, failure.status, "application/json", payload, None)
         return response
 
     async def _relay(
@@ -388,7 +354,7 @@ class Proxy:
             )
         self._count_request(upstream.status, exchange.started)
         if exchange.sampled:
-            self._submit(
+            self._stage(
                 request, exchange, upstream.status, content_type, captured, latency, truncated
             )
         return response
@@ -434,7 +400,3 @@ class Proxy:
                 request.transport.close()
             return response, bytes(copy) if copy is not None else None, True
         return response, bytes(copy) if copy is not None else b"", False
-
-
-def proxy_routes(handler: Proxy) -> Iterable[web.RouteDef]:
-    return [web.route("*", "/{tail:.*}", handler)]

@@ -1,10 +1,11 @@
 """The bounded in-memory capture queue between the request path and the spool writer.
 
-The request path only calls `stage` (or `offer`), which never waits: when the queue holds
-`max_bytes` already, the record is refused and the caller counts the drop. Staged exchanges are
-turned into lines by the builder in one batch when the writer takes them: the same code run
-hundreds of times in a row costs far less CPU than once per request between the server's own
-work. Lines go into one buffer per partition hour, so each line's bytes object is freed at once.
+The request path only calls `stage`, which never waits: when the queue holds `max_bytes`
+already, the exchange is refused and the caller counts the drop. Staged exchanges are turned
+into lines by the builder (which `offer`s each line) in one batch when the writer takes them:
+the same code run hundreds of times in a row costs far less CPU than once per request between
+the server's own work. Lines go into one buffer per partition hour, so each line's bytes object
+is freed at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# One exchange waiting for its line, in `Capturer.build_staged`'s order: arrived, inference id,
+# One exchange waiting for its line, in `Capturer.stage`'s argument order: arrived, inference id,
 # path, status, request type and body, response type and body, upstream latency, truncated.
 Exchange = tuple[float, str | None, str, int, str, bytes, str, bytes, float | None, bool]
 # Turns staged exchanges into lines, calling `offer` for each.
@@ -75,7 +76,8 @@ class CaptureQueue:
         by estimate (the caller counts it)."""
         if self._builder is None:
             raise RuntimeError("CaptureQueue.stage called before set_builder")
-        estimate = LINE_OVERHEAD + len(exchange[2]) + len(exchange[5]) + len(exchange[7])  # inlined
+        # `_estimate`, inlined: this runs once per captured request.
+        estimate = LINE_OVERHEAD + len(exchange[2]) + len(exchange[5]) + len(exchange[7])
         if self._bytes + self._staged_bytes + estimate > self.max_bytes:
             return False
         self._staged.append(exchange)

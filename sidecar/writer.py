@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sidecar.layout import HOUR, hour_of
+from sidecar.logs import Throttle
 from sidecar.metrics import CAPTURED, DROP_SPOOL_FULL, DROP_WRITE_ERROR, SidecarMetrics
 from sidecar.queue import CaptureQueue, HourBatch
 from sidecar.spool import OpenFile, SealedFile, Spool, publish_spool_gauges
@@ -54,24 +55,6 @@ class _BatchResult:
         return self.written + self.spool_full + self.write_errors
 
 
-@dataclass(slots=True)
-class _Throttled:
-    """Counts events and lets a log line through at most once per `every` seconds."""
-
-    every: float = 10.0
-    pending: int = 0
-    last: float = float("-inf")
-
-    def add(self, count: int) -> int:
-        """Record `count` events; the total to log now, or 0 to stay quiet."""
-        self.pending += count
-        now = time.monotonic()
-        if now - self.last < self.every:
-            return 0
-        total, self.pending, self.last = self.pending, 0, now
-        return total
-
-
 @dataclass(frozen=True, slots=True)
 class WriterLimits:
     max_file_bytes: int
@@ -98,8 +81,8 @@ class Writer:
         self._open: dict[datetime, OpenFile] = {}
         self._stopping = asyncio.Event()
         # A full or failing disk stays so for a while: one log line per interval, not per batch.
-        self._full_log = _Throttled()
-        self._error_log = _Throttled()
+        self._full_log = Throttle(every=10.0)
+        self._error_log = Throttle(every=10.0)
 
     def request_stop(self) -> None:
         self._stopping.set()

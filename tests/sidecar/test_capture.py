@@ -57,6 +57,24 @@ def reference_exchange(capturer: Capturer, **overrides: object) -> bytes:
     return capturer.build_line(**arguments)  # type: ignore[arg-type]
 
 
+def stage(capturer: Capturer, **overrides: object) -> None:
+    """Stage one exchange as the request path does; by default a small CSV one."""
+    arguments: dict[str, object] = {
+        "arrived": ARRIVED,
+        "inference_id": None,
+        "path": "/x",
+        "status": 200,
+        "request_type": "text/csv",
+        "request_body": b"1,2,3",
+        "response_type": "text/csv",
+        "response_body": b"0.5",
+        "upstream_latency": None,
+        "truncated": False,
+    }
+    arguments.update(overrides)
+    capturer.stage(**arguments)  # type: ignore[arg-type]
+
+
 def test_line_is_the_reference_line_plus_metadata_extensions() -> None:
     capturer, *_ = make()
     line = reference_exchange(capturer)
@@ -102,13 +120,11 @@ def test_non_utf8_body_is_base64_whatever_its_type() -> None:
     assert base64.b64decode(captured["data"]) == body
 
 
-def test_submit_offers_the_line_to_the_queue_in_its_hour() -> None:
+def test_stage_offers_the_line_to_the_queue_in_its_hour() -> None:
     capturer, queue, metrics, _ = make()
-    capturer.submit(
-        arrived=ARRIVED,
-        inference_id=None,
+    stage(
+        capturer,
         path="/invocations",
-        status=200,
         request_type="application/json",
         request_body=b'{"a":1}',
         response_type="application/json",
@@ -126,18 +142,9 @@ def test_submit_offers_the_line_to_the_queue_in_its_hour() -> None:
 
 def test_oversize_body_is_counted_not_captured() -> None:
     capturer, queue, metrics, _ = make("--capture-mode", "output")
-    common = {
-        "arrived": ARRIVED,
-        "inference_id": None,
-        "path": "/x",
-        "status": 200,
-        "request_type": "",
-        "response_type": "text/csv",
-        "upstream_latency": None,
-    }
     # The request side is not captured in output mode, so its size does not matter.
-    capturer.submit(request_body=None, response_body=b"1", **common)  # type: ignore[arg-type]
-    capturer.submit(request_body=b"", response_body=None, **common)  # type: ignore[arg-type]
+    stage(capturer, request_type="", request_body=None, response_body=b"1")
+    stage(capturer, request_type="", request_body=b"", response_body=None)
     assert len(queue.take_all()) == 1
     assert outcome(metrics, "too_large") == 1
     assert outcome(metrics, "captured") == 0  # the queued one is the writer's to count
@@ -146,17 +153,7 @@ def test_oversize_body_is_counted_not_captured() -> None:
 def test_full_queue_refuses_and_counts() -> None:
     capturer, queue, metrics, _ = make("--queue-max-bytes", "600")
     for _ in range(5):
-        capturer.submit(
-            arrived=ARRIVED,
-            inference_id=None,
-            path="/x",
-            status=200,
-            request_type="text/csv",
-            request_body=b"1,2,3",
-            response_type="text/csv",
-            response_body=b"0.5",
-            upstream_latency=None,
-        )
+        stage(capturer, request_body=b"1,2,3", response_body=b"0.5")
     assert 1 <= len(queue) < 5
     assert outcome(metrics, "captured") == 0  # queued records are the writer's to count
     assert outcome(metrics, "queue_full") == 5 - len(queue)
@@ -186,16 +183,12 @@ def test_redaction_applies_before_the_line_is_built() -> None:
 
 def test_unparsable_body_with_redaction_is_dropped_and_counted() -> None:
     capturer, queue, metrics, _ = make("--redact-json-fields", "secret")
-    capturer.submit(
-        arrived=ARRIVED,
-        inference_id=None,
-        path="/x",
-        status=200,
+    stage(
+        capturer,
         request_type="application/json",
         request_body=b'{"secret": "s3cr3t", broken',
         response_type="application/json",
         response_body=b"{}",
-        upstream_latency=None,
     )
     # Lines (and their redaction) are built when the writer takes the staged exchanges.
     assert queue.take_all() == []
@@ -322,17 +315,7 @@ def test_line_is_byte_for_byte_the_shared_record_builder(
 def test_event_ids_are_distinct_random_uuid4s() -> None:
     capturer, queue, _, _ = make()
     for _ in range(600):  # more than one batch of ids
-        capturer.submit(
-            arrived=ARRIVED,
-            inference_id=None,
-            path="/x",
-            status=200,
-            request_type="text/csv",
-            request_body=b"1",
-            response_type="text/csv",
-            response_body=b"2",
-            upstream_latency=None,
-        )
+        stage(capturer, request_body=b"1", response_body=b"2")
     ids = [parse_record(line).event_id for _, line in queue.take_all()]
     assert len(set(ids)) == 600
     for text in ids:
@@ -346,17 +329,7 @@ def test_event_ids_are_distinct_random_uuid4s() -> None:
 def test_staged_exchanges_are_built_a_slice_at_a_time_in_order() -> None:
     capturer, queue, _, _ = make()
     for n in range(300):
-        capturer.submit(
-            arrived=ARRIVED,
-            inference_id=f"id-{n}",
-            path="/x",
-            status=200,
-            request_type="text/csv",
-            request_body=b"1,2",
-            response_type="text/csv",
-            response_body=b"3",
-            upstream_latency=None,
-        )
+        stage(capturer, inference_id=f"id-{n}", request_body=b"1,2", response_body=b"3")
     staged_bytes = queue.size_bytes
     assert len(queue) == 300
     assert queue.build(128) == 172
