@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
     """Environment variables become defaults, so a flag on the command line still wins."""
     for action in parser._actions:
         if not action.option_strings or action.dest == "help":
@@ -205,7 +205,7 @@ def parse_settings(
 ) -> Settings:
     """Flags, then `INFERTAP_*` variables, then defaults; raise SettingsError on a bad value."""
     parser = build_parser()
-    _apply_env(parser, os.environ if environ is None else environ)
+    apply_env(parser, os.environ if environ is None else environ)
     args = parser.parse_args(argv)
     return validate(vars(args))
 

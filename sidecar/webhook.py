@@ -25,13 +25,13 @@ from aiohttp import web
 from sidecar.injection import Mutation, Policy, mutate
 from sidecar.injection_spec import InjectionConfig, InjectionConfigError
 from sidecar.logs import setup_logging
+from sidecar.settings import ENV_PREFIX, SettingsError, apply_env
 
-ENV_PREFIX = "INFERTAP_"
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
 logger = logging.getLogger("infertap.webhook")
 
 
-class WebhookSettingsError(ValueError):
+class WebhookSettingsError(SettingsError):
     """A bad webhook option; the message names the option and the fix."""
 
 
@@ -90,19 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
-    """Environment variables become defaults, so a flag on the command line still wins."""
-    for action in parser._actions:
-        name = ENV_PREFIX + action.dest.upper()
-        if action.option_strings and action.dest != "help" and name in environ:
-            action.default = environ[name]
-
-
 def parse_webhook_settings(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> WebhookSettings:
     parser = build_parser()
-    _apply_env(parser, os.environ if environ is None else environ)
+    apply_env(parser, os.environ if environ is None else environ)
     args = parser.parse_args(argv)
     for option in ("tls_cert", "tls_key", "image"):
         if not getattr(args, option):
@@ -281,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = parse_webhook_settings(args)
         context = tls_context(settings.tls_cert, settings.tls_key)
-    except WebhookSettingsError as exc:
+    except SettingsError as exc:
         print(f"infertap-sidecar inject-webhook: {exc}", file=sys.stderr)
         return 2
     except (OSError, ssl.SSLError) as exc:
