@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from analyzer import baseline, run_command, schedule
+from analyzer.commands import baseline, run, schedule
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, run_command, schedule):
+    for module in (baseline, run, schedule):
         command = module.add_parser(commands)
         command.set_defaults(handler=module.run)
     return parser

@@ -43,22 +43,22 @@ def _plain(value: object) -> object:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "inject-webhook":
-        from sidecar import webhook  # imported lazily: it needs nothing of the proxy
+        from sidecar.injection import server  # imported lazily: it needs nothing of the proxy
 
-        return int(webhook.main(args[1:]) or 0)
+        return int(server.main(args[1:]) or 0)
     try:
         settings = parse_settings(args)
     except SettingsError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
 
-    from sidecar.logs import setup_logging
+    from sidecar.common.logs import setup_logging
 
     setup_logging(settings.log_level)
     log.info("starting", extra={"fields": {"settings": public_settings(settings)}})
     try:
         if settings.workers > 1:
-            from sidecar.workers import supervise
+            from sidecar.supervisor import supervise
 
             return supervise(settings)
         from sidecar.app import run, serve

@@ -21,15 +21,15 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sidecar.capture import Capturer
-from sidecar.delivery import Delivery
+from sidecar.capture.capturer import Capturer
+from sidecar.capture.queue import CaptureQueue
+from sidecar.capture.sampling import Sampler
+from sidecar.delivery.service import Delivery
 from sidecar.metrics import SidecarMetrics
-from sidecar.proxy import Proxy
-from sidecar.queue import CaptureQueue
-from sidecar.sampling import Sampler
+from sidecar.proxy.handler import Proxy
+from sidecar.proxy.upstream_client import MAX_HEADER_BYTES, client_session
+from sidecar.proxy.upstream_pool import UpstreamPool
 from sidecar.settings import Settings
-from sidecar.upstream_client import MAX_HEADER_BYTES, client_session
-from sidecar.upstream_pool import UpstreamPool
 
 log = logging.getLogger("sidecar.app")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlparse
 
-from sidecar.layout import Destination, DestinationError, parse_destination
-from sidecar.record import DEFAULT_CSV_TYPES, DEFAULT_JSON_TYPES
+from sidecar.common.layout import Destination, DestinationError, parse_destination
+from sidecar.common.record import DEFAULT_CSV_TYPES, DEFAULT_JSON_TYPES
 
 ENV_PREFIX = "INFERTAP_"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)

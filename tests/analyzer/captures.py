@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sidecar.layout import file_name, partition_key
-from sidecar.record import Payload, build_record
+from sidecar.common.layout import file_name, partition_key
+from sidecar.common.record import Payload, build_record
 
 HOUR = datetime(2026, 11, 25, 8, tzinfo=UTC)
 ENDPOINT = "churn"

@@ -1,5 +1,5 @@
 """Real inputs for analyzer tests: the CLI in a subprocess, a baseline made by
-`infertap-analyzer baseline`, capture files written with `sidecar.record.build_record` in the
+`infertap-analyzer baseline`, capture files written with `sidecar.common.record.build_record` in the
 sidecar's local layout, and a config file."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from sidecar.layout import file_name, partition_key
-from sidecar.record import Payload, build_record
+from sidecar.common.layout import file_name, partition_key
+from sidecar.common.record import Payload, build_record
 from tests.conftest import REPO_ROOT
 
 ENDPOINT = "churn"

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzer.baseline import create_baseline
-from analyzer.execution import COMPLETED, MonitoringJob, run_monitoring
+from analyzer.commands.baseline import create_baseline
+from analyzer.reporting.execution import COMPLETED, MonitoringJob, run_monitoring
 from tests.analyzer.captures import ENDPOINT, HOUR, VARIANT, chunks, csv_record, write_local
 from tests.conftest import REPO_ROOT
 

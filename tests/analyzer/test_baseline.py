@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzer.baseline import suggest_constraints
-from analyzer.schema import CategoricalBucket, FeatureStatistics, Statistics
+from analyzer.commands.baseline import suggest_constraints
+from analyzer.reporting.schema import CategoricalBucket, FeatureStatistics, Statistics
 from tests.analyzer.monitoring_data import analyzer as run_cli
 from tests.conftest import S3Server
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzer import schema
-from analyzer.checks import (
+from analyzer.checking.checks import (
     Violation,
     column_violations,
     evaluate,
     java_double,
     violations_to_bytes,
 )
-from analyzer.profile import DatasetProfile
-from analyzer.schema import Constraints, FeatureConstraint, MonitoringConfig
+from analyzer.profiling.dataset import DatasetProfile
+from analyzer.reporting import schema
+from analyzer.reporting.schema import Constraints, FeatureConstraint, MonitoringConfig
 
 
 def profile_of(columns: dict[str, list[str]]) -> DatasetProfile:
@@ -28,7 +28,7 @@ def profile_of(columns: dict[str, list[str]]) -> DatasetProfile:
 
 
 def constraints_for(profile: DatasetProfile, **config: object) -> Constraints:
-    from analyzer.baseline import suggest_constraints
+    from analyzer.commands.baseline import suggest_constraints
 
     return suggest_constraints(profile.to_statistics(), MonitoringConfig(**config))  # type: ignore[arg-type]
 

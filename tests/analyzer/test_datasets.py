@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analyzer import kll, storage
-from analyzer.datasets import ProgressReporter, detect_format, profile_dataset
 from analyzer.errors import DatasetError
-from analyzer.schema import FeatureStatistics, Statistics
+from analyzer.profiling import kll
+from analyzer.reading import storage
+from analyzer.reading.datasets import ProgressReporter, detect_format, profile_dataset
+from analyzer.reporting.schema import FeatureStatistics, Statistics
 
 
 def feature(stats: Statistics, name: str) -> FeatureStatistics:

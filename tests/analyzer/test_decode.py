@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.decode import DecodeOptions, Decoder, csv_rows
+from analyzer.decoding.ingest import CaptureProfiler, integral_mask, split_records
+from analyzer.decoding.json_rows import json_rows
+from analyzer.decoding.payloads import DecodeOptions, Decoder, csv_rows
 from analyzer.errors import ConfigError
-from analyzer.inference import classify_one
-from analyzer.ingest import CaptureProfiler, integral_mask, split_records
-from analyzer.json_rows import json_rows
-from sidecar.record import CapturedPayload, Payload, build_record, parse_record
+from analyzer.profiling.types import classify_one
+from sidecar.common.record import CapturedPayload, Payload, build_record, parse_record
 from tests.analyzer.captures import HOUR, csv_record, json_record
 
 SAMPLE_COLUMNS = ("label", *(f"c{i}" for i in range(69)))

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from analyzer import drift, kll
-from analyzer.profile import DatasetProfile
-from analyzer.schema import CategoricalBucket, FeatureStatistics
+from analyzer.checking import drift
+from analyzer.profiling import kll
+from analyzer.profiling.dataset import DatasetProfile
+from analyzer.reporting.schema import CategoricalBucket, FeatureStatistics
 
 
 def numeric_feature(values: np.ndarray) -> FeatureStatistics:

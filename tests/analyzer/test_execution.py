@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from analyzer.__main__ import main
-from analyzer.baseline import create_baseline
-from analyzer.execution import (
+from analyzer.commands.baseline import create_baseline
+from analyzer.reporting.execution import (
     COMPLETED,
     COMPLETED_WITH_VIOLATIONS,
     FAILED,

@@ -14,12 +14,12 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy.stats import ks_2samp
 
-from analyzer.checks import CHECK_TYPES, Violation
-from analyzer.execution import ExecutionResult
-from analyzer.metrics import AnalyzerMetrics
-from analyzer.metrics_server import MetricsServer
-from analyzer.planning import latest_due_hour
-from analyzer.schema import FeatureStatistics, Statistics
+from analyzer.checking.checks import CHECK_TYPES, Violation
+from analyzer.reporting.execution import ExecutionResult
+from analyzer.reporting.schema import FeatureStatistics, Statistics
+from analyzer.scheduling.metrics import AnalyzerMetrics
+from analyzer.scheduling.metrics_server import MetricsServer
+from analyzer.scheduling.planning import latest_due_hour
 from tests.analyzer.monitoring_data import (
     DRIFTED_X,
     ENDPOINT,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer import kll
-from analyzer.inference import classify_one, classify_text
-from analyzer.profile import DatasetProfile, ProfileError
+from analyzer.profiling import kll
+from analyzer.profiling.dataset import DatasetProfile, ProfileError
+from analyzer.profiling.types import classify_one, classify_text
 
 
 def inferred(values: list[str]) -> str:

@@ -14,10 +14,16 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from analyzer.__main__ import main
-from analyzer.config import DEFAULT_VARIANT, load_config
 from analyzer.errors import ConfigError
-from analyzer.planning import due_at, due_hours, first_hour, latest_due_hour, next_due_time
-from sidecar.layout import partition_key
+from analyzer.scheduling.config import DEFAULT_VARIANT, load_config
+from analyzer.scheduling.planning import (
+    due_at,
+    due_hours,
+    first_hour,
+    latest_due_hour,
+    next_due_time,
+)
+from sidecar.common.layout import partition_key
 from tests.analyzer.monitoring_data import (
     DRIFTED_X,
     ENDPOINT,

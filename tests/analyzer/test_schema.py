@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import schema
 from analyzer.errors import BaselineError
-from analyzer.schema import (
+from analyzer.reporting import schema
+from analyzer.reporting.schema import (
     Constraints,
     FeatureConstraint,
     FeatureStatistics,

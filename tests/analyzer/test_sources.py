@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from analyzer.sources import iter_files, list_capture_files, list_window, window_prefixes
+from analyzer.reading.captures import iter_files, list_capture_files, list_window, window_prefixes
 from tests.analyzer.captures import (
     ENDPOINT,
     HOUR,

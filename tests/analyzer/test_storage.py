@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import storage
 from analyzer.errors import StorageError
+from analyzer.reading import storage
 from tests.conftest import S3Server
 
 

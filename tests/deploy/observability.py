@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry
 
-from analyzer.metrics import AnalyzerMetrics
+from analyzer.scheduling.metrics import AnalyzerMetrics
 from sidecar.metrics import SidecarMetrics
 from tests.deploy.k8s import DEPLOY
 

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar.injection_spec import ADMIN_PORT_NAME, CONTAINER_NAME, TRAFFIC_PORT_NAME
-from sidecar.layout import hour_of, partition_key
-from sidecar.record import Payload, build_record
+from sidecar.common.layout import hour_of, partition_key
+from sidecar.common.record import Payload, build_record
+from sidecar.injection.container import ADMIN_PORT_NAME, CONTAINER_NAME, TRAFFIC_PORT_NAME
 from tests.conftest import free_port, port_open, wait_until
 from tests.deploy.observability import (
     RULES,

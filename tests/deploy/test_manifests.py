@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from analyzer.__main__ import build_parser as analyzer_parser
-from analyzer.schedule import settings_from_args
-from sidecar.injection import Policy, mutate
-from sidecar.injection_spec import ADMIN_PORT_NAME, CONTAINER_NAME, InjectionConfig
+from analyzer.commands.schedule import settings_from_args
+from sidecar.injection.container import ADMIN_PORT_NAME, CONTAINER_NAME, InjectionConfig
+from sidecar.injection.patch import Policy, mutate
+from sidecar.injection.server import parse_webhook_settings
 from sidecar.settings import parse_settings
-from sidecar.webhook import parse_webhook_settings
 from tests.deploy.k8s import (
     DEPLOY,
     KUSTOMIZATIONS,

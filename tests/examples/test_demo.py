@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from sidecar.record import parse_record
+from sidecar.common.record import parse_record
 from tests.conftest import REPO_ROOT
 
 DRIFTED = {"mean_texture", "mean_smoothness", "worst_area"}

@@ -17,10 +17,10 @@ from typing import Any
 
 import boto3
 
-from sidecar.delivery import Delivery
+from sidecar.capture.queue import CaptureQueue
+from sidecar.common.record import Payload, build_record, parse_record
+from sidecar.delivery.service import Delivery
 from sidecar.metrics import SidecarMetrics
-from sidecar.queue import CaptureQueue
-from sidecar.record import Payload, build_record, parse_record
 from sidecar.settings import Settings, parse_settings
 
 PAST = datetime(2026, 1, 1, 5, tzinfo=UTC)  # hours long over: their files seal at once

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.capture import Capturer
+from sidecar.capture.capturer import Capturer
+from sidecar.capture.queue import CaptureQueue
+from sidecar.capture.redact import RedactionError, Redactor
+from sidecar.common.record import Payload, build_record, parse_record
 from sidecar.metrics import SidecarMetrics
-from sidecar.queue import CaptureQueue
-from sidecar.record import Payload, build_record, parse_record
-from sidecar.redact import RedactionError, Redactor
 from sidecar.settings import Settings, parse_settings
 
 REFERENCE = (

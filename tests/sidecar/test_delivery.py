@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from sidecar.layout import hour_of
-from sidecar.record import parse_record
-from sidecar.uploader import CONCURRENCY
+from sidecar.common.layout import hour_of
+from sidecar.common.record import parse_record
+from sidecar.delivery.uploader import CONCURRENCY
 from tests.sidecar.delivery_support import (
     KEY,
     PAST,

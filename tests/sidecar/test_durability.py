@@ -16,12 +16,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from sidecar.layout import file_name, hour_of, parse_destination, partition_key
+from sidecar.common.layout import file_name, hour_of, parse_destination, partition_key
+from sidecar.common.record import parse_record
+from sidecar.delivery.sinks import S3Sink
+from sidecar.delivery.spool import Spool, SpoolLockedError
+from sidecar.delivery.uploader import Uploader, backoff_delay
 from sidecar.metrics import SidecarMetrics
-from sidecar.record import parse_record
-from sidecar.sinks import S3Sink
-from sidecar.spool import Spool, SpoolLockedError
-from sidecar.uploader import Uploader, backoff_delay
 from tests.conftest import wait_until
 from tests.sidecar.delivery_support import (
     KEY,

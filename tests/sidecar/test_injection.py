@@ -9,8 +9,8 @@ import jsonpatch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidecar.injection import KNOWN_ANNOTATIONS, Policy, escape_pointer, mutate
-from sidecar.injection_spec import CONTAINER_NAME, InjectionConfig
+from sidecar.injection.container import CONTAINER_NAME, InjectionConfig
+from sidecar.injection.patch import KNOWN_ANNOTATIONS, Policy, escape_pointer, mutate
 from sidecar.settings import parse_settings
 from tests.deploy.k8s import validate
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from sidecar.sampling import Sampler, id_fraction
+from sidecar.capture.sampling import Sampler, id_fraction
 from tests.conftest import wait_until
 from tests.sidecar.conftest import StartSidecar
 

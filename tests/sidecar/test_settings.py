@@ -100,8 +100,10 @@ def test_cli_help_documents_flags_and_environment() -> None:
 
 
 def test_inject_webhook_subcommand_is_dispatched() -> None:
-    if not (REPO_ROOT / "sidecar" / "webhook.py").exists():
-        pytest.fail("sidecar/webhook.py is missing: the inject-webhook subcommand has no target")
+    if not (REPO_ROOT / "sidecar" / "injection" / "server.py").exists():
+        pytest.fail(
+            "sidecar/injection/server.py is missing: the inject-webhook subcommand has no target"
+        )
     result = run_cli("inject-webhook", "--help")
     assert result.returncode == 0, result.stderr
     assert "--sampling-percentage" not in result.stdout  # the webhook's own help, not ours

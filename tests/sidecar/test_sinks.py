@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sidecar.layout import parse_destination
-from sidecar.sinks import CONTENT_TYPE, LocalSink, S3Sink, SinkError, make_sink
+from sidecar.common.layout import parse_destination
+from sidecar.delivery.sinks import CONTENT_TYPE, LocalSink, S3Sink, SinkError, make_sink
 from tests.sidecar.delivery_support import (
     PAST,
     folder_objects,

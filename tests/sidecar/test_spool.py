@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.spool import Spool, SpoolError, SpoolLockedError
+from sidecar.delivery.spool import Spool, SpoolError, SpoolLockedError
 from tests.sidecar.delivery_support import file_size_limit, line
 
 HOUR = datetime(2026, 11, 25, 8, tzinfo=UTC)

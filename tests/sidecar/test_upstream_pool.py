@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from sidecar.upstream_pool import (
+from sidecar.proxy.upstream_pool import (
     UpstreamConnectError,
     UpstreamPool,
     UpstreamProtocolError,

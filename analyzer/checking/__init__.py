@@ -1,0 +1,1 @@
+"""Checking: data-quality constraints and drift against the baseline."""

@@ -1,0 +1,181 @@
+"""`infertap-analyzer baseline`: a training dataset -> statistics.json and constraints.json.
+
+Constraint suggestion follows Deequ's rules as SageMaker's baseline job applies them:
+`completeness` is the observed share of non-missing values; numeric features get
+`is_non_negative` (min >= 0); a String feature gets `domains` (its values, most frequent first)
+when it has at most 120 distinct values (Deequ's low-cardinality histogram threshold) and at most
+10% of those values occur only once (Deequ's CategoricalRangeRule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.commands.flags import apply_env, configure_logging, parse_flag
+from analyzer.errors import AnalyzerError, ConfigError
+from analyzer.reading import storage
+from analyzer.reading.datasets import FORMATS, ProgressReporter, profile_dataset
+from analyzer.reporting import schema
+from analyzer.reporting.schema import (
+    STRING,
+    Constraints,
+    FeatureConstraint,
+    MonitoringConfig,
+    Statistics,
+)
+
+DOMAIN_MAX_DISTINCT = 120
+DOMAIN_MAX_SINGLETON_SHARE = 0.1
+STATISTICS_FILE = "statistics.json"
+CONSTRAINTS_FILE = "constraints.json"
+
+log = logging.getLogger("infertap.analyzer.commands.baseline")
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineResult:
+    statistics: Statistics
+    constraints: Constraints
+    statistics_url: str
+    constraints_url: str
+
+
+def suggest_constraints(
+    stats: Statistics, monitoring_config: MonitoringConfig | None = None
+) -> Constraints:
+    """Constraints a monitoring run checks, suggested from baseline statistics."""
+    features = []
+    for feature in stats.features:
+        constraint = FeatureConstraint(
+            name=feature.name,
+            inferred_type=feature.inferred_type,
+            completeness=feature.completeness,
+        )
+        if feature.is_numeric:
+            constraint.is_non_negative = feature.min is not None and feature.min >= 0
+        elif feature.inferred_type == STRING:
+            constraint.domains = suggested_domain(feature)
+        features.append(constraint)
+    return Constraints(features=features, monitoring_config=monitoring_config or MonitoringConfig())
+
+
+def suggested_domain(feature: schema.FeatureStatistics) -> list[str] | None:
+    """The allowed values of a low-cardinality String feature, most frequent first, else None."""
+    buckets = feature.categorical_buckets
+    distinct = feature.distinct_count if feature.distinct_count is not None else len(buckets)
+    if not buckets or distinct > DOMAIN_MAX_DISTINCT or len(buckets) < distinct:
+        return None
+    singletons = sum(1 for b in buckets if b.count == 1)
+    if singletons / len(buckets) > DOMAIN_MAX_SINGLETON_SHARE:
+        return None
+    ordered = sorted(buckets, key=lambda b: (-b.count, b.value))
+    return [b.value for b in ordered]
+
+
+def create_baseline(
+    dataset: str,
+    output: str,
+    *,
+    fmt: str | None = None,
+    header: bool = True,
+    columns: Sequence[str] | None = None,
+) -> BaselineResult:
+    """Profile `dataset` and write statistics.json and constraints.json under `output`."""
+    reporter = ProgressReporter(
+        lambda rows, elapsed: log.info(
+            "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
+        )
+    )
+    profile = profile_dataset(dataset, fmt=fmt, header=header, columns=columns, progress=reporter)
+    statistics = profile.to_statistics()
+    constraints = suggest_constraints(statistics)
+    statistics_url = storage.join(output, STATISTICS_FILE)
+    constraints_url = storage.join(output, CONSTRAINTS_FILE)
+    schema.dump_statistics(statistics, statistics_url)
+    schema.dump_constraints(constraints, constraints_url)
+    return BaselineResult(statistics, constraints, statistics_url, constraints_url)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the `baseline` subcommand; every flag also reads INFERTAP_<FLAG>."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "baseline",
+        help="profile a training dataset into statistics.json and constraints.json",
+        description=(
+            "Profile a dataset (CSV, JSON Lines or Parquet; a local path or s3://) the way "
+            "SageMaker Model Monitor's baseline job does, and write statistics.json and "
+            "constraints.json under --output. Every flag can also be set as INFERTAP_<FLAG>, "
+            "e.g. INFERTAP_DATASET=s3://bucket/train.csv."
+        ),
+    )
+    parser.add_argument("--dataset", default=None, help="path, file:/// or s3:// URL of the data")
+    parser.add_argument(
+        "--header",
+        dest="header",
+        action="store_true",
+        default=None,
+        help="the CSV's first row names the columns (the default)",
+    )
+    parser.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="the CSV has no header row: columns are named _c0, _c1, ... or by --columns",
+    )
+    parser.add_argument(
+        "--format",
+        default=None,
+        choices=FORMATS,
+        help="dataset format; by default from the file extension",
+    )
+    parser.add_argument(
+        "--columns",
+        "--feature-names",
+        dest="columns",
+        default=None,
+        help="comma-separated column names for a CSV (replacing the header's, if any)",
+    )
+    parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
+    apply_env(parser)
+    return parser
+
+
+def _header_flag(value: object) -> bool:
+    """--header / --no-header, or INFERTAP_HEADER as text; a header by default."""
+    return True if value is None else parse_flag(value, "INFERTAP_HEADER")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute `baseline`; 0 on success, 2 with a one-line message on stderr otherwise."""
+    configure_logging("info")
+    try:
+        if not args.dataset:
+            raise ConfigError("--dataset is required (or set INFERTAP_DATASET)")
+        if not args.output:
+            raise ConfigError("--output is required (or set INFERTAP_OUTPUT)")
+        if args.format is not None and args.format not in FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
+        columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+        if columns is not None and not all(columns):
+            raise ConfigError(f"--columns has an empty name: {args.columns!r}")
+        result = create_baseline(
+            args.dataset,
+            args.output,
+            fmt=args.format,
+            header=_header_flag(args.header),
+            columns=columns,
+        )
+    except AnalyzerError as exc:
+        print(f"infertap-analyzer baseline: error: {exc}", file=sys.stderr)
+        return 2
+    stats = result.statistics
+    print(
+        f"wrote {result.statistics_url} and {result.constraints_url} "
+        f"({stats.item_count} rows, {len(stats.features)} features)"
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""Decoding: capture records and their payloads into feature rows."""

@@ -1,0 +1,1 @@
+"""Engines: where profiling runs (today a local process pool)."""

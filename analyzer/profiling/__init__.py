@@ -1,0 +1,1 @@
+"""Profiling: mergeable per-feature and per-dataset profiles, KLL sketches, type inference."""

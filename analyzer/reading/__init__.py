@@ -1,0 +1,1 @@
+"""Reading: capture files, datasets and storage, local and S3."""

@@ -1,0 +1,1 @@
+"""Reporting: the files a run leaves, in SageMaker's formats."""

@@ -1,0 +1,243 @@
+"""The `schedule` configuration file (YAML): which endpoints to monitor and where, validated once.
+
+    defaults:                      # any endpoint key except `name`; optional
+      captures: s3://bucket/datacapture
+      output: s3://bucket/monitoring
+      delay: 20                    # minutes after the hour before its run starts
+    endpoints:
+      - name: churn                # required; the capture folder below `captures`
+        variant: AllTraffic        # default AllTraffic
+        baseline_statistics: s3://bucket/baseline/statistics.json   # required
+        baseline_constraints: s3://bucket/baseline/constraints.json # required
+        captures: ...              # required here or under defaults
+        output: ...                # required here or under defaults
+        # any other key is a monitoring-run option (see analyzer.reporting.execution.MonitoringJob)
+
+Relative local paths are taken relative to the folder holding the configuration file. The delay
+of an endpoint is its own `delay`, else `--delay` / INFERTAP_DELAY, else `defaults.delay`, else 20.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from analyzer.errors import ConfigError
+
+DEFAULT_VARIANT = "AllTraffic"
+MAX_DELAY_MINUTES = 24 * 60
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$")
+_URL_KEYS = ("captures", "output", "baseline_statistics", "baseline_constraints")
+_HINTS = {
+    "name": "the endpoint name, as the first folder below the capture prefix",
+    "captures": "the capture prefix the sidecar writes to (s3://bucket/prefix or a folder)",
+    "output": "where reports go (s3://bucket/prefix or a folder)",
+    "baseline_statistics": "the URL of the baseline statistics.json",
+    "baseline_constraints": "the URL of the baseline constraints.json",
+}
+_TOP_KEYS = ("defaults", "endpoints")
+# Keys the scheduler sets itself for each run; they cannot come from the file.
+_SET_BY_SCHEDULE = frozenset(
+    {"endpoint_name", "variant_name", "start", "end", "output", "captures"}
+    | {"baseline_statistics", "baseline_constraints"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """One monitored endpoint variant."""
+
+    name: str
+    variant: str
+    captures: str
+    baseline_statistics: str
+    baseline_constraints: str
+    output: str
+    delay_minutes: float | None = None  # its own; None: --delay, else defaults.delay, else 20
+    options: Mapping[str, Any] = field(default_factory=dict)  # extra MonitoringJob fields
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.variant}"
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    endpoints: tuple[EndpointConfig, ...]
+    delay_minutes: float | None = None  # defaults.delay, if set
+    source: str = "<config>"
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    """Read and validate a configuration file; raise ConfigError naming the key and the fix."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the configuration file {str(source)!r}: {exc.strerror}; "
+            "pass an existing YAML file with --config"
+        ) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    return parse_config(document, str(source), base_dir=source.resolve().parent)
+
+
+def parse_config(
+    document: Any, source: str = "<config>", base_dir: Path | None = None
+) -> MonitorConfig:
+    """Validate a parsed YAML document (see the module docstring for its shape)."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected a mapping with an 'endpoints' list at the top")
+    unknown = sorted(set(document) - set(_TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: {unknown[0]}: unknown top-level key; use 'defaults' and 'endpoints'"
+        )
+    defaults = document.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{source}: defaults: must be a mapping of endpoint keys")
+    if "name" in defaults:
+        raise ConfigError(f"{source}: defaults.name: each endpoint names itself; remove it")
+    _check_keys(defaults, "defaults", source)
+    delay = _delay(defaults["delay"], "defaults.delay", source) if "delay" in defaults else None
+    endpoints = document.get("endpoints")
+    if not isinstance(endpoints, list) or not endpoints:
+        raise ConfigError(
+            f"{source}: endpoints: missing or empty; list at least one endpoint "
+            "with name, baseline_statistics and baseline_constraints"
+        )
+    parsed: list[EndpointConfig] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, raw in enumerate(endpoints):
+        where = f"endpoints[{index}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"{source}: {where}: must be a mapping with name, baseline_statistics, …"
+            )
+        _check_keys(raw, where, source)
+        endpoint = _endpoint(raw, defaults, where, source, base_dir)
+        key = (endpoint.name, endpoint.variant)
+        if key in seen:
+            raise ConfigError(
+                f"{source}: {where}: {endpoint.label} is already configured at "
+                f"endpoints[{seen[key]}]; list each endpoint variant once"
+            )
+        seen[key] = index
+        parsed.append(endpoint)
+    return MonitorConfig(tuple(parsed), delay, source)
+
+
+def job_options() -> dict[str, str]:
+    """Extra endpoint keys accepted in the file -> their type as written in MonitoringJob.
+
+    These are the MonitoringJob fields the scheduler does not set itself.
+    """
+    from analyzer.reporting.execution import MonitoringJob
+
+    return {
+        f.name: str(f.type)
+        for f in dataclasses.fields(MonitoringJob)
+        if f.name not in _SET_BY_SCHEDULE
+    }
+
+
+def _check_option(value: Any, kind: str, where: str, source: str) -> None:
+    """Check an option's YAML value against its annotation (`int`, `str | None`, …)."""
+    allowed = {part.strip() for part in kind.split("|")}
+    checks = {
+        "None": value is None,
+        "str": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+    }
+    if not allowed <= set(checks):
+        return  # A type this simple check does not know; MonitoringJob validates it.
+    if not any(checks[name] for name in allowed):
+        raise ConfigError(f"{source}: {where}: must be of type {kind}, got {value!r}")
+
+
+def _check_keys(raw: Mapping[str, Any], where: str, source: str) -> None:
+    options = job_options()
+    allowed = {"name", "variant", "delay", *_URL_KEYS, *options}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"{source}: {where}.{key}: unknown key; known keys are {', '.join(sorted(allowed))}"
+            )
+        if key in options:
+            _check_option(value, options[key], f"{where}.{key}", source)
+
+
+def _endpoint(
+    own: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    where: str,
+    source: str,
+    base_dir: Path | None,
+) -> EndpointConfig:
+    raw = {**defaults, **own}
+
+    def text(key: str, default: str | None = None) -> str:
+        value = raw.get(key, default)
+        # Name the place the user has to edit.
+        inherited = key not in own and key in defaults
+        where_key = f"defaults.{key}" if inherited else f"{where}.{key}"
+        if value is None or value == "":
+            fix = f"add {_HINTS[key]}"
+            if key != "name" and not key.startswith("baseline"):
+                fix += " (here or under defaults)"
+            raise ConfigError(f"{source}: {where_key}: missing; {fix}")
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {where_key}: must be a string, got {value!r}")
+        return value
+
+    name = text("name")
+    variant = text("variant", DEFAULT_VARIANT) if "variant" in raw else DEFAULT_VARIANT
+    for key, value in (("name", name), ("variant", variant)):
+        if not _NAME.match(value):
+            raise ConfigError(
+                f"{source}: {where}.{key}: must be 1-63 letters, digits, '.', '_' or '-', "
+                f"got {value!r}"
+            )
+    urls = {key: _resolve(text(key), base_dir) for key in _URL_KEYS}
+    # Only the endpoint's own delay: defaults.delay ranks below --delay (commands.schedule).
+    delay = _delay(own["delay"], f"{where}.delay", source) if "delay" in own else None
+    options = {k: v for k, v in raw.items() if k not in {"name", "variant", "delay", *_URL_KEYS}}
+    return EndpointConfig(
+        name=name,
+        variant=variant,
+        captures=urls["captures"],
+        baseline_statistics=urls["baseline_statistics"],
+        baseline_constraints=urls["baseline_constraints"],
+        output=urls["output"],
+        delay_minutes=delay,
+        options=options,
+    )
+
+
+def _resolve(url: str, base_dir: Path | None) -> str:
+    """Relative local paths are relative to the configuration file's folder."""
+    if "://" in url or base_dir is None or Path(url).is_absolute():
+        return url
+    return str((base_dir / url).resolve())
+
+
+def _delay(value: Any, where: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{source}: {where}: must be a number of minutes, got {value!r}")
+    if not 0 <= value <= MAX_DELAY_MINUTES:
+        raise ConfigError(
+            f"{source}: {where}: must be between 0 and {MAX_DELAY_MINUTES} minutes, got {value}"
+        )
+    return float(value)

@@ -1,0 +1,1 @@
+"""Delivery: the writer, spool files on disk, and the sinks they are uploaded to."""

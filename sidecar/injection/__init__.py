@@ -1,0 +1,1 @@
+"""The sidecar injection webhook: AdmissionReview server, pod patch and annotations."""

@@ -1,0 +1,213 @@
+"""A lean keep-alive client for the proxy's usual exchange: a buffered request to a plain-HTTP
+upstream. It writes the request head itself and reads the answer with aiohttp's own response
+protocol (C parser, read timeout, flow control), skipping ClientSession's per-request layers.
+
+The proxy uses `aiohttp.ClientSession` for the rest (streamed request bodies, https upstreams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from types import TracebackType
+from urllib.parse import urlsplit
+
+from aiohttp import hdrs
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from sidecar.proxy.upstream_client import MAX_HEADER_BYTES
+
+# aiohttp's ClientRequest.GET_METHODS: methods sent without Content-Length when bodiless.
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Idle keep-alive connections kept per worker; more are closed when released.
+MAX_IDLE = 256
+READ_CHUNK = 1 << 16
+
+
+class UpstreamConnectError(Exception):
+    """The upstream could not be connected to (refused, unknown host, unreachable)."""
+
+    def __init__(self, host: str, port: int, os_error: OSError) -> None:
+        super().__init__(f"cannot connect to upstream {host}:{port}: {os_error}")
+        self.os_error = os_error
+
+    @property
+    def dns(self) -> bool:
+        return isinstance(self.os_error, socket.gaierror)
+
+
+class UpstreamProtocolError(Exception):
+    """The upstream answered something that is not an HTTP/1.x response."""
+
+
+class UpstreamResponse:
+    """The parts of `aiohttp.ClientResponse` the proxy reads; releases its connection on exit."""
+
+    __slots__ = ("_pool", "_protocol", "content", "headers", "reason", "status")
+
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        protocol: ResponseHandler,
+        status: int,
+        reason: str,
+        headers: CIMultiDictProxy[str],
+        content: StreamReader,
+    ) -> None:
+        self._pool = pool
+        self._protocol = protocol
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.content = content
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get(hdrs.CONTENT_LENGTH)
+        return int(value) if value is not None and value.isdigit() else None
+
+    async def read(self) -> bytes:
+        content = self.content
+        if content.is_eof():
+            # The whole body came with the head, as small answers do: take it without awaiting.
+            return content.read_nowait()
+        return await content.read()
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.release(self._protocol)
+
+
+class UpstreamPool:
+    """Keep-alive connections to one `http://host:port` upstream."""
+
+    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float) -> None:
+        parts = urlsplit(base_url)
+        if not self.serves(base_url) or parts.hostname is None:
+            raise ValueError(f"UpstreamPool serves plain http://host[:port] URLs, not {base_url}")
+        self._host = parts.hostname
+        self._port = parts.port or 80
+        # The Host header aiohttp would send: the default port is left out.
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._host_line = f"Host: {host}:{parts.port}\r\n" if parts.port else f"Host: {host}\r\n"
+        # A base path (`http://host/prefix`) is put before every request target, as the URL
+        # join `base + raw_path` does.
+        self._prefix = parts.path
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._idle: list[ResponseHandler] = []
+        self._closed = False
+
+    @staticmethod
+    def serves(base_url: str) -> bool:
+        """Whether this client can reach `base_url` (plain http, no credentials in the URL)."""
+        parts = urlsplit(base_url)
+        return (
+            parts.scheme == "http"
+            and "@" not in parts.netloc
+            and parts.hostname is not None
+            and not parts.query
+            and not parts.fragment
+        )
+
+    async def _connect(self) -> ResponseHandler:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: ResponseHandler(loop), self._host, self._port
+                )
+        except OSError as exc:
+            raise UpstreamConnectError(self._host, self._port, exc) from exc
+        return protocol
+
+    def release(self, protocol: ResponseHandler) -> None:
+        """Back to the pool when the exchange ended cleanly, closed otherwise."""
+        if self._closed or protocol.should_close or not protocol.is_connected():
+            protocol.close()
+        elif len(self._idle) < MAX_IDLE:
+            self._idle.append(protocol)
+        else:
+            protocol.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for protocol in idle:
+            protocol.close()
+
+    async def request(
+        self, method: str, target: str, headers: CIMultiDict[str], body: bytes | None
+    ) -> UpstreamResponse:
+        """Send one request (`target`: raw path and query) and wait for the response head; the
+        body is then read from `content`.
+
+        Raises what aiohttp's client raises once connected (ServerDisconnectedError,
+        ServerTimeoutError, ClientOSError), UpstreamProtocolError for a malformed answer,
+        UpstreamConnectError or TimeoutError when no connection could be opened.
+        """
+        protocol: ResponseHandler | None = None
+        idle = self._idle
+        while idle:
+            candidate = idle.pop()
+            if candidate.is_connected():
+                protocol = candidate
+                break
+            candidate.close()
+        if protocol is None:
+            protocol = await self._connect()
+        transport = protocol.transport
+        assert transport is not None, "a fresh or pooled connection is open"
+        protocol.set_response_params(
+            skip_payload=method == "HEAD",
+            read_until_eof=True,
+            auto_decompress=False,
+            read_timeout=self._read_timeout,
+            read_bufsize=READ_CHUNK,
+            max_line_size=MAX_HEADER_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+        )
+        # The length is the body's (read whole); without a body, aiohttp's rule: methods that
+        # normally carry one say `Content-Length: 0`, the others send the client's header as is.
+        if body is not None:
+            length: str | None = str(len(body))
+        elif method not in _BODILESS:
+            length = "0"
+        else:
+            length = None
+        head = [f"{method} {self._prefix}{target} HTTP/1.1\r\n", self._host_line]
+        for name, value in headers.items():
+            if length is None or name.lower() != "content-length":
+                head.append(f"{name}: {value}\r\n")
+        if length is not None:
+            head.append(f"Content-Length: {length}\r\n")
+        head.append("\r\n")
+        # aiohttp's server decoded the incoming headers this way; this gives the same bytes back.
+        data = "".join(head).encode("utf-8", "surrogateescape")
+        try:
+            transport.write(data + body if body else data)
+            protocol.start_timeout()
+            while True:
+                message, payload = await protocol.read()
+                # Interim 1xx answers (except 101) precede the real one, as aiohttp skips them.
+                if not 100 <= message.code <= 199 or message.code == 101:
+                    break
+        except HttpProcessingError as exc:
+            protocol.close()
+            raise UpstreamProtocolError(f"upstream sent a malformed response: {exc}") from exc
+        except BaseException:
+            protocol.close()
+            raise
+        return UpstreamResponse(
+            self, protocol, message.code, message.reason, message.headers, payload
+        )
