@@ -11,26 +11,16 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlparse
 
+from sidecar.common import options
 from sidecar.common.layout import Destination, DestinationError, parse_destination
+from sidecar.common.options import LOG_LEVELS
 from sidecar.common.record import DEFAULT_CSV_TYPES, DEFAULT_JSON_TYPES
+from sidecar.errors import SidecarError
 
-ENV_PREFIX = "INFERTAP_"
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
-_UNITS = {
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$")
 
 
-class SettingsError(ValueError):
+class SettingsError(SidecarError, ValueError):
     """A bad option value; the message names the option and what it accepts."""
 
 
@@ -72,21 +62,19 @@ class Settings:
 
 
 def parse_size(text: str, option: str) -> int:
-    """`8MiB`, `512KiB`, `1GB` or plain bytes -> bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise SettingsError(
-            f"{option} must be a size such as 8MiB, 512KiB or 1048576, got {text!r}"
-        )
-    number, unit = match.groups()
-    return int(float(number) * _UNITS[(unit or "B").lower()])
+    return options.parse_size(text, option, SettingsError)
 
 
 def _host_port(text: str, option: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise SettingsError(f"{option} must be HOST:PORT such as 0.0.0.0:9000, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    return options.host_port(text, option, SettingsError)
+
+
+def _number(value: object, option: str, low: float, high: float | None = None) -> float:
+    return options.number(value, option, low, high, error=SettingsError)
+
+
+def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    options.apply_env(parser, environ, SettingsError)
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -112,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    options.add_version(parser, "infertap-sidecar")
     net = parser.add_argument_group("network")
     net.add_argument("--upstream", help="model server base URL", default="http://127.0.0.1:8080")
     net.add_argument("--listen", help="traffic address HOST:PORT", default="0.0.0.0:9000")
@@ -172,32 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--shutdown-grace", type=float, default=25.0, help="seconds to drain on SIGTERM"
     )
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     return parser
-
-
-def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
-    """Environment variables become defaults, so a flag on the command line still wins."""
-    for action in parser._actions:
-        if not action.option_strings or action.dest == "help":
-            continue
-        name = ENV_PREFIX + action.dest.upper()
-        if name not in environ:
-            continue
-        value = environ[name]
-        option = action.option_strings[0]
-        # argparse neither names the variable nor checks choices for defaults: do it here.
-        if action.choices is not None and value not in action.choices:
-            choices = ", ".join(map(str, action.choices))
-            raise SettingsError(f"{name} ({option}) must be one of {choices}, got {value!r}")
-        if callable(action.type):
-            try:
-                action.type(value)
-            except (TypeError, ValueError):
-                raise SettingsError(f"{name} ({option}) must be a number, got {value!r}") from None
-        action.default = value
 
 
 def parse_settings(
@@ -208,17 +173,6 @@ def parse_settings(
     apply_env(parser, os.environ if environ is None else environ)
     args = parser.parse_args(argv)
     return validate(vars(args))
-
-
-def _number(value: object, option: str, low: float, high: float | None = None) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SettingsError(f"{option} must be a number, got {value!r}") from None
-    if number < low or (high is not None and number > high):
-        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise SettingsError(f"{option} must be {bound}, got {value}")
-    return number
 
 
 def _name(value: str, option: str) -> str:

@@ -3,35 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from analyzer.errors import ConfigError
+from sidecar.common import options
+from sidecar.common.logs import setup_logging
+from sidecar.common.options import LOG_LEVELS
 
-ENV_PREFIX = "INFERTAP_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-def env_name(dest: str) -> str:
-    """The environment variable of a flag's destination: `read_concurrency` -> INFERTAP_READ_…."""
-    return ENV_PREFIX + dest.upper()
 
 
 def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
     """INFERTAP_<FLAG> variables become the flags' defaults, so the command line still wins."""
-    environ = os.environ if environ is None else environ
-    for action in parser._actions:
-        if not action.option_strings or action.dest == "help":
-            continue
-        name = env_name(action.dest)
-        if name in environ:
-            action.default = environ[name]
+    options.apply_env(parser, os.environ if environ is None else environ, ConfigError)
+
+
+def number(
+    value: object, option: str, low: float, high: float | None = None, integral: bool = False
+) -> float:
+    """A number flag in [low, high]; whole when `integral`."""
+    return options.number(value, option, low, high, integral=integral, error=ConfigError)
+
+
+def host_port(text: str, option: str) -> tuple[str, int]:
+    return options.host_port(text, option, ConfigError)
 
 
 def parse_flag(value: object, option: str, empty: bool | None = None) -> bool:
@@ -80,35 +78,6 @@ def parse_log_level(value: object) -> str:
     return level
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message and the record's `extra` fields."""
-
-    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-        "message",
-        "asctime",
-        "taskName",
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in self._STANDARD:
-                entry[key] = value
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
 def configure_logging(level: str) -> None:
     """JSON lines on stderr, unless the embedding program set up logging already."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
-    root.setLevel(level.upper())
+    setup_logging(level, keep_existing=True)

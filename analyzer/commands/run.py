@@ -12,7 +12,6 @@ from typing import Any
 from analyzer.commands.flags import (
     apply_env,
     configure_logging,
-    env_name,
     parse_log_level,
     parse_utc_time,
     whole_number,
@@ -20,6 +19,7 @@ from analyzer.commands.flags import (
 from analyzer.decoding.payloads import MONITOR_SIDES
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reporting.execution import EXIT_FAILED, FAILED, MonitoringJob, run_monitoring
+from sidecar.common.options import env_name
 
 _EPILOG = """\
 exit status:

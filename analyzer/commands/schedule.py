@@ -21,6 +21,8 @@ from typing import Any
 from analyzer.commands.flags import (
     apply_env,
     configure_logging,
+    host_port,
+    number,
     parse_flag,
     parse_log_level,
     parse_utc_time,
@@ -130,9 +132,9 @@ def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
     if not args.config:
         raise ConfigError("--config is required: the YAML file listing endpoints to monitor")
     once = parse_flag(args.once, "--once", empty=False)
-    host, port = _host_port(str(args.metrics_listen))
+    host, port = host_port(str(args.metrics_listen), "--metrics-listen")
     delay = (
-        timedelta(minutes=_number(args.delay, "--delay", 0, MAX_DELAY_MINUTES))
+        timedelta(minutes=number(args.delay, "--delay", 0, MAX_DELAY_MINUTES))
         if (args.delay is not None)
         else None
     )
@@ -155,11 +157,13 @@ def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
         metrics_host=host,
         metrics_port=port,
         delay=delay,
-        catch_up_hours=int(_number(args.catch_up_hours, "--catch-up-hours", 0, 24 * 366, True)),
+        catch_up_hours=int(
+            number(args.catch_up_hours, "--catch-up-hours", 0, 24 * 366, integral=True)
+        ),
         once=once,
         now=now,
-        concurrency=int(_number(args.concurrency, "--concurrency", 1, 64, True)),
-        shutdown_grace=_number(args.shutdown_grace, "--shutdown-grace", 0, 3600),
+        concurrency=int(number(args.concurrency, "--concurrency", 1, 64, integral=True)),
+        shutdown_grace=number(args.shutdown_grace, "--shutdown-grace", 0, 3600),
         log_level=parse_log_level(args.log_level),
     )
 
@@ -233,22 +237,3 @@ def _exit_code(scheduler: Scheduler, once: bool) -> int:
     if scheduler.statuses[FAILED]:
         return EXIT_FAILED
     return EXIT_VIOLATIONS if scheduler.statuses[COMPLETED_WITH_VIOLATIONS] else EXIT_OK
-
-
-def _number(value: object, option: str, low: float, high: float, integral: bool = False) -> float:
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise ConfigError(f"{option} must be a number, got {value!r}") from None
-    if integral and not number.is_integer():
-        raise ConfigError(f"{option} must be a whole number, got {value!r}")
-    if not low <= number <= high:
-        raise ConfigError(f"{option} must be between {low:g} and {high:g}, got {value}")
-    return number
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--metrics-listen must be HOST:PORT such as 0.0.0.0:9091, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)

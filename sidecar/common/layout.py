@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+from sidecar.errors import SidecarError
+
 HOUR = timedelta(hours=1)
 _FILE_NAME = re.compile(r"^\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$")
 
 
-class DestinationError(ValueError):
+class DestinationError(SidecarError, ValueError):
     """A destination that is neither `s3://bucket[/prefix]`, `file:///abs/path` nor a path."""
 
 

@@ -43,12 +43,16 @@ def _utc(created: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
 
 
-def setup_logging(level: str = "info") -> None:
-    """Route every logger (ours, aiohttp's, botocore's) through one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+def setup_logging(level: str = "info", *, keep_existing: bool = False) -> None:
+    """Route every logger (ours, aiohttp's, botocore's) through one JSON handler on stderr.
+
+    `keep_existing`: leave the handlers of a program that embeds us and set up logging already.
+    """
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if not (keep_existing and root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Per-request access lines would cost throughput and could carry paths with ids.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.errors import SidecarError
 from sidecar.settings import SettingsError, parse_settings
 
 CONTAINER_NAME = "infertap-sidecar"
@@ -35,7 +36,7 @@ _QUANTITY_UNITS = {
 }
 
 
-class InjectionConfigError(ValueError):
+class InjectionConfigError(SidecarError, ValueError):
     """A bad webhook setting; the message names the option and what it accepts."""
 
 

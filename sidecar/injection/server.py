@@ -23,9 +23,10 @@ import orjson
 from aiohttp import web
 
 from sidecar.common.logs import setup_logging
+from sidecar.common.options import ENV_PREFIX, add_version
 from sidecar.injection.container import InjectionConfig, InjectionConfigError
 from sidecar.injection.patch import Mutation, Policy, mutate
-from sidecar.settings import ENV_PREFIX, SettingsError, apply_env
+from sidecar.settings import SettingsError, apply_env
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
 logger = logging.getLogger("infertap.webhook")
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    add_version(parser, "infertap-sidecar inject-webhook")
     parser.add_argument("--listen", default="0.0.0.0:8443", help="HTTPS address HOST:PORT")
     parser.add_argument("--tls-cert", default=None, help="PEM certificate chain (required)")
     parser.add_argument("--tls-key", default=None, help="PEM private key (required)")
