@@ -103,6 +103,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--prefill-file-mb", type=float, default=8.0, help="size of each")
     parser.add_argument("--upload-max-backoff", default="2", help="sidecar retry cap, seconds")
+    parser.add_argument("--upload-timeout", default="10", help="seconds one upload may take")
     parser.add_argument("--queue-max-bytes", default="16MiB")
     parser.add_argument("--spool-max-bytes", default="32MiB")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
@@ -232,6 +233,7 @@ def run(args: argparse.Namespace, s3_port: int) -> Run:
                 *("--spool-max-bytes", args.spool_max_bytes),
                 *("--max-file-bytes", "1MiB", "--flush-interval", "5"),
                 *("--upload-max-backoff", args.upload_max_backoff),
+                *("--upload-timeout", args.upload_timeout),
                 *("--shutdown-grace", "5"),
             ],
         )
@@ -295,6 +297,7 @@ def report(
                     "records": result.prefilled[1],
                 },
                 "upload_max_backoff": float(args.upload_max_backoff),
+                "upload_timeout": float(args.upload_timeout),
                 "wrk_connections": args.connections,
                 "queue_max_bytes": queue_max,
                 "spool_max_bytes": parse_size(args.spool_max_bytes, "--spool-max-bytes"),
@@ -335,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"method: S3 endpoint = {store}; {args.prefill_mb:g} MB of sealed files waiting in the "
         f"spool at start; wrk -c{args.connections} for {args.seconds:g} s, 100 % capture, "
         f"--queue-max-bytes {args.queue_max_bytes}, --spool-max-bytes {args.spool_max_bytes}, "
-        f"--max-file-bytes 1MiB, --upload-max-backoff {args.upload_max_backoff}; sidecar on CPU "
+        f"--max-file-bytes 1MiB, --upload-max-backoff {args.upload_max_backoff}, --upload-timeout "
+        f"{args.upload_timeout}; sidecar on CPU "
         f"{PROXY_CPU}, upstream + wrk on CPU {LOAD_CPU}; RSS sampled every second"
     )
     stall = StallingServer()
