@@ -74,6 +74,9 @@ async def test_s3_outage_then_recovery_delivers_each_record_once(
                 what="failed uploads",
             )
             assert len(bucket_objects(s3_bucket, client)) == 1
+            # The switch accepts and resets: a connection failure, told apart from a refusal.
+            outcomes = {"outcome": "connection"}
+            assert metric(metrics.registry, "infertap_uploads_total", outcomes) >= 3
             assert spool_files(tmp_path / "spool")
 
             switch.switch(True)
