@@ -107,24 +107,28 @@ def test_s3_refusing_with_a_full_spool_keeps_memory_bounded(
 
 
 def test_s3_hanging_times_out_and_nothing_is_lost(
-    start_sidecar: Any, s3_server: Any, s3_bucket: str, idle_rss: int
+    start_sidecar: Any, s3_server: Any, s3_bucket: str, tmp_path: Path, idle_rss: int
 ) -> None:
+    spool = tmp_path / "spool"
+    inherited = prefill_sealed(spool, files=2, file_bytes=8 * MIB, prefix="waiting")
     with tcp_switch(moto_port(s3_server)) as switch:
         switch.stall(True)
         sidecar = start_sidecar(
             env=s3_env(s3_server, switch.url),
             destination=f"s3://{s3_bucket}/capture",
+            spool_dir=spool,
             upload_timeout=0.3,
             **FAST,
         )
         ids = send(sidecar, [f"hang-{n}" for n in range(20)])
-        wait_until(lambda: uploads(sidecar, "timeout") >= 2, timeout=15, what="timeouts")
-        wait_until(lambda: ledger(sidecar, []).balances(len(ids)))
-        assert_conserved(sidecar, len(ids), [])
+        wait_until(lambda: uploads(sidecar, "timeout") >= 8, timeout=15, what="timeouts")
+        assert_memory_bounded(sidecar, idle_rss, QUEUE_MAX)
+        wait_until(lambda: ledger(sidecar, [], inherited).balances(len(ids) + inherited))
+        assert_conserved(sidecar, len(ids), [], inherited)
 
         switch.stall(False)
-        wait_until(lambda: not spool_files(sidecar.spool_dir), timeout=15, what="delivery")
-    assert_conserved(sidecar, len(ids), delivered_to(s3_bucket, s3_server))
+        wait_until(lambda: not spool_files(spool), timeout=20, what="delivery")
+    assert_conserved(sidecar, len(ids), delivered_to(s3_bucket, s3_server), inherited)
     assert_memory_bounded(sidecar, idle_rss, QUEUE_MAX)
 
 
