@@ -10,13 +10,13 @@ from __future__ import annotations
 import errno
 
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
     HTTPClientError,
     ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from sidecar.metrics import (
     UPLOAD_CONNECTION,
@@ -35,7 +35,9 @@ def upload_outcome(exc: BaseException) -> str:
         return UPLOAD_TIMEOUT
     if isinstance(exc, EndpointConnectionError):
         return UPLOAD_REFUSED if _refused(exc) else UPLOAD_CONNECTION
-    if isinstance(exc, (HTTPClientError, BotoCoreError, ConnectionError)):
+    # The store's connection closed or reset, a proxy or TLS failure; ConnectionError is the
+    # builtin (reset, aborted, broken pipe), BotoConnectionError botocore's family.
+    if isinstance(exc, (HTTPClientError, BotoConnectionError, ConnectionError)):
         return UPLOAD_CONNECTION
     return UPLOAD_ERROR
 
