@@ -37,6 +37,22 @@ DROP_REASONS = (
     DROP_REDACT_ERROR,
 )
 
+# `infertap_uploads_total{outcome}` values: each attempt counted once (see upload_failure.py).
+UPLOAD_SUCCESS = "success"
+UPLOAD_REFUSED = "refused"  # nothing listens at the store's address
+UPLOAD_CONNECTION = "connection"  # other connection failures: reset, closed, unreachable
+UPLOAD_TIMEOUT = "timeout"  # connect or read timeout, or --upload-timeout
+UPLOAD_HTTP_ERROR = "http_error"  # the store answered with an error status (500, 503 SlowDown)
+UPLOAD_ERROR = "error"  # anything else: a local destination or spool file that fails
+UPLOAD_OUTCOMES = (
+    UPLOAD_SUCCESS,
+    UPLOAD_REFUSED,
+    UPLOAD_CONNECTION,
+    UPLOAD_TIMEOUT,
+    UPLOAD_HTTP_ERROR,
+    UPLOAD_ERROR,
+)
+
 
 class SidecarMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -93,7 +109,8 @@ class SidecarMetrics:
         )
         self.uploads = Counter(
             "infertap_uploads",
-            "Attempts to deliver a sealed capture file, by outcome (success, error).",
+            "Attempts to deliver a sealed capture file, by outcome: success, refused, connection, "
+            "timeout, http_error, error.",
             ["outcome"],
             registry=r,
         )
@@ -106,5 +123,5 @@ class SidecarMetrics:
         # Pre-create label sets so every series is exported (as 0) before the first event.
         for outcome in (CAPTURED, NOT_SAMPLED, *DROP_REASONS):
             self.capture_records.labels(outcome)
-        for outcome in ("success", "error"):
+        for outcome in UPLOAD_OUTCOMES:
             self.uploads.labels(outcome)

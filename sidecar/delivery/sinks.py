@@ -13,13 +13,15 @@ import os
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sidecar.common.layout import Destination
+from sidecar.delivery.upload_failure import describe_failure, upload_outcome
+from sidecar.metrics import UPLOAD_ERROR
 
 CONTENT_TYPE = "application/jsonlines"
 # os.link errors meaning "not here" (another file system, or none for links): copy instead.
@@ -27,7 +29,14 @@ _NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, err
 
 
 class SinkError(OSError):
-    """The destination cannot be used, or a file could not be delivered (the uploader retries)."""
+    """The destination cannot be used, or a file could not be delivered (the uploader retries).
+
+    `outcome` is the `infertap_uploads_total{outcome}` value of the failed attempt.
+    """
+
+    def __init__(self, message: str, outcome: str = UPLOAD_ERROR) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class Sink(Protocol):
@@ -71,21 +80,36 @@ class S3Sink:
     async def put(self, key: str, path: Path) -> None:
         if self._client is None:
             raise SinkError("S3Sink.put called before open()")
+        try:
+            body = await asyncio.to_thread(path.open, "rb")
+        except OSError as exc:
+            raise SinkError(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            failure = await self._put_stream(key, body)
+        finally:
+            body.close()
+        # Raised here, outside the `except` block, so it carries no reference to the failed
+        # attempt's exception, its traceback, or the request that held the file's buffers.
+        if failure is not None:
+            raise failure
+
+    async def _put_stream(self, key: str, body: BinaryIO) -> SinkError | None:
+        """One PUT streaming `body` from disk: no copy of the file is held in memory."""
         extra: dict[str, str] = {}
         if self.kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
         try:
-            # Files are at most --max-file-bytes (8 MiB by default): one read, one PUT.
-            body = await asyncio.to_thread(path.read_bytes)
             await self._client.put_object(
                 Bucket=self.destination.bucket,
                 Key=self.destination.join(key),
                 Body=body,
+                ContentLength=os.fstat(body.fileno()).st_size,
                 ContentType=CONTENT_TYPE,
                 **extra,
             )
         except (TimeoutError, BotoCoreError, ClientError, OSError) as exc:
-            raise SinkError(f"{type(exc).__name__}: {exc}") from exc
+            return SinkError(describe_failure(exc), upload_outcome(exc))
+        return None
 
     async def close(self) -> None:
         await self._stack.aclose()

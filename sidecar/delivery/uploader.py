@@ -14,7 +14,7 @@ import random
 
 from sidecar.delivery.sinks import Sink, SinkError
 from sidecar.delivery.spool import SealedFile, Spool, publish_spool_gauges
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import UPLOAD_ERROR, UPLOAD_SUCCESS, UPLOAD_TIMEOUT, SidecarMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -107,46 +107,57 @@ class Uploader:
         attempt = 0
         while True:
             started = loop.time()
-            exc = await self._attempt(sealed)
-            if exc is not None:
-                self.metrics.uploads.labels("error").inc()
-                if not await asyncio.to_thread(sealed.path.exists):
-                    self._forget(sealed)
-                    return
-                cap = self.max_backoff
-                if self._hurry.is_set():
-                    cap = min(cap, SHUTDOWN_BACKOFF)
-                delay = backoff_delay(attempt, cap, self.first_backoff)
-                logger.warning(
-                    "capture file upload failed",
-                    exc_info=None if isinstance(exc, SinkError) else exc,
-                    extra={
-                        "destination": self.sink.describe(sealed.key),
-                        "bytes": sealed.size,
-                        "attempt": attempt + 1,
-                        "retry_in_seconds": round(delay, 3),
-                        "error": str(exc)[:500],
-                    },
-                )
-                attempt += 1
-                await self._sleep(delay)
-                continue
-            self.metrics.uploads.labels("success").inc()
-            self.metrics.upload_duration.observe(loop.time() - started)
-            await self._remove(sealed)
-            return
+            failure = await self._attempt(sealed)
+            if failure is None:
+                self.metrics.uploads.labels(UPLOAD_SUCCESS).inc()
+                self.metrics.upload_duration.observe(loop.time() - started)
+                await self._remove(sealed)
+                return
+            self.metrics.uploads.labels(failure.outcome).inc()
+            if not await asyncio.to_thread(sealed.path.exists):
+                self._forget(sealed)
+                return
+            cap = self.max_backoff
+            if self._hurry.is_set():
+                cap = min(cap, SHUTDOWN_BACKOFF)
+            delay = backoff_delay(attempt, cap, self.first_backoff)
+            logger.warning(
+                "capture file upload failed",
+                extra={
+                    "destination": self.sink.describe(sealed.key),
+                    "bytes": sealed.size,
+                    "attempt": attempt + 1,
+                    "outcome": failure.outcome,
+                    "retry_in_seconds": round(delay, 3),
+                    "error": str(failure)[:500],
+                },
+            )
+            attempt += 1
+            await self._sleep(delay)
 
-    async def _attempt(self, sealed: SealedFile) -> Exception | None:
-        """One delivery attempt: the failure, or None once the store has confirmed the file."""
+    async def _attempt(self, sealed: SealedFile) -> SinkError | None:
+        """One delivery attempt: the failure, or None once the store has confirmed the file.
+
+        The failure returned holds no traceback: nothing of the attempt (its buffers, its
+        connection) stays referenced while the back-off runs.
+        """
         try:
             # A store that accepts the connection and never answers must not hold an upload
             # slot forever: the S3 client's read timeout does not cover every stall.
             async with asyncio.timeout(self.attempt_timeout):
                 await self.sink.put(sealed.key, sealed.path)
         except TimeoutError:
-            return SinkError(f"no answer within --upload-timeout ({self.attempt_timeout:g}s)")
+            return SinkError(
+                f"no answer within --upload-timeout ({self.attempt_timeout:g}s)", UPLOAD_TIMEOUT
+            )
+        except SinkError as exc:
+            return exc.with_traceback(None)
         except Exception as exc:  # a bug in a sink must not stop delivery either
-            return exc
+            logger.exception(
+                "capture file upload raised an unexpected error",
+                extra={"destination": self.sink.describe(sealed.key)},
+            )
+            return SinkError(f"{type(exc).__name__}: {exc}", UPLOAD_ERROR)
         return None
 
     async def _sleep(self, seconds: float) -> None:

@@ -20,7 +20,7 @@ import boto3
 from sidecar.capture.queue import CaptureQueue
 from sidecar.common.record import Payload, build_record, parse_record
 from sidecar.delivery.service import Delivery
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import UPLOAD_OUTCOMES, UPLOAD_SUCCESS, SidecarMetrics
 from sidecar.settings import Settings, parse_settings
 
 PAST = datetime(2026, 1, 1, 5, tzinfo=UTC)  # hours long over: their files seal at once
@@ -134,3 +134,12 @@ def file_size_limit(limit: int) -> Iterator[None]:
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, saved)
         signal.signal(signal.SIGXFSZ, saved_handler)
+
+
+def upload_failures(registry: Any) -> float:
+    """Failed upload attempts, whatever their outcome (refused, timeout, http_error, ...)."""
+    return sum(
+        metric(registry, "infertap_uploads_total", {"outcome": outcome})
+        for outcome in UPLOAD_OUTCOMES
+        if outcome != UPLOAD_SUCCESS
+    )

@@ -3,6 +3,7 @@
 It runs its own event loop in a thread, so both async tests and subprocess tests can use it.
 While off, it accepts and at once resets every connection, and resets those already open.
 While stalled, it accepts connections and reads what arrives but never forwards nor answers.
+While refusing, nothing listens on its port: connections are refused, as with a store that is down.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class TcpSwitch:
         """Turn forwarding on or off; off also resets the connections open now."""
         asyncio.run_coroutine_threadsafe(self._switch(on), self._loop).result(timeout=5)
 
+    def refuse(self, refusing: bool) -> None:
+        """Stop listening (connections refused), or listen again on the same port."""
+        action = self._close_listener() if refusing else self._listen()
+        asyncio.run_coroutine_threadsafe(action, self._loop).result(timeout=5)
+
     def stall(self, stalled: bool) -> None:
         """Swallow new connections silently (a store that hangs), or forward them again."""
         self._stalled = stalled
@@ -59,15 +65,19 @@ class TcpSwitch:
     async def _listen(self) -> None:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))  # 0 the first time: a free port
         self.port = sock.getsockname()[1]
         self._server = await asyncio.start_server(self._handle, sock=sock)
 
     async def _close(self) -> None:
         await self._switch(False)
+        await self._close_listener()
+
+    async def _close_listener(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+            self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._on:

@@ -29,6 +29,7 @@ from tests.sidecar.delivery_support import (
     metric,
     spool_files,
     stop,
+    upload_failures,
 )
 
 
@@ -180,9 +181,7 @@ async def test_spool_cap_drops_are_counted(s3_server: Any, s3_bucket: str, tmp_p
     for n in range(25):
         queue.offer(PAST, line(PAST, f"id-{n:02d}"))
     await eventually(lambda: len(queue) == 0 and spool_files(spool))
-    await eventually(
-        lambda: metric(metrics.registry, "infertap_uploads_total", {"outcome": "error"}) >= 1
-    )
+    await eventually(lambda: upload_failures(metrics.registry) >= 1)
     await stop(delivery, seconds=0.2)
     kept = event_ids(p.read_bytes() for p in spool_files(spool))
     dropped = metric(metrics.registry, "infertap_capture_records_total", {"outcome": "spool_full"})

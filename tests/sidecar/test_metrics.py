@@ -50,7 +50,8 @@ def test_metric_values_match_the_traffic(start_sidecar: StartSidecar) -> None:
         assert m[f'infertap_capture_records_total{{outcome="{reason}"}}'] == 0
     delivered = sum(len(p.read_bytes()) for p in sidecar.capture_files())
     assert m["infertap_capture_bytes_total"] == delivered
-    assert m['infertap_uploads_total{outcome="error"}'] == 0
+    for outcome in ("refused", "connection", "timeout", "http_error", "error"):
+        assert m[f'infertap_uploads_total{{outcome="{outcome}"}}'] == 0
     assert m["infertap_capture_queue_bytes"] == 0
 
 

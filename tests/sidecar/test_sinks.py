@@ -5,13 +5,30 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from sidecar.common.layout import parse_destination
-from sidecar.delivery.sinks import CONTENT_TYPE, LocalSink, S3Sink, SinkError, make_sink
+from sidecar.delivery.sinks import (
+    CONTENT_TYPE,
+    LocalSink,
+    S3Sink,
+    SinkError,
+    make_sink,
+)
+from tests.conftest import free_port, port_open, wait_until
 from tests.sidecar.delivery_support import (
     PAST,
     folder_objects,
@@ -21,6 +38,7 @@ from tests.sidecar.delivery_support import (
     stop,
 )
 
+LOOPBACK = ip_address("127.0.0.1")
 KEY = "ep/AllTraffic/2026/01/01/05/07-03-123-6ece5c74-7497-43f1-a263-4833557ffd63.jsonl"
 
 
@@ -72,10 +90,80 @@ async def test_s3_sink_error_names_the_failure(s3_server: Any, capture_file: Pat
     sink = S3Sink(parse_destination("s3://bucket-that-does-not-exist/p"))
     await sink.open()
     try:
-        with pytest.raises(SinkError, match="NoSuchBucket"):
+        with pytest.raises(SinkError, match=r"HTTP 404.*NoSuchBucket") as raised:
             await sink.put(KEY, capture_file)
     finally:
         await sink.close()
+    assert raised.value.outcome == "http_error"
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A moto server over HTTPS with a self-signed certificate the S3 clients trust; a client."""
+    cert, key = self_signed(tmp_path)
+    tls = ["--ssl-cert", str(cert), "--ssl-key", str(key)]
+    port = free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port), *tls],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_open(port), timeout=30, what="moto over TLS")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"https://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+        yield boto3.client("s3")
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
+async def test_s3_sink_streams_a_file_over_https(
+    s3_server: Any, tls_s3: Any, tmp_path: Path
+) -> None:
+    """Over TLS botocore sends the body aws-chunked with a checksum trailer: another code path."""
+    tls_s3.create_bucket(Bucket="tls")
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(line(PAST, "x", filler=3000) * 1000)  # several MiB: several chunks
+    sink = S3Sink(parse_destination("s3://tls/p"))
+    await sink.open()
+    try:
+        await sink.put(KEY, big)
+    finally:
+        await sink.close()
+    assert tls_s3.get_object(Bucket="tls", Key=f"p/{KEY}")["Body"].read() == big.read_bytes()
 
 
 async def test_local_sink_writes_whole_files_with_the_s3_layout(
