@@ -64,6 +64,9 @@ class Settings:
     upstream_health_path: str
     upstream_connect_timeout: float
     upstream_timeout: float
+    client_header_timeout: float
+    client_body_timeout: float
+    max_connections: int
     shutdown_grace: float
     upload_max_backoff: float
     upload_timeout: float
@@ -126,6 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="seconds the upstream may stay silent: before its response, or between two chunks "
         "of a streamed response (answered 504 before the response starts)",
+    )
+    net.add_argument(
+        "--client-header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client may take to send a request's headers, from opening the "
+        "connection or from the first byte of a later request; then the connection is closed",
+    )
+    net.add_argument(
+        "--client-body-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a client may pause while sending a request body (answered 408)",
+    )
+    net.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        help="client connections served at once, per process; further ones are closed at once",
     )
     net.add_argument("--workers", type=int, default=1, help="processes sharing --listen")
 
@@ -294,6 +316,9 @@ def validate(a: Mapping[str, object]) -> Settings:
             a["upstream_connect_timeout"], "--upstream-connect-timeout", 0.001
         ),
         upstream_timeout=_number(a["upstream_timeout"], "--upstream-timeout", 0.001),
+        client_header_timeout=_number(a["client_header_timeout"], "--client-header-timeout", 0.001),
+        client_body_timeout=_number(a["client_body_timeout"], "--client-body-timeout", 0.001),
+        max_connections=int(_number(a["max_connections"], "--max-connections", 1, 1_000_000)),
         shutdown_grace=_number(a["shutdown_grace"], "--shutdown-grace", 0),
         upload_max_backoff=_number(a["upload_max_backoff"], "--upload-max-backoff", 0.01),
         upload_timeout=_number(a["upload_timeout"], "--upload-timeout", 0.01),

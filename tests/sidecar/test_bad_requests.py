@@ -1,0 +1,46 @@
+"""Malformed requests: a JSON 4xx each, counted, logged rarely and never with header values."""
+
+from __future__ import annotations
+
+import socket
+
+from tests.sidecar.conftest import SidecarProcess, StartSidecar
+from tests.sidecar.raw_http import read_response
+
+SECRET = "S3CRETvalue9f2a"
+MALFORMED = (
+    f"GET /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SECRET}\x01\r\n\r\n".encode(),
+    f"GET /x HTTP/1.1\r\nHost: x\r\nCookie: a={SECRET}{'c' * 70000}\r\n\r\n".encode(),
+    f"GET /x HTTP/1.1\r\nHost: x\r\nX-Api-Key {SECRET}\r\n\r\n".encode(),
+)
+COUNT = 1000
+
+
+def _client_errors(sidecar: SidecarProcess) -> float:
+    return sum(
+        value
+        for key, value in sidecar.metrics().items()
+        if key.startswith('infertap_requests_total{code="4')
+    )
+
+
+def test_malformed_requests_are_counted_and_never_log_header_values(
+    start_sidecar: StartSidecar,
+) -> None:
+    sidecar = start_sidecar()
+    lines_before = len(sidecar.logs().splitlines())
+    before = _client_errors(sidecar)
+    statuses = set()
+    for i in range(COUNT):
+        with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
+            sock.sendall(MALFORMED[i % len(MALFORMED)])
+            response = read_response(sock)
+        statuses.add(response.status)
+        assert response.headers["content-type"] == "application/json"
+        assert SECRET.encode() not in response.body
+    assert statuses <= {400, 431}
+    assert _client_errors(sidecar) == before + COUNT
+    logs = sidecar.logs()
+    assert SECRET not in logs
+    assert len(logs.splitlines()) - lines_before <= 10
+    assert sidecar.alive()
