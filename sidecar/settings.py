@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlparse
@@ -27,6 +29,7 @@ _UNITS = {
     "gib": 2**30,
     "tib": 2**40,
 }
+_MAX_SIZE = 2**60
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$")
 
 
@@ -82,12 +85,17 @@ def parse_size(text: str, option: str) -> int:
             f"{option} must be a size such as 8MiB, 512KiB or 1048576, got {text!r}"
         )
     number, unit = match.groups()
-    return int(float(number) * _UNITS[(unit or "B").lower()])
+    # Decimal: exact, and no float overflow on a long run of digits.
+    size = int(Decimal(number) * _UNITS[(unit or "B").lower()])
+    if size > _MAX_SIZE:
+        raise SettingsError(f"{option} must be at most 1EiB, got {text!r}")
+    return size
 
 
 def _host_port(text: str, option: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    # isascii: str.isdigit() also accepts digits int() cannot read, such as '²'.
+    if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise SettingsError(f"{option} must be HOST:PORT such as 0.0.0.0:9000, got {text!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 
@@ -237,6 +245,8 @@ def _number(value: object, option: str, low: float, high: float | None = None) -
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise SettingsError(f"{option} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise SettingsError(f"{option} must be a finite number, got {value!r}")
     if number < low or (high is not None and number > high):
         bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         raise SettingsError(f"{option} must be {bound}, got {value}")
@@ -253,7 +263,10 @@ def _name(value: str, option: str) -> str:
 
 def validate(a: Mapping[str, object]) -> Settings:
     upstream = str(a["upstream"]).rstrip("/")
-    parsed = urlparse(upstream)
+    try:
+        parsed = urlparse(upstream)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}") from None
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}")
     modes = {m.strip().lower() for m in str(a["capture_mode"]).split(",") if m.strip()}
@@ -269,7 +282,7 @@ def validate(a: Mapping[str, object]) -> Settings:
         raise SettingsError(f"--destination: {exc}") from None
     redact_columns: list[int] = []
     for item in _csv_list(str(a["redact_csv_columns"])):
-        if not item.isdigit():
+        if not item.isascii() or not item.isdigit():
             raise SettingsError(f"--redact-csv-columns must be column indexes, got {item!r}")
         redact_columns.append(int(item))
     listen = _host_port(str(a["listen"]), "--listen")
