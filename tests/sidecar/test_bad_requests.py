@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.sidecar.conftest import SidecarProcess, StartSidecar
+from tests.sidecar.conftest import SidecarProcess, StartSidecar, http_get
 from tests.sidecar.raw_http import read_response
 
 SECRET = "S3CRETvalue9f2a"
@@ -44,3 +44,16 @@ def test_malformed_requests_are_counted_and_never_log_header_values(
     assert SECRET not in logs
     assert len(logs.splitlines()) - lines_before <= 10
     assert sidecar.alive()
+
+
+def test_the_admin_port_never_logs_header_values_either(start_sidecar: StartSidecar) -> None:
+    sidecar = start_sidecar()
+    lines_before = len(sidecar.logs().splitlines())
+    for i in range(100):
+        with socket.create_connection(("127.0.0.1", sidecar.admin_port), timeout=10) as sock:
+            sock.sendall(MALFORMED[i % len(MALFORMED)])
+            assert read_response(sock).status in (400, 431)
+    assert http_get(sidecar.admin_url + "/healthz")[0] == 200
+    logs = sidecar.logs()
+    assert SECRET not in logs
+    assert len(logs.splitlines()) - lines_before <= 10
