@@ -1,9 +1,12 @@
 """The traffic handler: forward an exchange to the upstream untouched, relay the answer, tee it.
 
-Bodies pass byte-exact (no decompression, no re-encoding); hop-by-hop headers are handled as
-RFC 9110 section 7.6.1 says. Capture happens after the client has the whole response and never
-waits (see capture.py). Buffered requests to a plain-HTTP upstream use the lean client of
-upstream_pool.py; streamed request bodies and https upstreams use aiohttp's ClientSession.
+Every request goes to --upstream: only the path and query of its target are used (see
+request_target.py; CONNECT is refused). Bodies pass byte-exact (no decompression, no re-encoding;
+the server side does not inflate request bodies either, see app.py); hop-by-hop headers are
+handled as RFC 9110 section 7.6.1 says. Capture happens after the client has the whole
+response and never waits (see capture.py). Buffered requests to a plain-HTTP upstream use the
+lean client of upstream_pool.py; streamed request bodies and https upstreams use aiohttp's
+ClientSession.
 """
 
 from __future__ import annotations

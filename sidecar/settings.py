@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-body-timeout",
         type=float,
         default=60.0,
-        help="seconds a client may pause while sending a request body (answered 408)",
+        help="seconds a client may pause while sending a streamed request body; a body of up to "
+        "1 MiB with a Content-Length must arrive whole within it (answered 408)",
     )
     net.add_argument(
         "--max-connections",
