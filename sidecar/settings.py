@@ -111,19 +111,7 @@ class _Parser(argparse.ArgumentParser):
         raise SettingsError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="infertap-sidecar",
-        usage="%(prog)s [options]\n       %(prog)s inject-webhook [webhook options]",
-        description=(
-            "Reverse proxy in front of a model server: forwards every request untouched and "
-            "captures a sample of request/response pairs as SageMaker data-capture records, "
-            "delivered in hourly partitions to S3 or a local folder. Every flag can also be set "
-            "as an environment variable INFERTAP_<FLAG>, e.g. INFERTAP_SAMPLING_PERCENTAGE=5."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    net = parser.add_argument_group("network")
+def _add_network_options(net: argparse._ArgumentGroup) -> None:
     net.add_argument("--upstream", help="model server base URL", default="http://127.0.0.1:8080")
     net.add_argument("--listen", help="traffic address HOST:PORT", default="0.0.0.0:9000")
     net.add_argument(
@@ -159,6 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="client connections served at once, per process; further ones are closed at once",
     )
     net.add_argument("--workers", type=int, default=1, help="processes sharing --listen")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="infertap-sidecar",
+        usage="%(prog)s [options]\n       %(prog)s inject-webhook [webhook options]",
+        description=(
+            "Reverse proxy in front of a model server: forwards every request untouched and "
+            "captures a sample of request/response pairs as SageMaker data-capture records, "
+            "delivered in hourly partitions to S3 or a local folder. Every flag can also be set "
+            "as an environment variable INFERTAP_<FLAG>, e.g. INFERTAP_SAMPLING_PERCENTAGE=5."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_network_options(parser.add_argument_group("network"))
 
     cap = parser.add_argument_group("capture")
     cap.add_argument("--endpoint-name", default="default", help="first folder below the prefix")
@@ -262,14 +265,19 @@ def _name(value: str, option: str) -> str:
     return value
 
 
-def validate(a: Mapping[str, object]) -> Settings:
-    upstream = str(a["upstream"]).rstrip("/")
+def _upstream(value: str) -> str:
+    upstream = value.rstrip("/")
     try:
         parsed = urlparse(upstream)
     except ValueError:  # e.g. an unclosed IPv6 bracket
-        raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}")
+    return upstream
+
+
+def validate(a: Mapping[str, object]) -> Settings:
+    upstream = _upstream(str(a["upstream"]))
     modes = {m.strip().lower() for m in str(a["capture_mode"]).split(",") if m.strip()}
     if modes == {"both"}:
         modes = {"input", "output"}
