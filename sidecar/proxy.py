@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -28,6 +27,7 @@ from sidecar.capture import Capturer
 from sidecar.hop_by_hop import end_to_end
 from sidecar.metrics import DROP_PROXY_ERROR, SidecarMetrics
 from sidecar.request_target import TargetRefused, UpstreamUrls, upstream_target
+from sidecar.request_tee import RequestTee
 from sidecar.sampling import Sampler
 from sidecar.settings import Settings
 from sidecar.upstream_failure import classify_failure
@@ -44,39 +44,16 @@ SAGEMAKER_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 # Bodies up to this size are read whole (one write each way, the fast path); larger or
 # unsized bodies are streamed through so memory stays bounded whatever clients send.
 BUFFER_LIMIT = 1 << 20
-STREAM_CHUNK = 1 << 16
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
-class _RequestTee:
-    """Streams the request body to the upstream, keeping a copy up to the capture limit; a
-    client silent for `timeout` seconds mid-body ends it (`timed_out`)."""
-
-    def __init__(self, content: aiohttp.StreamReader, limit: int | None, timeout: float) -> None:
-        self._content = content
-        self._limit = limit
-        self._timeout = timeout
-        self.timed_out = False
-        self.copy: bytearray | None = bytearray() if limit is not None else None
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        read = self._content.read
-        while True:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    chunk = await read(STREAM_CHUNK)
-            except TimeoutError:
-                # aiohttp's client reports the failed body as a connection error: remember why.
-                self.timed_out = True
-                raise
-            if not chunk:
-                return
-            if self.copy is not None and self._limit is not None:
-                if len(self.copy) + len(chunk) > self._limit:
-                    self.copy = None
-                else:
-                    self.copy += chunk
-            yield chunk
+async def _prepare(response: web.StreamResponse, request: web.BaseRequest) -> None:
+    """Send the status line and headers. aiohttp refuses to write a header value with a control
+    character, which its client parser lets through: the upstream's fault, answered 502."""
+    try:
+        await response.prepare(request)
+    except ValueError as exc:
+        raise UpstreamProtocolError("upstream sent a header that cannot be relayed") from exc
 
 
 @dataclass(slots=True)
@@ -173,10 +150,10 @@ class Proxy:
                 self._capturer.count_not_sampled()
 
         body: bytes | None = None
-        tee: _RequestTee | None = None
+        tee: RequestTee | None = None
         length = request.content_length
         if not request.body_exists:
-            data: bytes | _RequestTee | None = None
+            data: bytes | RequestTee | None = None
         elif length is not None and length <= BUFFER_LIMIT:
             content = request.content
             # A small body has usually arrived whole with the head: taken without awaiting.
@@ -190,7 +167,7 @@ class Proxy:
                     return self._client_timeout(exchange)
         else:
             keep = self._max_capture if exchange.sampled and self._capture_input else None
-            data = tee = _RequestTee(request.content, keep, self._body_timeout)
+            data = tee = RequestTee(request.content, keep, self._body_timeout)
         return await self._forward(request, exchange, target, data, body, tee)
 
     async def _forward(
@@ -198,9 +175,9 @@ class Proxy:
         request: web.BaseRequest,
         exchange: _Exchange,
         target: str,
-        data: bytes | _RequestTee | None,
+        data: bytes | RequestTee | None,
         body: bytes | None,
-        tee: _RequestTee | None,
+        tee: RequestTee | None,
     ) -> web.StreamResponse:
         """Send the request to the upstream (`target`: origin-form) and relay its answer."""
         capture_request = exchange.sampled and self._capture_input
@@ -294,7 +271,7 @@ class Proxy:
         return json_response(500, {"error": "internal_error", "detail": detail}, close=True)
 
     def _request_copy(
-        self, body: bytes | None, tee: _RequestTee | None, wanted: bool
+        self, body: bytes | None, tee: RequestTee | None, wanted: bool
     ) -> bytes | None:
         """The request body for capture; None when over the limit."""
         if not wanted:
@@ -336,7 +313,11 @@ class Proxy:
     ) -> web.Response:
         failure = classify_failure(exc)
         self._metrics.upstream_errors.labels(failure.reason).inc()
-        detail = str(exc) or type(exc).__name__
+        # A parser's message quotes the offending header line: never echoed or logged.
+        if failure.reason == "bad_response":
+            detail = "the upstream's response could not be parsed or relayed"
+        else:
+            detail = str(exc) or type(exc).__name__
         self._error_log.warning(
             "upstream request failed",
             failure.reason,
@@ -375,7 +356,7 @@ class Proxy:
             try:
                 # Written here, not by aiohttp after return, so capture work below happens
                 # once the client has its answer.
-                await response.prepare(request)
+                await _prepare(response, request)
                 await response.write_eof()
             except ConnectionError:
                 truncated = True
@@ -408,7 +389,7 @@ class Proxy:
         if copy is not None and length is not None and length > limit:
             copy = None
         try:
-            await response.prepare(request)
+            await _prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
                 if copy is not None:

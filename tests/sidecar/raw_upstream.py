@@ -1,8 +1,9 @@
 """A byte-recording HTTP/1.1 server for tests: what exactly reached the wire, undecoded.
 
-`RawUpstream` answers every request `200 {}` (keep-alive) and records its request line, headers
-(as received) and body bytes (Content-Length or de-chunked, never decompressed). It also counts
-accepted connections, so a test can assert that a decoy listener received nothing at all.
+`RawUpstream` answers every request `200 {}` (keep-alive), or the bytes it is given, and records
+its request line, headers (as received) and body bytes (Content-Length or de-chunked, never
+decompressed). It also counts accepted connections, so a test can assert that a decoy listener
+received nothing at all.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def _read_body(stream: io.BufferedIOBase, headers: list[tuple[str, str]]) -> byt
 
 
 @contextmanager
-def raw_upstream() -> Iterator[RawUpstream]:
-    """A RawUpstream on a free 127.0.0.1 port for the duration of the block."""
+def raw_upstream(answer: bytes = ANSWER) -> Iterator[RawUpstream]:
+    """A RawUpstream on a free 127.0.0.1 port for the duration of the block; `/ping` gets
+    ANSWER, every other request `answer`."""
     state = RawUpstream(port=0)
     lock = threading.Lock()
 
@@ -77,7 +79,7 @@ def raw_upstream() -> Iterator[RawUpstream]:
                 body = _read_body(self.rfile, headers)
                 with lock:
                     state.requests.append(RawRequest(line.decode("latin-1").strip(), headers, body))
-                self.wfile.write(ANSWER)
+                self.wfile.write(ANSWER if line.startswith(b"GET /ping ") else answer)
 
     class Server(socketserver.ThreadingTCPServer):
         daemon_threads = True

@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 
 from tests.sidecar.conftest import SidecarProcess, StartSidecar, http_get
-from tests.sidecar.raw_http import read_response
+from tests.sidecar.raw_http import exchange, read_response
+from tests.sidecar.raw_upstream import raw_upstream
 
 SECRET = "S3CRETvalue9f2a"
 MALFORMED = (
@@ -57,3 +58,17 @@ def test_the_admin_port_never_logs_header_values_either(start_sidecar: StartSide
     logs = sidecar.logs()
     assert SECRET not in logs
     assert len(logs.splitlines()) - lines_before <= 10
+
+
+def test_a_malformed_upstream_answer_is_a_502_without_its_header_values(
+    start_sidecar: StartSidecar,
+) -> None:
+    answer = f"HTTP/1.1 200 OK\r\nSet-Cookie: {SECRET}\x01\r\nContent-Length: 2\r\n\r\n{{}}"
+    with raw_upstream(answer.encode()) as upstream:
+        sidecar = start_sidecar(upstream=upstream.url)
+        for _ in range(20):
+            response = exchange(sidecar.port, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert response.status == 502
+            assert response.json()["reason"] == "bad_response"
+            assert SECRET.encode() not in response.body
+        assert SECRET not in sidecar.logs()
