@@ -21,7 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from sidecar.answers import ThrottledLog
+from sidecar.answers import ThrottledLog, raised_at
 from sidecar.logs import Throttle
 from sidecar.metrics import SidecarMetrics
 
@@ -158,8 +158,12 @@ class TrafficProtocol(RequestHandler):
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         exc = kw.get("exc_info")
-        kind = type(exc).__name__ if isinstance(exc, BaseException) else "unknown"
-        self._traffic.error_log.warning("request handling failed", kind)
+        if isinstance(exc, BaseException):
+            self._traffic.error_log.warning(
+                "request handling failed", type(exc).__name__, at=raised_at(exc)
+            )
+        else:
+            self._traffic.error_log.warning("request handling failed", "unknown")
 
 
 class QuietServerLogs(logging.Filter):
@@ -181,7 +185,8 @@ class QuietServerLogs(logging.Filter):
             return False
         record.msg = "request handling failed"
         record.args = ()
-        record.fields = {"error": type(exc).__name__, "occurrences": occurrences}
+        where = raised_at(exc) if exc is not None else ""
+        record.fields = {"error": type(exc).__name__, "at": where, "occurrences": occurrences}
         return True
 
 
