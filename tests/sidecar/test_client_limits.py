@@ -37,7 +37,10 @@ def _closed_by_peer(sock: socket.socket) -> bool:
 
 @pytest.fixture
 def strict(start_sidecar: StartSidecar) -> SidecarProcess:
-    return start_sidecar(client_header_timeout=TIMEOUT, client_body_timeout=TIMEOUT)
+    # One limit as a flag, one as its INFERTAP_ variable: both spellings reach the server.
+    return start_sidecar(
+        client_body_timeout=TIMEOUT, env={"INFERTAP_CLIENT_HEADER_TIMEOUT": str(TIMEOUT)}
+    )
 
 
 @pytest.fixture
