@@ -27,6 +27,7 @@ from sidecar.capture.sampling import Sampler
 from sidecar.delivery.service import Delivery
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.handler import Proxy
+from sidecar.proxy.traffic_server import ClientLimits, TrafficServer, quiet_server_logs
 from sidecar.proxy.upstream_client import MAX_HEADER_BYTES, client_session
 from sidecar.proxy.upstream_pool import UpstreamPool
 from sidecar.settings import Settings
@@ -35,6 +36,8 @@ log = logging.getLogger("sidecar.app")
 
 WORKER_DIR_PREFIX = "worker-"
 PROXY_KEY = web.AppKey("proxy", Proxy)
+LIMITS_KEY = web.AppKey("client_limits", ClientLimits)
+METRICS_KEY = web.AppKey("metrics", SidecarMetrics)
 
 
 @dataclass
@@ -86,6 +89,9 @@ def build_traffic_app(
     # for every request without the router.
     app = web.Application()
     app[PROXY_KEY] = proxy
+    app[LIMITS_KEY] = ClientLimits(settings.client_header_timeout, settings.max_connections)
+    app[METRICS_KEY] = metrics
+    quiet_server_logs()
 
     async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         delivery = Delivery(settings, queue, metrics, spool_dir, recover_dirs)
@@ -129,6 +135,7 @@ def build_admin_app(
 ) -> web.Application:
     """/metrics, /healthz (alive) and /readyz (serving, and the upstream health path is 2xx)."""
     app = web.Application()
+    quiet_server_logs()
     health_url = settings.upstream + settings.upstream_health_path
     session_key = web.AppKey("health_session", aiohttp.ClientSession)
 
@@ -175,8 +182,9 @@ def _json(status: int, body: dict[str, str]) -> web.Response:
 
 
 class TrafficRunner(web.BaseRunner):
-    """Serves `app[PROXY_KEY]` with aiohttp's low-level server: one handler for every request,
-    no router or middleware steps per request; `app` still starts and closes the resources."""
+    """Serves `app[PROXY_KEY]` with aiohttp's low-level server (TrafficServer: client limits,
+    quiet answers to malformed requests): one handler for every request, no router or middleware
+    steps per request; `app` still starts and closes the resources."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -188,7 +196,10 @@ class TrafficRunner(web.BaseRunner):
     async def _make_server(self) -> web.Server:
         self._app.freeze()
         await self._app.startup()
-        return web.Server(self._app[PROXY_KEY], **self._kwargs)
+        app = self._app
+        return TrafficServer(
+            app[PROXY_KEY], limits=app[LIMITS_KEY], metrics=app[METRICS_KEY], **self._kwargs
+        )
 
     async def _cleanup_server(self) -> None:
         await self._app.cleanup()
@@ -235,7 +246,9 @@ async def start_traffic_site(
     reuse_port: bool = False,
 ) -> TrafficRunner:
     """Serve a `build_traffic_app` app; stopping the runner drains it (see `drain`)."""
-    runner = TrafficRunner(app, **_runner_args(shutdown_timeout))
+    # Request bodies are forwarded as they came: a gzip body stays gzip (aiohttp's server would
+    # otherwise inflate it under its unchanged Content-Encoding header).
+    runner = TrafficRunner(app, auto_decompress=False, **_runner_args(shutdown_timeout))
     await _start(runner, host, port, reuse_port)
     return runner
 

@@ -16,8 +16,9 @@ LATENCY_BUCKETS = (
 UPLOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # `infertap_capture_records_total{outcome}` values besides the drop reasons. The outcomes partition
-# the exchanges: the request path counts not_sampled, too_large, queue_full and redact_error; the
-# spool writer counts captured, spool_full and write_error; delivery counts shutdown.
+# the exchanges: the request path counts not_sampled, too_large, queue_full, redact_error and
+# proxy_error; the spool writer counts captured, spool_full and write_error; delivery counts
+# shutdown.
 CAPTURED = "captured"
 NOT_SAMPLED = "not_sampled"
 # Drop reasons: each is an outcome label value too.
@@ -28,6 +29,9 @@ DROP_WRITE_ERROR = "write_error"
 DROP_SHUTDOWN = "shutdown"
 # A body of a redactable type that could not be parsed: dropped rather than written unredacted.
 DROP_REDACT_ERROR = "redact_error"
+# The sidecar answered a sampled request itself without a whole exchange to record: the client
+# stopped sending its body (408) or the request path failed (500). Counted by proxy.py.
+DROP_PROXY_ERROR = "proxy_error"
 DROP_REASONS = (
     DROP_TOO_LARGE,
     DROP_QUEUE_FULL,
@@ -35,7 +39,10 @@ DROP_REASONS = (
     DROP_WRITE_ERROR,
     DROP_SHUTDOWN,
     DROP_REDACT_ERROR,
+    DROP_PROXY_ERROR,
 )
+# `infertap_client_timeouts_total{phase}`: what the client was slow to send.
+CLIENT_PHASES = ("header", "body")
 
 # `infertap_uploads_total{outcome}` values: each attempt counted once (see upload_failure.py).
 UPLOAD_SUCCESS = "success"
@@ -120,8 +127,28 @@ class SidecarMetrics:
             buckets=UPLOAD_BUCKETS,
             registry=r,
         )
+        self.client_connections = Gauge(
+            "infertap_client_connections",
+            "Client connections open on the traffic port.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.client_timeouts = Counter(
+            "infertap_client_timeouts",
+            "Client connections closed for sending too slowly, by phase (header: "
+            "--client-header-timeout, body: --client-body-timeout).",
+            ["phase"],
+            registry=r,
+        )
+        self.connections_rejected = Counter(
+            "infertap_connections_rejected",
+            "Client connections closed at once because --max-connections were open.",
+            registry=r,
+        )
         # Pre-create label sets so every series is exported (as 0) before the first event.
         for outcome in (CAPTURED, NOT_SAMPLED, *DROP_REASONS):
             self.capture_records.labels(outcome)
         for outcome in UPLOAD_OUTCOMES:
             self.uploads.labels(outcome)
+        for phase in CLIENT_PHASES:
+            self.client_timeouts.labels(phase)

@@ -54,6 +54,9 @@ class Settings:
     upstream_health_path: str
     upstream_connect_timeout: float
     upstream_timeout: float
+    client_header_timeout: float
+    client_body_timeout: float
+    max_connections: int
     shutdown_grace: float
     upload_max_backoff: float
     upload_timeout: float
@@ -88,20 +91,7 @@ class _Parser(argparse.ArgumentParser):
         raise SettingsError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="infertap-sidecar",
-        usage="%(prog)s [options]\n       %(prog)s inject-webhook [webhook options]",
-        description=(
-            "Reverse proxy in front of a model server: forwards every request untouched and "
-            "captures a sample of request/response pairs as SageMaker data-capture records, "
-            "delivered in hourly partitions to S3 or a local folder. Every flag can also be set "
-            "as an environment variable INFERTAP_<FLAG>, e.g. INFERTAP_SAMPLING_PERCENTAGE=5."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    options.add_version(parser, "infertap-sidecar")
-    net = parser.add_argument_group("network")
+def _add_network_options(net: argparse._ArgumentGroup) -> None:
     net.add_argument("--upstream", help="model server base URL", default="http://127.0.0.1:8080")
     net.add_argument("--listen", help="traffic address HOST:PORT", default="0.0.0.0:9000")
     net.add_argument(
@@ -116,9 +106,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the upstream may stay silent: before its response, or between two chunks "
         "of a streamed response (answered 504 before the response starts)",
     )
+    net.add_argument(
+        "--client-header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client may take to send a request's headers, from opening the "
+        "connection or from the first byte of a later request; then the connection is closed",
+    )
+    net.add_argument(
+        "--client-body-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a client may pause while sending a streamed request body; a body of up to "
+        "1 MiB with a Content-Length must arrive whole within it (answered 408)",
+    )
+    net.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        help="client connections served at once, per process; further ones are closed at once",
+    )
     net.add_argument("--workers", type=int, default=1, help="processes sharing --listen")
 
-    cap = parser.add_argument_group("capture")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="infertap-sidecar",
+        usage="%(prog)s [options]\n       %(prog)s inject-webhook [webhook options]",
+        description=(
+            "Reverse proxy in front of a model server: forwards every request untouched and "
+            "captures a sample of request/response pairs as SageMaker data-capture records, "
+            "delivered in hourly partitions to S3 or a local folder. Every flag can also be set "
+            "as an environment variable INFERTAP_<FLAG>, e.g. INFERTAP_SAMPLING_PERCENTAGE=5."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    options.add_version(parser, "infertap-sidecar")
+    _add_network_options(parser.add_argument_group("network"))
+    _add_capture_options(parser.add_argument_group("capture"))
+    _add_delivery_options(parser.add_argument_group("delivery"))
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    return parser
+
+
+def _add_capture_options(cap: argparse._ArgumentGroup) -> None:
     cap.add_argument("--endpoint-name", default="default", help="first folder below the prefix")
     cap.add_argument("--variant-name", default="AllTraffic", help="second folder")
     cap.add_argument(
@@ -142,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--redact-csv-columns", default="", help="0-based CSV column indexes blanked")
 
-    out = parser.add_argument_group("delivery")
+
+def _add_delivery_options(out: argparse._ArgumentGroup) -> None:
     out.add_argument(
         "--destination",
         default="./capture",
@@ -161,8 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--shutdown-grace", type=float, default=25.0, help="seconds to drain on SIGTERM"
     )
-    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
-    return parser
 
 
 def parse_settings(
@@ -183,11 +213,19 @@ def _name(value: str, option: str) -> str:
     return value
 
 
-def validate(a: Mapping[str, object]) -> Settings:
-    upstream = str(a["upstream"]).rstrip("/")
-    parsed = urlparse(upstream)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+def _upstream(value: str) -> str:
+    upstream = value.rstrip("/")
+    try:
+        parsed = urlparse(upstream)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}")
+    return upstream
+
+
+def validate(a: Mapping[str, object]) -> Settings:
+    upstream = _upstream(str(a["upstream"]))
     modes = {m.strip().lower() for m in str(a["capture_mode"]).split(",") if m.strip()}
     if modes == {"both"}:
         modes = {"input", "output"}
@@ -201,7 +239,7 @@ def validate(a: Mapping[str, object]) -> Settings:
         raise SettingsError(f"--destination: {exc}") from None
     redact_columns: list[int] = []
     for item in _csv_list(str(a["redact_csv_columns"])):
-        if not item.isdigit():
+        if not item.isascii() or not item.isdigit():
             raise SettingsError(f"--redact-csv-columns must be column indexes, got {item!r}")
         redact_columns.append(int(item))
     listen = _host_port(str(a["listen"]), "--listen")
@@ -248,6 +286,9 @@ def validate(a: Mapping[str, object]) -> Settings:
             a["upstream_connect_timeout"], "--upstream-connect-timeout", 0.001
         ),
         upstream_timeout=_number(a["upstream_timeout"], "--upstream-timeout", 0.001),
+        client_header_timeout=_number(a["client_header_timeout"], "--client-header-timeout", 0.001),
+        client_body_timeout=_number(a["client_body_timeout"], "--client-body-timeout", 0.001),
+        max_connections=int(_number(a["max_connections"], "--max-connections", 1, 1_000_000)),
         shutdown_grace=_number(a["shutdown_grace"], "--shutdown-grace", 0),
         upload_max_backoff=_number(a["upload_max_backoff"], "--upload-max-backoff", 0.01),
         upload_timeout=_number(a["upload_timeout"], "--upload-timeout", 0.01),

@@ -6,8 +6,10 @@ Each parser raises the caller's own error type, with a message naming the option
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 
 ENV_PREFIX = "INFERTAP_"
@@ -24,6 +26,7 @@ _UNITS = {
     "gib": 2**30,
     "tib": 2**40,
 }
+_MAX_SIZE = 2**60
 
 
 class OptionError(ValueError):
@@ -69,13 +72,18 @@ def parse_size(text: str, option: str, error: type[Exception] = OptionError) -> 
     if not match:
         raise error(f"{option} must be a size such as 8MiB, 512KiB or 1048576, got {text!r}")
     number, unit = match.groups()
-    return int(float(number) * _UNITS[(unit or "B").lower()])
+    # Decimal: exact, and no float overflow on a long run of digits.
+    size = int(Decimal(number) * _UNITS[(unit or "B").lower()])
+    if size > _MAX_SIZE:
+        raise error(f"{option} must be at most 1EiB, got {text!r}")
+    return size
 
 
 def host_port(text: str, option: str, error: type[Exception] = OptionError) -> tuple[str, int]:
     """`HOST:PORT` (IPv6 hosts in brackets; an empty host means every address)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    # isascii: str.isdigit() also accepts digits int() cannot read, such as '²'.
+    if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise error(f"{option} must be HOST:PORT such as 0.0.0.0:9000, got {text!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 
@@ -94,6 +102,8 @@ def number(
         result = float(str(value))
     except ValueError:
         raise error(f"{option} must be a number, got {value!r}") from None
+    if not math.isfinite(result):
+        raise error(f"{option} must be a finite number, got {value!r}")
     if integral and not result.is_integer():
         raise error(f"{option} must be a whole number, got {value!r}")
     if not low <= result <= (high if high is not None else float("inf")):

@@ -1,29 +1,34 @@
 """The traffic handler: forward an exchange to the upstream untouched, relay the answer, tee it.
 
-Bodies pass byte-exact (no decompression, no re-encoding); hop-by-hop headers are handled as
-RFC 9110 section 7.6.1 says. Capture happens after the client has the whole response and never
-waits (see capture.py). Buffered requests to a plain-HTTP upstream use the lean client of
-upstream_pool.py; streamed request bodies and https upstreams use aiohttp's ClientSession.
+Every request goes to --upstream: only the path and query of its target are used (see
+request_target.py; CONNECT is refused). Bodies pass byte-exact (no decompression, no re-encoding;
+the server side does not inflate request bodies either, see app.py); hop-by-hop headers are
+handled as RFC 9110 section 7.6.1 says. Capture happens after the client has the whole
+response and never waits (see capture.py). Buffered requests to a plain-HTTP upstream use the
+lean client of upstream_pool.py; streamed request bodies and https upstreams use aiohttp's
+ClientSession.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 from prometheus_client import Counter
-from yarl import URL
 
 from sidecar.capture.capturer import Capturer
 from sidecar.capture.sampling import Sampler
-from sidecar.common.logs import Throttle
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import DROP_PROXY_ERROR, SidecarMetrics
+from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
+from sidecar.proxy.hop_by_hop import end_to_end
+from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
+from sidecar.proxy.request_tee import RequestTee
 from sidecar.proxy.upstream_failure import classify_failure
 from sidecar.proxy.upstream_pool import (
     UpstreamConnectError,
@@ -35,98 +40,20 @@ from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.proxy.handler")
 
-# RFC 9110 section 7.6.1, plus Proxy-* (meant for this hop) and Expect, which the server side
-# already answered (aiohttp sends 100 Continue when the body is read).
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-authentication-info",
-        "expect",
-        "host",
-    }
-)
 SAGEMAKER_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 # Bodies up to this size are read whole (one write each way, the fast path); larger or
 # unsized bodies are streamed through so memory stays bounded whatever clients send.
 BUFFER_LIMIT = 1 << 20
-STREAM_CHUNK = 1 << 16
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
-def connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> frozenset[str]:
-    """Header names listed in Connection: hop-by-hop too (RFC 9110 section 7.6.1)."""
-    values = headers.getall("Connection", ())
-    return frozenset(t.strip().lower() for v in values for t in v.split(",") if t.strip())
-
-
-def end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """A copy of `headers` without hop-by-hop ones; names and values unchanged, order kept."""
-    extra = connection_tokens(headers) if "Connection" in headers else frozenset()
-    result: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower in HOP_BY_HOP or lower.startswith("proxy-") or lower in extra:
-            continue
-        result.add(name, value)
-    return result
-
-
-class _RequestTee:
-    """Streams the request body to the upstream, keeping a copy up to the capture limit."""
-
-    def __init__(self, content: aiohttp.StreamReader, limit: int | None) -> None:
-        self._content = content
-        self._limit = limit
-        self.copy: bytearray | None = bytearray() if limit is not None else None
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._content.iter_chunked(STREAM_CHUNK):
-            if self.copy is not None and self._limit is not None:
-                if len(self.copy) + len(chunk) > self._limit:
-                    self.copy = None
-                else:
-                    self.copy += chunk
-            yield chunk
-
-
-async def answer_expect(request: web.BaseRequest) -> web.Response | None:
-    """What aiohttp's router does before a handler runs: on HTTP/1.1, `100-continue` gets its
-    interim response (the client then sends the body), any other expectation a 417."""
-    if request.version != aiohttp.HttpVersion11:
-        return None
-    expect = request.headers["Expect"]
-    if expect.lower() != "100-continue":
-        return web.Response(status=417, text=f"Unknown Expect: {expect}")
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    # The interim response is not part of the response body size aiohttp accounts for.
-    request.writer.output_size = 0
-    return None
-
-
-class ThrottledLog:
-    """At most one warning per reason per interval, so an upstream outage does not flood logs;
-    `occurrences` says how many failures the line stands for."""
-
-    def __init__(self, interval: float = 5.0) -> None:
-        self._interval = interval
-        self._reasons: dict[str, Throttle] = {}
-
-    def warning(self, message: str, reason: str, **fields: object) -> None:
-        throttle = self._reasons.get(reason)
-        if throttle is None:
-            throttle = self._reasons[reason] = Throttle(self._interval)
-        if occurrences := throttle.add(1):
-            log.warning(
-                message, extra={"fields": {"reason": reason, "occurrences": occurrences, **fields}}
-            )
+async def _prepare(response: web.StreamResponse, request: web.BaseRequest) -> None:
+    """Send the status line and headers. aiohttp refuses to write a header value with a control
+    character, which its client parser lets through: the upstream's fault, answered 502."""
+    try:
+        await response.prepare(request)
+    except ValueError as exc:
+        raise UpstreamProtocolError("upstream sent a header that cannot be relayed") from exc
 
 
 @dataclass(slots=True)
@@ -155,7 +82,10 @@ class Proxy:
         # Buffered requests to a plain-HTTP upstream go through this leaner client; set with
         # `session` when the upstream URL allows it.
         self.pool: UpstreamPool | None = None
-        self._base = settings.upstream
+        self._urls = UpstreamUrls(settings.upstream)
+        self._body_timeout = settings.client_body_timeout
+        self._body_timeouts = metrics.client_timeouts.labels("body")
+        self._proxy_error = metrics.capture_records.labels(DROP_PROXY_ERROR)
         self._id_header = settings.inference_id_header
         self._sampler = sampler
         self._capturer = capturer
@@ -166,7 +96,7 @@ class Proxy:
         self._request_counters: dict[int, Counter] = {}
         self._upstream_duration = metrics.upstream_duration
         self._request_duration = metrics.request_duration
-        self._error_log = ThrottledLog()
+        self._error_log = ThrottledLog(log)
 
     def _count_request(self, status: int, started: float) -> None:
         counter = self._request_counters.get(status)
@@ -188,15 +118,29 @@ class Proxy:
         return headers
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        started = time.perf_counter()
-        arrived = time.time()
+        exchange = _Exchange(time.perf_counter(), time.time(), "")
+        try:
+            return await self._handle(request, exchange)
+        except Exception as exc:
+            # The last resort: without it aiohttp answers its own text 500, counted nowhere.
+            return self._internal_error(request, exchange, exc)
+
+    async def _handle(self, request: web.BaseRequest, exchange: _Exchange) -> web.StreamResponse:
         if "Expect" in request.headers:
             refusal = await answer_expect(request)
             if refusal is not None:
+                self._count_request(refusal.status, exchange.started)
                 return refusal
-        raw_path = request.raw_path
-        exchange = _Exchange(started, arrived, raw_path.partition("?")[0])
-        if self._sampler.is_candidate(request.method, exchange.path):
+        method = request.method
+        target = request.raw_path
+        # Cheap test first: nearly every target is a path.
+        if target[:1] != "/" or method == "CONNECT":
+            try:
+                target = upstream_target(method, target)
+            except TargetRefused as refused:
+                return self._refuse(refused, exchange.started)
+        exchange.path = target.partition("?")[0]
+        if self._sampler.is_candidate(method, exchange.path):
             incoming = request.headers
             exchange.inference_id = incoming.get(self._id_header) or incoming.get(
                 SAGEMAKER_ID_HEADER
@@ -204,22 +148,39 @@ class Proxy:
             exchange.sampled = self._sampler.keep(exchange.inference_id)
             if not exchange.sampled:
                 self._capturer.count_not_sampled()
-        capture_request = exchange.sampled and self._capture_input
 
         body: bytes | None = None
-        tee: _RequestTee | None = None
+        tee: RequestTee | None = None
         length = request.content_length
         if not request.body_exists:
-            data: bytes | _RequestTee | None = None
+            data: bytes | RequestTee | None = None
         elif length is not None and length <= BUFFER_LIMIT:
             content = request.content
             # A small body has usually arrived whole with the head: taken without awaiting.
-            data = body = content.read_nowait() if content.is_eof() else await request.read()
+            if content.is_eof():
+                data = body = content.read_nowait()
+            else:
+                try:
+                    async with asyncio.timeout(self._body_timeout):
+                        data = body = await request.read()
+                except TimeoutError:
+                    return self._client_timeout(exchange)
         else:
-            data = tee = _RequestTee(
-                request.content, self._max_capture if capture_request else None
-            )
+            keep = self._max_capture if exchange.sampled and self._capture_input else None
+            data = tee = RequestTee(request.content, keep, self._body_timeout)
+        return await self._forward(request, exchange, target, data, body, tee)
 
+    async def _forward(
+        self,
+        request: web.BaseRequest,
+        exchange: _Exchange,
+        target: str,
+        data: bytes | RequestTee | None,
+        body: bytes | None,
+        tee: RequestTee | None,
+    ) -> web.StreamResponse:
+        """Send the request to the upstream (`target`: origin-form) and relay its answer."""
+        capture_request = exchange.sampled and self._capture_input
         headers = self._upstream_headers(request)
         pool = self.pool if tee is None else None
         session = self.session
@@ -233,11 +194,14 @@ class Proxy:
             pending: UpstreamResponse | aiohttp.ClientResponse
             try:
                 if pool is not None:
-                    pending = await pool.request(method, raw_path, headers, body)
+                    pending = await pool.request(method, target, headers, body)
                 else:
-                    url = URL(self._base + raw_path, encoded=True)
                     pending = await session.request(
-                        method, url, headers=headers, data=data, allow_redirects=False
+                        method,
+                        self._urls.url(target),
+                        headers=headers,
+                        data=data,
+                        allow_redirects=False,
                     )
                 async with pending as upstream:
                     latency = time.perf_counter() - upstream_started
@@ -257,12 +221,57 @@ class Proxy:
                 UpstreamProtocolError,
             ) as exc:
                 failure = exc
+            if tee is not None and tee.timed_out:
+                return self._client_timeout(exchange)
             if exchange.sampled:
                 exchange.request_body = self._request_copy(body, tee, capture_request)
             return self._failure(request, exchange, failure)
 
+    def _refuse(self, refused: TargetRefused, started: float) -> web.Response:
+        """A request target the proxy does not forward: answered here, the connection closed
+        (a CONNECT's following bytes would be tunnel data)."""
+        response = json_response(
+            refused.status, {"error": refused.error, "detail": refused.detail}, close=True
+        )
+        if refused.allow is not None:
+            response.headers["Allow"] = refused.allow
+        self._count_request(refused.status, started)
+        return response
+
+    def _client_timeout(self, exchange: _Exchange) -> web.Response:
+        """The client paused mid-body past --client-body-timeout: 408, connection closed."""
+        self._body_timeouts.inc()
+        self._error_log.warning("client too slow sending the request body", "body_timeout")
+        if exchange.sampled:
+            self._proxy_error.inc()
+        self._count_request(408, exchange.started)
+        detail = "no request body bytes within --client-body-timeout"
+        return json_response(408, {"error": "client_timeout", "detail": detail}, close=True)
+
+    def _internal_error(
+        self, request: web.BaseRequest, exchange: _Exchange, exc: Exception
+    ) -> web.Response:
+        """A bug or an unforeseen failure on the request path: logged (type and place, never
+        its message, which may quote a header), counted, answered 500 while still possible."""
+        self._error_log.warning(
+            "request failed inside the sidecar",
+            "internal_error",
+            error=type(exc).__name__,
+            at=raised_at(exc),
+        )
+        if exchange.sampled:
+            self._proxy_error.inc()
+        if request.writer.output_size > 0:
+            # The status line is sent: all that is left is to end the connection.
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("response already started") from exc
+        self._count_request(500, exchange.started)
+        detail = "the sidecar failed to handle this request; see its logs"
+        return json_response(500, {"error": "internal_error", "detail": detail}, close=True)
+
     def _request_copy(
-        self, body: bytes | None, tee: _RequestTee | None, wanted: bool
+        self, body: bytes | None, tee: RequestTee | None, wanted: bool
     ) -> bytes | None:
         """The request body for capture; None when over the limit."""
         if not wanted:
@@ -304,7 +313,11 @@ class Proxy:
     ) -> web.Response:
         failure = classify_failure(exc)
         self._metrics.upstream_errors.labels(failure.reason).inc()
-        detail = str(exc) or type(exc).__name__
+        # A parser's message quotes the offending header line: never echoed or logged.
+        if failure.reason == "bad_response":
+            detail = "the upstream's response could not be parsed or relayed"
+        else:
+            detail = str(exc) or type(exc).__name__
         self._error_log.warning(
             "upstream request failed",
             failure.reason,
@@ -343,7 +356,7 @@ class Proxy:
             try:
                 # Written here, not by aiohttp after return, so capture work below happens
                 # once the client has its answer.
-                await response.prepare(request)
+                await _prepare(response, request)
                 await response.write_eof()
             except ConnectionError:
                 truncated = True
@@ -376,7 +389,7 @@ class Proxy:
         if copy is not None and length is not None and length > limit:
             copy = None
         try:
-            await response.prepare(request)
+            await _prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
                 if copy is not None:

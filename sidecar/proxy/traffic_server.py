@@ -1,0 +1,197 @@
+"""The traffic port's HTTP server: aiohttp's low-level server with client limits (header
+timeout, connection cap) and quiet answers to malformed requests: a counted JSON 4xx, at most
+one log line per reason per interval, never a header value (aiohttp's own error path logs the
+parser's message, which quotes the offending header, and answers with it).
+
+Relies on aiohttp 3.14's RequestHandler internals (`_messages`, `_request_in_progress`,
+`_manager`); tests/sidecar/test_client_limits.py and test_bad_requests.py cover them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+from sidecar.common.logs import Throttle
+from sidecar.metrics import SidecarMetrics
+from sidecar.proxy.answers import ThrottledLog, raised_at
+
+log = logging.getLogger("sidecar.server")
+
+_ERRORS = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_large"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    header_timeout: float
+    max_connections: int
+
+
+def error_response(status: int, error: str, reason: str) -> web.Response:
+    """A JSON answer the sidecar gives itself, on a connection then closed."""
+    body = orjson.dumps({"error": error, "reason": reason})
+    response = web.Response(status=status, body=body, content_type="application/json")
+    response.force_close()
+    return response
+
+
+class TrafficServer(Server):
+    """`web.Server` whose connections are `TrafficProtocol`s sharing one count and one log."""
+
+    def __init__(
+        self, handler: Any, *, limits: ClientLimits, metrics: SidecarMetrics, **kwargs: Any
+    ) -> None:
+        super().__init__(handler, **kwargs)
+        self.limits = limits
+        self.metrics = metrics
+        self.open_connections = 0
+        self.error_log = ThrottledLog(log)
+        self._header_timeouts = metrics.client_timeouts.labels("header")
+
+    def __call__(self) -> RequestHandler:
+        return TrafficProtocol(self, loop=self._loop, **self._kwargs)
+
+    def count_header_timeout(self) -> None:
+        self._header_timeouts.inc()
+        self.error_log.warning("client too slow sending request headers", "header_timeout")
+
+
+class TrafficProtocol(RequestHandler):
+    """One client connection: refused past the cap, closed when its headers are too slow."""
+
+    __slots__ = ("_accepted", "_head_timer", "_payload", "_traffic")
+
+    def __init__(self, manager: TrafficServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._traffic = manager
+        self._accepted = False
+        self._head_timer: asyncio.TimerHandle | None = None
+        # The body of the last request parsed, to tell body bytes from the next head's.
+        self._payload: StreamReader | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self._traffic
+        if server.open_connections >= server.limits.max_connections:
+            # Never registered with the server: connection_lost then has nothing to undo.
+            self._manager = None
+            transport.close()
+            server.metrics.connections_rejected.inc()
+            return
+        self._accepted = True
+        server.open_connections += 1
+        server.metrics.client_connections.inc()
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._accepted:
+            self._accepted = False
+            self._traffic.open_connections -= 1
+            self._traffic.metrics.client_connections.dec()
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        messages = self._messages
+        if messages:
+            self._payload = messages[-1][1]
+            self._cancel_head_timer()
+        elif self._head_timer is None and self._awaiting_head():
+            self._arm_head_timer()
+
+    def _awaiting_head(self) -> bool:
+        """No request queued or running and the last one's body complete: bytes now are the
+        start of a new request head."""
+        payload = self._payload
+        return (
+            not self._messages
+            and not self._request_in_progress
+            and (payload is None or payload.is_eof())
+        )
+
+    def _arm_head_timer(self) -> None:
+        loop = self._loop
+        self._head_timer = loop.call_at(
+            loop.time() + self._traffic.limits.header_timeout, self._head_timed_out
+        )
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._awaiting_head() or self.transport is None:
+            return
+        self._traffic.count_header_timeout()
+        self.force_close()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's answer to a request it could not parse (or a handler failure): JSON,
+        counted, logged without the parser's message (it quotes the offending header)."""
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; the connection is closed")
+        self._traffic.metrics.requests.labels(str(status)).inc()
+        kind = type(exc).__name__ if exc is not None else "error"
+        error = _ERRORS.get(status, "bad_request" if status < 500 else "internal_error")
+        self._traffic.error_log.warning(
+            "malformed request" if status < 500 else "request failed", kind, status=status
+        )
+        return error_response(status, error, kind)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, BaseException):
+            self._traffic.error_log.warning(
+                "request handling failed", type(exc).__name__, at=raised_at(exc)
+            )
+        else:
+            self._traffic.error_log.warning("request handling failed", "unknown")
+
+
+class QuietServerLogs(logging.Filter):
+    """For aiohttp's server loggers on ports without TrafficProtocol (the admin port): drops the
+    exception (its message can quote a header value) and lets one line per interval through."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        super().__init__()
+        self._throttle = Throttle(interval)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None:
+            return True
+        exc = record.exc_info[1]
+        record.exc_info = None
+        record.exc_text = None
+        occurrences = self._throttle.add(1)
+        if not occurrences:
+            return False
+        record.msg = "request handling failed"
+        record.args = ()
+        where = raised_at(exc) if exc is not None else ""
+        record.fields = {"error": type(exc).__name__, "at": where, "occurrences": occurrences}
+        return True
+
+
+def quiet_server_logs() -> None:
+    """Install QuietServerLogs on aiohttp's server logger (once per process)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, QuietServerLogs) for f in logger.filters):
+        logger.addFilter(QuietServerLogs())
