@@ -20,8 +20,8 @@ from analyzer.commands.flags import apply_env, configure_logging, parse_flag
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading import storage
 from analyzer.reading.datasets import FORMATS, ProgressReporter, profile_dataset
-from analyzer.reporting import schema
-from analyzer.reporting.schema import (
+from analyzer.reporting import baseline_files
+from analyzer.reporting.baseline_files import (
     STRING,
     Constraints,
     FeatureConstraint,
@@ -64,7 +64,7 @@ def suggest_constraints(
     return Constraints(features=features, monitoring_config=monitoring_config or MonitoringConfig())
 
 
-def suggested_domain(feature: schema.FeatureStatistics) -> list[str] | None:
+def suggested_domain(feature: baseline_files.FeatureStatistics) -> list[str] | None:
     """The allowed values of a low-cardinality String feature, most frequent first, else None."""
     buckets = feature.categorical_buckets
     distinct = feature.distinct_count if feature.distinct_count is not None else len(buckets)
@@ -96,8 +96,8 @@ def create_baseline(
     constraints = suggest_constraints(statistics)
     statistics_url = storage.join(output, STATISTICS_FILE)
     constraints_url = storage.join(output, CONSTRAINTS_FILE)
-    schema.dump_statistics(statistics, statistics_url)
-    schema.dump_constraints(constraints, constraints_url)
+    baseline_files.dump_statistics(statistics, statistics_url)
+    baseline_files.dump_constraints(constraints, constraints_url)
     return BaselineResult(statistics, constraints, statistics_url, constraints_url)
 
 

@@ -11,7 +11,7 @@
         baseline_constraints: s3://bucket/baseline/constraints.json # required
         captures: ...              # required here or under defaults
         output: ...                # required here or under defaults
-        # any other key is a monitoring-run option (see analyzer.reporting.execution.MonitoringJob)
+        # any other key is a monitoring-run option (see analyzer.job.MonitoringJob)
 
 Relative local paths are taken relative to the folder holding the configuration file. The delay
 of an endpoint is its own `delay`, else `--delay` / INFERTAP_DELAY, else `defaults.delay`, else 20.
@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from analyzer.errors import ConfigError
+from analyzer.job import MonitoringJob
 
 DEFAULT_VARIANT = "AllTraffic"
 MAX_DELAY_MINUTES = 24 * 60
@@ -142,8 +143,6 @@ def job_options() -> dict[str, str]:
 
     These are the MonitoringJob fields the scheduler does not set itself.
     """
-    from analyzer.reporting.execution import MonitoringJob
-
     return {
         f.name: str(f.type)
         for f in dataclasses.fields(MonitoringJob)

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from scipy.stats import ks_2samp
 
 from analyzer.checking.checks import CHECK_TYPES, Violation
+from analyzer.reporting.baseline_files import FeatureStatistics, Statistics
 from analyzer.reporting.execution import ExecutionResult
-from analyzer.reporting.schema import FeatureStatistics, Statistics
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.metrics_server import MetricsServer
 from analyzer.scheduling.planning import latest_due_hour
@@ -98,6 +98,7 @@ def result(
         violations=violations,
         feature_drift=drift or {},
         feature_p_value=p_values or {},
+        baseline_features=list(names),
         start=HOUR_START,
         end=HOUR_START + timedelta(hours=1),
         duration_seconds=0.25,

@@ -13,30 +13,21 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from analyzer.errors import AnalyzerError, BaselineError
+from analyzer.profiling.kll import KLL_C, KLL_K, KllBucket
+from analyzer.profiling.types import (
+    FRACTIONAL,
+    INFERRED_TYPES,
+    INTEGRAL,
+    NUMERIC_TYPES,
+    STRING,
+    UNKNOWN,
+)
 from analyzer.reading import storage
 
-INTEGRAL = "Integral"
-FRACTIONAL = "Fractional"
-STRING = "String"
-UNKNOWN = "Unknown"
-INFERRED_TYPES = (INTEGRAL, FRACTIONAL, STRING, UNKNOWN)
-NUMERIC_TYPES = (INTEGRAL, FRACTIONAL)
-
-KLL_C = 0.64
-KLL_K = 2048
 ENABLED = "Enabled"
 DISABLED = "Disabled"
 COMPARISON_METHODS = ("Simple", "Robust")
 CATEGORICAL_DRIFT_METHODS = ("LInfinity", "ChiSquared")
-
-
-@dataclass(frozen=True, slots=True)
-class KllBucket:
-    """One of the equal-width buckets of `distribution.kll.buckets` (count is a sketch estimate)."""
-
-    lower_bound: float
-    upper_bound: float
-    count: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +389,11 @@ __all__: Sequence[str] = (
     "CATEGORICAL_DRIFT_METHODS",
     "COMPARISON_METHODS",
     "FRACTIONAL",
+    "INFERRED_TYPES",
     "INTEGRAL",
+    "KLL_C",
+    "KLL_K",
+    "NUMERIC_TYPES",
     "STRING",
     "UNKNOWN",
     "CategoricalBucket",
