@@ -251,7 +251,7 @@ def test_prometheus_reads_drift_from_the_running_scheduler(
         assert prometheus.query('infertap_violations{check="baseline_drift_check"} >= 1')
         runs = prometheus.values(f'infertap_monitoring_runs_total{{endpoint="{ENDPOINT}"}}')
         assert {dict(k)["status"]: v for k, v in runs.items()} == {
-            "Completed": 0, "CompletedWithViolations": 2, "Failed": 0
+            "Completed": 0, "CompletedWithViolations": 2, "Failed": 0, "Stopped": 0
         }  # fmt: skip
         assert process.poll() is None, log_path.read_text()
     finally:
