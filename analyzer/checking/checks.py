@@ -36,37 +36,16 @@ from analyzer.reporting.baseline_files import (
     MonitoringConfig,
     Statistics,
 )
-
-DATA_TYPE_CHECK = "data_type_check"
-COMPLETENESS_CHECK = "completeness_check"
-BASELINE_DRIFT_CHECK = "baseline_drift_check"
-MISSING_COLUMN_CHECK = "missing_column_check"
-EXTRA_COLUMN_CHECK = "extra_column_check"
-CATEGORICAL_VALUES_CHECK = "categorical_values_check"
-CHECK_TYPES = (
-    DATA_TYPE_CHECK,
-    COMPLETENESS_CHECK,
+from analyzer.reporting.violations_file import (
     BASELINE_DRIFT_CHECK,
-    MISSING_COLUMN_CHECK,
-    EXTRA_COLUMN_CHECK,
     CATEGORICAL_VALUES_CHECK,
+    CHECK_TYPES,
+    COMPLETENESS_CHECK,
+    DATA_TYPE_CHECK,
+    EXTRA_COLUMN_CHECK,
+    MISSING_COLUMN_CHECK,
+    Violation,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One entry of constraint_violations.json."""
-
-    feature_name: str
-    constraint_check_type: str
-    description: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "feature_name": self.feature_name,
-            "constraint_check_type": self.constraint_check_type,
-            "description": self.description,
-        }
 
 
 @dataclass(slots=True)
@@ -325,3 +304,13 @@ def _feature_violations(
         categorical_values_violation(constraint, feature, config.domain_content_threshold),
     ]
     return [v for v in checks if v is not None]
+
+
+__all__ = [
+    "CHECK_TYPES",
+    "Evaluation",
+    "Violation",
+    "column_violations",
+    "evaluate",
+    "java_double",
+]

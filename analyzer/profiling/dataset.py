@@ -27,9 +27,9 @@ import orjson
 
 from analyzer.errors import AnalyzerError
 from analyzer.profiling.feature import FeatureProfile
+from analyzer.profiling.statistics import Statistics
 from analyzer.profiling.types import TextClasses, classify_text, text_counts
 from analyzer.profiling.view import ProfileView
-from analyzer.reporting.baseline_files import Statistics
 
 # JSON values: lists and objects are profiled as the String of their JSON.
 JsonValue = str | float | int | bool | None | list[Any] | dict[str, Any]

@@ -15,9 +15,9 @@ import numpy.typing as npt
 from datasketches import hll_sketch, hll_union, kll_doubles_sketch
 
 from analyzer.profiling import kll
+from analyzer.profiling.statistics import CategoricalBucket, FeatureStatistics
 from analyzer.profiling.types import FRACTIONAL, INTEGRAL, STRING, UNKNOWN
 from analyzer.profiling.view import FeatureView
-from analyzer.reporting.baseline_files import CategoricalBucket, FeatureStatistics
 
 TextCounter = Callable[[], tuple[list[str], list[int]]]
 

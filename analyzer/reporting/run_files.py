@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
-from analyzer.checking.checks import Violation
 from analyzer.job import MonitoringJob
 from analyzer.reading import storage
 from analyzer.reporting import baseline_files
@@ -15,6 +13,7 @@ from analyzer.reporting.execution import (
     VIOLATIONS_FILE,
     ExecutionResult,
 )
+from analyzer.reporting.violations_file import violations_to_bytes
 
 
 def write_reports(result: ExecutionResult, job: MonitoringJob) -> None:
@@ -40,23 +39,3 @@ def write_execution(result: ExecutionResult, job: MonitoringJob) -> None:
         result.output_files.append(url)
     record = result.to_json(job)
     storage.write_bytes(url, (json.dumps(record, indent=2, allow_nan=False) + "\n").encode())
-
-
-def violations_to_bytes(violations: Sequence[Violation]) -> bytes:
-    """constraint_violations.json exactly as SageMaker's container writes it (Jackson's pretty
-    printer: `" : "` separators, `[ {` … `}, {` … `} ]`, two-space indents, `[ ]` when empty)."""
-    if not violations:
-        return b'{\n  "violations" : [ ]\n}\n'
-    entries = []
-    for violation in violations:
-        fields = ",\n".join(
-            f"    {_json_string(key)} : {_json_string(value)}"
-            for key, value in violation.to_json().items()
-        )
-        entries.append("{\n" + fields + "\n  }")
-    body = ", ".join(entries)
-    return ('{\n  "violations" : [ ' + body + " ]\n}\n").encode("utf-8")
-
-
-def _json_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from analyzer.checking.checks import CHECK_TYPES
 from analyzer.reporting.baseline_files import Statistics
 from analyzer.reporting.execution import FAILED, FINISHED, STATUSES, ExecutionResult
+from analyzer.reporting.violations_file import CHECK_TYPES
 
 # One run reads an hour of captures: seconds for a quiet endpoint, many minutes for a busy one.
 RUN_DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0)

@@ -17,7 +17,7 @@ from analyzer.checking.checks import (
 from analyzer.profiling.dataset import DatasetProfile
 from analyzer.reporting import baseline_files
 from analyzer.reporting.baseline_files import Constraints, FeatureConstraint, MonitoringConfig
-from analyzer.reporting.run_files import violations_to_bytes
+from analyzer.reporting.violations_file import violations_to_bytes
 
 
 def profile_of(columns: dict[str, list[str]]) -> DatasetProfile:

@@ -14,9 +14,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy.stats import ks_2samp
 
-from analyzer.checking.checks import CHECK_TYPES, Violation
 from analyzer.reporting.baseline_files import FeatureStatistics, Statistics
 from analyzer.reporting.execution import ExecutionResult
+from analyzer.reporting.violations_file import CHECK_TYPES, Violation
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.metrics_server import MetricsServer
 from analyzer.scheduling.planning import latest_due_hour
