@@ -113,36 +113,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "e.g. INFERTAP_DATASET=s3://bucket/train.csv."
         ),
     )
-    parser.add_argument("--dataset", default=None, help="path, file:/// or s3:// URL of the data")
-    parser.add_argument(
+    _add_dataset_flags(parser.add_argument_group("the dataset"))
+    parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
+    apply_env(parser)
+    return parser
+
+
+def _add_dataset_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--dataset", default=None, help="path, file:/// or s3:// URL of the data")
+    group.add_argument(
         "--header",
         dest="header",
         action="store_true",
         default=None,
         help="the CSV's first row names the columns (the default)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--no-header",
         dest="header",
         action="store_false",
         help="the CSV has no header row: columns are named _c0, _c1, ... or by --columns",
     )
-    parser.add_argument(
+    group.add_argument(
         "--format",
         default=None,
         choices=FORMATS,
         help="dataset format; by default from the file extension",
     )
-    parser.add_argument(
+    group.add_argument(
         "--columns",
         "--feature-names",
         dest="columns",
         default=None,
         help="comma-separated column names for a CSV (replacing the header's, if any)",
     )
-    parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
-    apply_env(parser)
-    return parser
 
 
 def _header_flag(value: object) -> bool:

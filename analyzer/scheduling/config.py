@@ -15,6 +15,8 @@
 
 Relative local paths are taken relative to the folder holding the configuration file. The delay
 of an endpoint is its own `delay`, else `--delay` / INFERTAP_DELAY, else `defaults.delay`, else 20.
+Its `max_runtime` (seconds, SageMaker's MaxRuntimeInSeconds) is its own, else
+`defaults.max_runtime`, else `--max-runtime` / INFERTAP_MAX_RUNTIME, else 3600.
 """
 
 from __future__ import annotations
@@ -213,6 +215,13 @@ def _endpoint(
     # Only the endpoint's own delay: defaults.delay ranks below --delay (commands.schedule).
     delay = _delay(own["delay"], f"{where}.delay", source) if "delay" in own else None
     options = {k: v for k, v in raw.items() if k not in {"name", "variant", "delay", *_URL_KEYS}}
+    max_runtime = options.get("max_runtime")
+    if max_runtime is not None and not 0 < max_runtime < math.inf:
+        inherited = "max_runtime" not in own
+        where_key = "defaults.max_runtime" if inherited else f"{where}.max_runtime"
+        raise ConfigError(
+            f"{source}: {where_key}: must be a positive number of seconds, got {max_runtime!r}"
+        )
     return EndpointConfig(
         name=name,
         variant=variant,

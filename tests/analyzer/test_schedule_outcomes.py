@@ -7,11 +7,12 @@ import json
 import threading
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from analyzer.scheduling.config import EndpointConfig
@@ -24,9 +25,11 @@ from tests.analyzer.monitoring_data import (
     ENDPOINT,
     TRAIN_X,
     VARIANT,
+    analyzer,
     label_of,
     make_baseline,
     write_captures,
+    write_config,
     y_of,
 )
 
@@ -87,6 +90,15 @@ def stop() -> Iterator[threading.Event]:
     event.set()
 
 
+def scheduler_of(
+    config: EndpointConfig, metrics: AnalyzerMetrics, clock: Callable[[], datetime], hours: int = 1
+) -> Scheduler:
+    """A scheduler of one endpoint, due as soon as an hour closes, looking `hours` back."""
+    return Scheduler(
+        [config], default_delay=timedelta(0), catch_up_hours=hours, metrics=metrics, clock=clock
+    )
+
+
 def record_of(folder: Path, hour: datetime) -> dict[str, object]:
     path = folder / "reports" / partition_key(ENDPOINT, VARIANT, hour) / "execution.json"
     record: dict[str, object] = json.loads(path.read_text())
@@ -104,13 +116,7 @@ def test_a_stopped_hour_is_shown_and_run_again_later(
     write_captures(tmp_path / "capture", hour, TRAIN_X)
     now = [at("2026-11-25T09:30")]
     tiny = endpoint(tmp_path, baseline, max_runtime=0.000001)
-    scheduler = Scheduler(
-        [tiny],
-        default_delay=timedelta(0),
-        catch_up_hours=1,
-        metrics=registry,
-        clock=lambda: now[0],
-    )
+    scheduler = scheduler_of(tiny, registry, lambda: now[0])
 
     scheduler.loop(stop, once=True)
 
@@ -128,13 +134,7 @@ def test_a_stopped_hour_is_shown_and_run_again_later(
     assert scrape(server)[("infertap_monitoring_runs_total", labels(status="Stopped"))] == 2
 
     # A restart does not take a Stopped hour for done: it runs it (here to completion).
-    restarted = Scheduler(
-        [endpoint(tmp_path, baseline)],
-        default_delay=timedelta(0),
-        catch_up_hours=2,
-        metrics=AnalyzerMetrics(),
-        clock=lambda: now[0],
-    )
+    restarted = scheduler_of(endpoint(tmp_path, baseline), AnalyzerMetrics(), lambda: now[0], 2)
     restarted.loop(stop, once=True)
     assert restarted.statuses == {"Completed": 1, "Failed": 1}
     assert record_of(tmp_path, hour)["status"] == "Completed"
@@ -155,7 +155,7 @@ def write_wide_captures(root: Path, hour: datetime, count: int) -> None:
             )
 
 
-def test_columns_only_traffic_has_make_violations_not_series(
+def test_columns_only_traffic_brings_are_violations_not_series(
     tmp_path: Path,
     baseline: tuple[Path, Path],
     metrics: tuple[AnalyzerMetrics, MetricsServer],
@@ -164,13 +164,7 @@ def test_columns_only_traffic_has_make_violations_not_series(
     registry, server = metrics
     hour = at("2026-11-25T08:00")
     write_wide_captures(tmp_path / "capture", hour, 200)
-    scheduler = Scheduler(
-        [endpoint(tmp_path, baseline)],
-        default_delay=timedelta(0),
-        catch_up_hours=1,
-        metrics=registry,
-        clock=lambda: at("2026-11-25T09:30"),
-    )
+    scheduler = scheduler_of(endpoint(tmp_path, baseline), registry, lambda: at("2026-11-25T09:30"))
 
     scheduler.loop(stop, once=True)
 
@@ -184,3 +178,29 @@ def test_columns_only_traffic_has_make_violations_not_series(
     )
     statistics = json.loads(statistics_path.read_text())
     assert [f["name"] for f in statistics["features"]] == ["label", "x", "y", "_c3", "_c4"]
+
+
+def test_max_runtime_comes_from_the_flag_or_the_file_and_stopped_exits_3(
+    tmp_path: Path, baseline: tuple[Path, Path]
+) -> None:
+    write_captures(tmp_path / "capture", at("2026-11-25T08:00"), TRAIN_X)
+    config = write_config(tmp_path, *baseline, broken=False)
+    once = ("schedule", "--config", str(config), "--once", "--now", "2026-11-25T09:30:00Z")
+    once += ("--catch-up-hours", "1")
+
+    flagged = analyzer(*once, env={"INFERTAP_MAX_RUNTIME": "0.000001"})
+    assert flagged.returncode == 3, flagged.stderr
+    assert record_of(tmp_path, at("2026-11-25T08:00"))["status"] == "Stopped"
+
+    document = yaml.safe_load(config.read_text())
+    document["defaults"]["max_runtime"] = 3600  # the file's key wins over the flag
+    config.write_text(yaml.safe_dump(document))
+    done = analyzer(*once, "--max-runtime", "0.000001")
+    assert done.returncode == 0, done.stderr
+    assert record_of(tmp_path, at("2026-11-25T08:00"))["status"] == "Completed"
+
+    document["defaults"]["max_runtime"] = 0
+    config.write_text(yaml.safe_dump(document))
+    bad = analyzer(*once)
+    assert bad.returncode == 2
+    assert "defaults.max_runtime: must be a positive number of seconds, got 0" in bad.stderr
