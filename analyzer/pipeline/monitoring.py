@@ -59,6 +59,8 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
         _analyse(job, result, stop or StopToken(job.max_runtime))
     except RunStopped as exc:
         _end(result, STOPPED, str(exc))
+    except KeyboardInterrupt:  # SIGINT reached a --workers process first: stop, with a record
+        _end(result, STOPPED, "interrupted (SIGINT); the window was not analysed, run it again")
     except AnalyzerError as exc:
         _end(result, FAILED, str(exc))
     except Exception as exc:  # a bug must still end the run with a record, not a traceback
