@@ -1,8 +1,9 @@
 """Constraint checks: the current data against the baseline -> SageMaker-style violations.
 
-Change to ANALYZER.md: `evaluate(baseline, constraints, current, profile, expected_columns)`
+Change to ANALYZER.md: `evaluate(baseline, constraints, current, view, expected_columns)`
 returns an `Evaluation` (`.violations`, and `.feature_drift` / `.feature_p_value` for the
-metrics), not a bare list.
+metrics), not a bare list. Checks read immutable inputs only: statistics and the profile's
+`ProfileView` (DatasetProfile.view()), never the mutable profile.
 
 One function per `constraint_check_type`. Description texts follow SageMaker's pre-built
 container where its wording is known: data_type_check and baseline_drift_check; the
@@ -240,7 +241,7 @@ def evaluate(
     baseline: Statistics,
     constraints: Constraints,
     current: Statistics,
-    profile: ProfileView,
+    view: ProfileView,
     expected_columns: Sequence[str] | None = None,
 ) -> Evaluation:
     """Every check of DESIGN.md section 6, in constraint (column) order.
@@ -254,7 +255,7 @@ def evaluate(
     enabled = config.evaluate_constraints == ENABLED
     for constraint in constraints.features:
         current_stats = current.feature(constraint.name)
-        feature = profile.feature(constraint.name)
+        feature = view.feature(constraint.name)
         if feature is None or current_stats is None:
             continue
         drift_found = _measure_drift(constraint.name, baseline, current_stats, feature, config)
@@ -267,7 +268,7 @@ def evaluate(
     if enabled:
         baseline_names = [f.name for f in constraints.features] or baseline.feature_names
         expected = baseline_names if expected_columns is None else expected_columns
-        result.violations.extend(column_violations(baseline_names, expected, profile.columns))
+        result.violations.extend(column_violations(baseline_names, expected, view.columns))
     return result
 
 

@@ -185,8 +185,8 @@ def test_max_runtime_comes_from_the_flag_or_the_file_and_stopped_exits_3(
 ) -> None:
     write_captures(tmp_path / "capture", at("2026-11-25T08:00"), TRAIN_X)
     config = write_config(tmp_path, *baseline, broken=False)
-    once = ("schedule", "--config", str(config), "--once", "--now", "2026-11-25T09:30:00Z")
-    once += ("--catch-up-hours", "1")
+    once = ["schedule", "--config", str(config), "--once", "--now", "2026-11-25T09:30:00Z"]
+    once += ["--catch-up-hours", "1"]
 
     flagged = analyzer(*once, env={"INFERTAP_MAX_RUNTIME": "0.000001"})
     assert flagged.returncode == 3, flagged.stderr
