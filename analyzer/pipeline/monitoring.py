@@ -87,6 +87,7 @@ def _end(result: ExecutionResult, status: str, reason: str) -> None:
     result.status = status
     result.statistics = None
     result.set_violations([])
+    result.feature_drift, result.feature_p_value = {}, {}
     if status == STOPPED:
         result.stop_reason = reason
     else:

@@ -8,7 +8,6 @@ statistics.json (whose dataclasses are analyzer.profiling.statistics', re-export
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -31,6 +30,7 @@ from analyzer.profiling.types import (
     UNKNOWN,
 )
 from analyzer.reading import storage
+from analyzer.reporting.json_text import pretty_json
 
 ENABLED = "Enabled"
 DISABLED = "Disabled"
@@ -184,22 +184,8 @@ class Constraints:
 
 
 def to_bytes(document: Statistics | Constraints) -> bytes:
-    """Pretty-printed JSON, 2-space indent, as in SageMaker's statistics files.
-
-    A number JSON cannot hold (a sum past the double range) is written as null, never as an
-    Infinity token that JSON readers reject.
-    """
-    return (json.dumps(_finite(document.to_json()), indent=2) + "\n").encode("utf-8")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
+    """Pretty-printed JSON, 2-space indent, as in SageMaker's statistics files."""
+    return pretty_json(document.to_json())
 
 
 def load_statistics(url: str) -> Statistics:

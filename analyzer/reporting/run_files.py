@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from analyzer.job import MonitoringJob
 from analyzer.reading import storage
 from analyzer.reporting import baseline_files
@@ -13,6 +11,7 @@ from analyzer.reporting.execution import (
     VIOLATIONS_FILE,
     ExecutionResult,
 )
+from analyzer.reporting.json_text import pretty_json
 from analyzer.reporting.violations_file import violations_to_bytes
 
 
@@ -37,5 +36,4 @@ def write_execution(result: ExecutionResult, job: MonitoringJob) -> None:
     url = storage.join(job.output, EXECUTION_FILE)
     if url not in result.output_files:
         result.output_files.append(url)
-    record = result.to_json(job)
-    storage.write_bytes(url, (json.dumps(record, indent=2, allow_nan=False) + "\n").encode())
+    storage.write_bytes(url, pretty_json(result.to_json(job)))

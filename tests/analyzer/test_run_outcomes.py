@@ -183,3 +183,13 @@ def test_version_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
             main(argv)
         assert exited.value.code == 0
         assert capsys.readouterr().out == f"infertap-analyzer {version('infertap')}\n"
+
+
+def test_a_sum_past_the_double_range_is_written_as_null(tmp_path: Path) -> None:
+    lines = [f"0.5,{i % 10},1.7e308" for i in range(4)]
+    (tmp_path / "train.csv").write_text(",".join(COLUMNS) + "\n" + "\n".join(lines) + "\n")
+    create_baseline(str(tmp_path / "train.csv"), str(tmp_path / "out"))
+    statistics = strict_json((tmp_path / "out" / "statistics.json").read_text())
+    b = next(f for f in statistics["features"] if f["name"] == "b")["numerical_statistics"]
+    assert b["sum"] is None
+    assert b["max"] == 1.7e308
