@@ -3,31 +3,54 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from analyzer.commands import baseline, run, schedule
+from analyzer.reporting.execution import EXIT_FAILED
+
+PROG = "infertap-analyzer"
+
+
+def version() -> str:
+    """The installed distribution's version, or "unknown" when run from a bare checkout."""
+    try:
+        return metadata.version("infertap")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="infertap-analyzer",
+        prog=PROG,
         description=(
             "Drift analyzer compatible with SageMaker Model Monitor: baseline a training "
             "dataset, analyse captured traffic against it, or do so every hour. Every flag "
             "also reads INFERTAP_<FLAG>."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (baseline, run, schedule):
         command = module.add_parser(commands)
+        command.add_argument("--version", action="version", version=f"{PROG} {version()}")
         command.set_defaults(handler=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; an unexpected error exits 2 (Failed), never 1 (CompletedWithViolations)."""
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except Exception as exc:  # a bug: say so and exit as Failed, never as a violation
+        logging.getLogger("infertap.analyzer").exception("the command failed unexpectedly")
+        print(
+            f"{PROG} {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ class RunCounts:
     row_count_mismatch: int = 0  # records whose input and output hold different row counts
     non_numeric_values: int = 0  # non-numbers in columns the baseline says are numeric
     base64_payloads: int = 0  # BASE64 payloads whose content type names no readable format
+    non_finite_values: int = 0  # numbers too large for a double (1e999, inf): profiled as missing
 
     @property
     def skipped_records(self) -> int:
@@ -61,6 +62,8 @@ _WARNINGS = {
     "wrong_column_count": "rows have a value count different from the baseline's columns",
     "row_count_mismatch": "records have different numbers of input and output rows",
     "non_numeric_values": "values are not numbers in columns the baseline says are numeric",
+    "non_finite_values": "numbers are too large for a double (such as 1e999) and were "
+    "profiled as missing values",
     "base64_payloads": "BASE64 payloads have a content type no decoder reads (use --record-hook)",
     "empty_records": "records have nothing to monitor on the chosen side",
     "error_responses": "records are of error responses (HTTP status >= 400; skipped)",

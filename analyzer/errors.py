@@ -25,3 +25,14 @@ class CaptureError(AnalyzerError):
 
 class ConfigError(AnalyzerError):
     """A command-line option or configuration value that is not valid."""
+
+
+class RunFailed(AnalyzerError):
+    """Ends a monitoring run with status Failed and this message as its failure reason."""
+
+
+class RunStopped(Exception):
+    """Ends a monitoring run with status Stopped (--max-runtime passed, or SIGTERM).
+
+    Not an AnalyzerError: a stopped run did nothing wrong, and is run again.
+    """

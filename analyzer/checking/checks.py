@@ -1,8 +1,9 @@
 """Constraint checks: the current data against the baseline -> SageMaker-style violations.
 
-Change to ANALYZER.md: `evaluate(baseline, constraints, current, profile, expected_columns)`
+Change to ANALYZER.md: `evaluate(baseline, constraints, current, view, expected_columns)`
 returns an `Evaluation` (`.violations`, and `.feature_drift` / `.feature_p_value` for the
-metrics), not a bare list.
+metrics), not a bare list. Checks read immutable inputs only: statistics and the profile's
+`ProfileView` (DatasetProfile.view()), never the mutable profile.
 
 One function per `constraint_check_type`. Description texts follow SageMaker's pre-built
 container where its wording is known: data_type_check and baseline_drift_check; the
@@ -20,58 +21,32 @@ invert such an alert: it goes to `feature_p_value`, never to `feature_drift`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from analyzer.checking import drift
-from analyzer.profiling import kll
-from analyzer.profiling.dataset import DatasetProfile, FeatureProfile
-from analyzer.reporting.schema import (
+from analyzer.profiling.types import FRACTIONAL, INTEGRAL, NUMERIC_TYPES, STRING
+from analyzer.profiling.view import FeatureView, ProfileView
+from analyzer.reporting.baseline_files import (
     ENABLED,
-    FRACTIONAL,
-    INTEGRAL,
-    NUMERIC_TYPES,
-    STRING,
     Constraints,
     FeatureConstraint,
     FeatureStatistics,
     MonitoringConfig,
     Statistics,
 )
-
-DATA_TYPE_CHECK = "data_type_check"
-COMPLETENESS_CHECK = "completeness_check"
-BASELINE_DRIFT_CHECK = "baseline_drift_check"
-MISSING_COLUMN_CHECK = "missing_column_check"
-EXTRA_COLUMN_CHECK = "extra_column_check"
-CATEGORICAL_VALUES_CHECK = "categorical_values_check"
-CHECK_TYPES = (
-    DATA_TYPE_CHECK,
-    COMPLETENESS_CHECK,
+from analyzer.reporting.violations_file import (
     BASELINE_DRIFT_CHECK,
-    MISSING_COLUMN_CHECK,
-    EXTRA_COLUMN_CHECK,
     CATEGORICAL_VALUES_CHECK,
+    CHECK_TYPES,
+    COMPLETENESS_CHECK,
+    DATA_TYPE_CHECK,
+    EXTRA_COLUMN_CHECK,
+    MISSING_COLUMN_CHECK,
+    Violation,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One entry of constraint_violations.json."""
-
-    feature_name: str
-    constraint_check_type: str
-    description: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "feature_name": self.feature_name,
-            "constraint_check_type": self.constraint_check_type,
-            "description": self.description,
-        }
 
 
 @dataclass(slots=True)
@@ -120,7 +95,7 @@ def _deequ_text(value: float) -> str:
 
 
 def data_type_violation(
-    constraint: FeatureConstraint, feature: FeatureProfile, threshold: float
+    constraint: FeatureConstraint, feature: FeatureView, threshold: float
 ) -> Violation | None:
     """Share of present values of the expected type (Integral counts as Fractional) < threshold."""
     expected = constraint.inferred_type
@@ -152,7 +127,7 @@ def completeness_violation(
 
 
 def categorical_values_violation(
-    constraint: FeatureConstraint, feature: FeatureProfile, threshold: float
+    constraint: FeatureConstraint, feature: FeatureView, threshold: float
 ) -> Violation | None:
     """Share of values inside the baseline's domain below domain_content_threshold.
 
@@ -162,7 +137,7 @@ def categorical_values_violation(
     if constraint.domains is None or constraint.inferred_type != STRING or feature.present == 0:
         return None
     domain = set(constraint.domains)
-    counts = feature.categorical_counts()  # numbers' texts too, while they are tracked
+    counts = feature.categorical  # numbers' texts too, while they are tracked
     inside = sum(count for value, count in counts.items() if value in domain)
     share = (inside + feature.missing) / (feature.present + feature.missing)
     if share >= threshold:
@@ -173,7 +148,7 @@ def categorical_values_violation(
 def drift_distance(
     baseline: FeatureStatistics,
     current: FeatureStatistics,
-    feature: FeatureProfile | None,
+    feature: FeatureView | None,
     config: MonitoringConfig,
 ) -> float | None:
     """Baseline distance of one feature, or None when the two cannot be compared."""
@@ -187,7 +162,7 @@ def drift_distance(
             current = FeatureStatistics(
                 name=current.name,
                 inferred_type=FRACTIONAL,
-                kll_sketch=kll.levels_from_sketch(feature.sketch),
+                kll_sketch=[list(level) for level in feature.numeric_levels],
             )
         elif not current.is_numeric or not current.kll_sketch:
             return None
@@ -266,7 +241,7 @@ def evaluate(
     baseline: Statistics,
     constraints: Constraints,
     current: Statistics,
-    profile: DatasetProfile,
+    view: ProfileView,
     expected_columns: Sequence[str] | None = None,
 ) -> Evaluation:
     """Every check of DESIGN.md section 6, in constraint (column) order.
@@ -278,12 +253,11 @@ def evaluate(
     config = constraints.monitoring_config
     result = Evaluation()
     enabled = config.evaluate_constraints == ENABLED
-    present = set(profile.columns)
     for constraint in constraints.features:
         current_stats = current.feature(constraint.name)
-        if constraint.name not in present or current_stats is None:
+        feature = view.feature(constraint.name)
+        if feature is None or current_stats is None:
             continue
-        feature = profile.feature(constraint.name)
         drift_found = _measure_drift(constraint.name, baseline, current_stats, feature, config)
         if drift_found is not None:
             result.record_drift(constraint.name, *drift_found, config)
@@ -294,7 +268,7 @@ def evaluate(
     if enabled:
         baseline_names = [f.name for f in constraints.features] or baseline.feature_names
         expected = baseline_names if expected_columns is None else expected_columns
-        result.violations.extend(column_violations(baseline_names, expected, profile.columns))
+        result.violations.extend(column_violations(baseline_names, expected, view.columns))
     return result
 
 
@@ -302,7 +276,7 @@ def _measure_drift(
     name: str,
     baseline: Statistics,
     current: FeatureStatistics,
-    feature: FeatureProfile,
+    feature: FeatureView,
     config: MonitoringConfig,
 ) -> tuple[float, FeatureStatistics] | None:
     """The feature's drift value and its baseline statistics, or None if not comparable."""
@@ -318,7 +292,7 @@ def _measure_drift(
 def _feature_violations(
     constraint: FeatureConstraint,
     current: FeatureStatistics,
-    feature: FeatureProfile,
+    feature: FeatureView,
     config: MonitoringConfig,
     drift_found: tuple[float, FeatureStatistics] | None,
 ) -> list[Violation]:
@@ -333,21 +307,11 @@ def _feature_violations(
     return [v for v in checks if v is not None]
 
 
-def violations_to_bytes(violations: Sequence[Violation]) -> bytes:
-    """constraint_violations.json exactly as SageMaker's container writes it (Jackson's pretty
-    printer: `" : "` separators, `[ {` … `}, {` … `} ]`, two-space indents, `[ ]` when empty)."""
-    if not violations:
-        return b'{\n  "violations" : [ ]\n}\n'
-    entries = []
-    for violation in violations:
-        fields = ",\n".join(
-            f"    {_json_string(key)} : {_json_string(value)}"
-            for key, value in violation.to_json().items()
-        )
-        entries.append("{\n" + fields + "\n  }")
-    body = ", ".join(entries)
-    return ('{\n  "violations" : [ ' + body + " ]\n}\n").encode("utf-8")
-
-
-def _json_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+__all__ = [
+    "CHECK_TYPES",
+    "Evaluation",
+    "Violation",
+    "column_violations",
+    "evaluate",
+    "java_double",
+]

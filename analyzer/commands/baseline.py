@@ -20,8 +20,8 @@ from analyzer.commands.flags import apply_env, configure_logging, parse_flag
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading import storage
 from analyzer.reading.datasets import FORMATS, ProgressReporter, profile_dataset
-from analyzer.reporting import schema
-from analyzer.reporting.schema import (
+from analyzer.reporting import baseline_files
+from analyzer.reporting.baseline_files import (
     STRING,
     Constraints,
     FeatureConstraint,
@@ -64,7 +64,7 @@ def suggest_constraints(
     return Constraints(features=features, monitoring_config=monitoring_config or MonitoringConfig())
 
 
-def suggested_domain(feature: schema.FeatureStatistics) -> list[str] | None:
+def suggested_domain(feature: baseline_files.FeatureStatistics) -> list[str] | None:
     """The allowed values of a low-cardinality String feature, most frequent first, else None."""
     buckets = feature.categorical_buckets
     distinct = feature.distinct_count if feature.distinct_count is not None else len(buckets)
@@ -96,8 +96,8 @@ def create_baseline(
     constraints = suggest_constraints(statistics)
     statistics_url = storage.join(output, STATISTICS_FILE)
     constraints_url = storage.join(output, CONSTRAINTS_FILE)
-    schema.dump_statistics(statistics, statistics_url)
-    schema.dump_constraints(constraints, constraints_url)
+    baseline_files.dump_statistics(statistics, statistics_url)
+    baseline_files.dump_constraints(constraints, constraints_url)
     return BaselineResult(statistics, constraints, statistics_url, constraints_url)
 
 
@@ -113,36 +113,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "e.g. INFERTAP_DATASET=s3://bucket/train.csv."
         ),
     )
-    parser.add_argument("--dataset", default=None, help="path, file:/// or s3:// URL of the data")
-    parser.add_argument(
+    _add_dataset_flags(parser.add_argument_group("the dataset"))
+    parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
+    apply_env(parser)
+    return parser
+
+
+def _add_dataset_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--dataset", default=None, help="path, file:/// or s3:// URL of the data")
+    group.add_argument(
         "--header",
         dest="header",
         action="store_true",
         default=None,
         help="the CSV's first row names the columns (the default)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--no-header",
         dest="header",
         action="store_false",
         help="the CSV has no header row: columns are named _c0, _c1, ... or by --columns",
     )
-    parser.add_argument(
+    group.add_argument(
         "--format",
         default=None,
         choices=FORMATS,
         help="dataset format; by default from the file extension",
     )
-    parser.add_argument(
+    group.add_argument(
         "--columns",
         "--feature-names",
         dest="columns",
         default=None,
         help="comma-separated column names for a CSV (replacing the header's, if any)",
     )
-    parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
-    apply_env(parser)
-    return parser
 
 
 def _header_flag(value: object) -> bool:

@@ -60,6 +60,17 @@ def whole_number(value: object, option: str, low: int) -> int:
     return number
 
 
+def seconds(value: object, option: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise ConfigError(f"{option} must be a number of seconds, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise ConfigError(f"{option} must be a positive number of seconds, got {value!r}")
+    return number
+
+
 def parse_utc_time(text: str, option: str) -> datetime:
     """An ISO 8601 time; without a zone it is UTC. The result is in UTC."""
     try:

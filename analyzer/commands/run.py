@@ -1,12 +1,18 @@
-"""`infertap-analyzer run`: the command line of one monitoring run (analyzer.reporting.execution).
+"""`infertap-analyzer run`: the command line of one monitoring run (analyzer.pipeline).
 
-Exit codes: 0 Completed, 1 CompletedWithViolations, 2 Failed or bad usage (the epilog says so).
+Exit codes: 0 Completed, 1 CompletedWithViolations, 2 Failed or bad usage, 3 Stopped (past
+--max-runtime, or SIGTERM/SIGINT); the epilog says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from analyzer.commands.flags import (
@@ -14,11 +20,15 @@ from analyzer.commands.flags import (
     configure_logging,
     parse_log_level,
     parse_utc_time,
+    seconds,
     whole_number,
 )
 from analyzer.decoding.payloads import MONITOR_SIDES
 from analyzer.errors import AnalyzerError, ConfigError
-from analyzer.reporting.execution import EXIT_FAILED, FAILED, MonitoringJob, run_monitoring
+from analyzer.job import DEFAULT_MAX_RUNTIME, MonitoringJob
+from analyzer.pipeline.monitoring import run_monitoring
+from analyzer.pipeline.stopping import StopToken
+from analyzer.reporting.execution import EXIT_FAILED, FINISHED
 from sidecar.common.options import env_name
 
 _EPILOG = """\
@@ -27,6 +37,8 @@ exit status:
   1  CompletedWithViolations: see constraint_violations.json
   2  Failed (no capture files, unreadable baseline, unwritable output, ...) or bad usage;
      the reason is printed and written to execution.json
+  3  Stopped: the run passed --max-runtime or got SIGTERM/SIGINT; execution.json says
+     why, and the window should be run again
 
 CSV payloads are matched to the baseline's columns by position: the output column(s) first,
 then the input columns (SageMaker's layout, so a baseline from a training file whose label is
@@ -53,7 +65,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add = parser.add_argument
+    _add_location_flags(parser.add_argument_group("what to analyse"))
+    _add_decoding_flags(parser.add_argument_group("how to read the captures"))
+    _add_execution_flags(parser.add_argument_group("execution"))
+    apply_env(parser)
+    return parser
+
+
+def _add_location_flags(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
     add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
     add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
     add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
@@ -62,6 +82,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
     add("--end", help="window end (exclusive), e.g. 2026-11-25T09:00:00Z")
     add("--output", help="folder or s3:// prefix for the reports")
+
+
+def _add_decoding_flags(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
     add("--monitor", default="both", choices=MONITOR_SIDES, help="sides to monitor (default both)")
     add(
         "--output-columns",
@@ -69,11 +93,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="how many leading baseline columns are model outputs (default: detected)",
     )
     add("--record-hook", default=None, help="package.module:function decoding other payloads")
+
+
+def _add_execution_flags(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
     add("--workers", default="1", help="processes profiling files in parallel (default 1)")
     add("--read-concurrency", default="16", help="files read at once (default 16)")
+    add(
+        "--max-runtime",
+        default=f"{DEFAULT_MAX_RUNTIME:g}",
+        help="seconds after which the run stops with status Stopped, as SageMaker's "
+        f"MaxRuntimeInSeconds (default {DEFAULT_MAX_RUNTIME:g})",
+    )
     add("--log-level", default="info", help="debug, info, warning or error (default info)")
-    apply_env(parser)
-    return parser
 
 
 def job_from_args(args: argparse.Namespace) -> MonitoringJob:
@@ -111,22 +143,43 @@ def job_from_args(args: argparse.Namespace) -> MonitoringJob:
         record_hook=args.record_hook or None,
         workers=whole_number(args.workers, "--workers", 1),
         read_concurrency=whole_number(args.read_concurrency, "--read-concurrency", 1),
+        max_runtime=seconds(args.max_runtime, "--max-runtime"),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Execute `run`; print the outcome; return 0, 1 or 2 (see the epilog)."""
+    """Execute `run`; print the outcome; return 0, 1, 2 or 3 (see the epilog)."""
     try:
         configure_logging(parse_log_level(getattr(args, "log_level", "info")))
         job = job_from_args(args)
     except AnalyzerError as exc:
         print(f"infertap-analyzer run: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    result = run_monitoring(job)
-    stream = sys.stderr if result.status == FAILED else sys.stdout
+    stop = StopToken(job.max_runtime)
+    with _stop_on_signals(stop):
+        result = run_monitoring(job, stop)
+    stream = sys.stdout if result.status in FINISHED else sys.stderr
     print(result.message, file=stream)
     for warning in result.warnings:
         print(f"warning: {warning}", file=stream)
     if result.output_files:
         print(f"reports: {', '.join(result.output_files)}", file=stream)
     return result.exit_code
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: StopToken) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the run at its next check: it ends Stopped, with its record."""
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.request(f"{signal.Signals(signum).name} received")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only; its caller stops the run
+        return
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

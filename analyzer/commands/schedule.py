@@ -1,13 +1,15 @@
 """`infertap-analyzer schedule`: monitor configured endpoints every hour and serve `/metrics`.
 
 Exit codes: 0 stopped by SIGTERM/SIGINT, or with --once every run Completed (or nothing was due);
-1 with --once some run CompletedWithViolations and none Failed; 2 a Failed run with --once, or a
-bad option or configuration file (the message names it).
+1 with --once some run CompletedWithViolations and none Failed or Stopped; 2 a Failed run with
+--once, or a bad option or configuration file (the message names it); 3 with --once some run
+Stopped (past its max_runtime) and none Failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -26,9 +28,18 @@ from analyzer.commands.flags import (
     parse_flag,
     parse_log_level,
     parse_utc_time,
+    seconds,
 )
 from analyzer.errors import ConfigError
-from analyzer.reporting.execution import COMPLETED_WITH_VIOLATIONS, FAILED
+from analyzer.job import DEFAULT_MAX_RUNTIME
+from analyzer.reporting.execution import (
+    COMPLETED_WITH_VIOLATIONS,
+    EXIT_FAILED,
+    EXIT_STOPPED,
+    EXIT_VIOLATIONS,
+    FAILED,
+    STOPPED,
+)
 from analyzer.scheduling.config import MAX_DELAY_MINUTES, MonitorConfig, load_config
 from analyzer.scheduling.loop import Scheduler, utc_now
 from analyzer.scheduling.metrics import AnalyzerMetrics
@@ -36,8 +47,6 @@ from analyzer.scheduling.metrics_server import MetricsServer
 from analyzer.scheduling.planning import DEFAULT_CATCH_UP_HOURS, DEFAULT_DELAY
 
 EXIT_OK = 0
-EXIT_VIOLATIONS = 1
-EXIT_FAILED = 2
 log = logging.getLogger("infertap.analyzer.commands.schedule")
 
 
@@ -67,12 +76,16 @@ configuration file (--config):
       baseline_statistics: s3://bucket/baseline/statistics.json
       baseline_constraints: s3://bucket/baseline/constraints.json
       # optional: captures, output, delay, and the `run` options monitor, output_columns,
-      # record_hook, workers, read_concurrency
+      # record_hook, workers, read_concurrency, max_runtime (seconds; default 3600)
 
 exit status:
   0  stopped by SIGTERM/SIGINT; with --once: every run Completed, or nothing was due
-  1  with --once: some run CompletedWithViolations, none Failed
+  1  with --once: some run CompletedWithViolations, none Failed or Stopped
   2  with --once: some run Failed; or a bad option or configuration file
+  3  with --once: some run Stopped (past its max_runtime; run again later), none Failed
+
+A run past its max_runtime ends Stopped, is shown as status="Stopped" in
+infertap_execution_status and is run again an hour later (and on the next start).
 """
 
 
@@ -86,14 +99,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "in --config and write statistics.json, constraint_violations.json and "
             "execution.json under {output}/{endpoint}/{variant}/YYYY/MM/DD/HH/. An hour whose "
             "execution.json shows a finished run is skipped, so restarts do not redo work; "
-            "Failed hours are tried again on the next start. Every flag can also be set as "
-            "INFERTAP_<FLAG>, e.g. INFERTAP_CATCH_UP_HOURS=48.",
+            "Failed and Stopped hours are tried again on the next start. Every flag can also "
+            "be set as INFERTAP_<FLAG>, e.g. INFERTAP_CATCH_UP_HOURS=48.",
             width=79,
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add = parser.add_argument
+    _add_config_flags(parser.add_argument_group("what to monitor and where to serve metrics"))
+    _add_timing_flags(parser.add_argument_group("when to run"))
+    _add_execution_flags(parser.add_argument_group("execution"))
+    apply_env(parser)
+    return parser
+
+
+def _add_config_flags(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
     add("--config", default=None, help="YAML file listing the endpoints (required)")
     add(
         "--metrics-listen",
@@ -101,6 +122,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="HOST:PORT serving /metrics, /healthz and /readyz; not served with --once "
         "(default 0.0.0.0:9091)",
     )
+
+
+def _add_timing_flags(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
     add(
         "--delay",
         default=None,
@@ -116,15 +141,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add("--once", action="store_true", help="run what is due, then exit (for cron and CI)")
     add("--now", default=None, help="with --once: act as if the UTC time were this (backfills)")
+
+
+def _add_execution_flags(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
     add("--concurrency", default="1", help="endpoints analysed at the same time (default 1)")
+    add(
+        "--max-runtime",
+        default=None,
+        help="seconds after which a run stops with status Stopped (and is run again an hour "
+        "later), for endpoints whose entry and defaults set no max_runtime "
+        f"(default {DEFAULT_MAX_RUNTIME:g}, SageMaker's MaxRuntimeInSeconds)",
+    )
     add(
         "--shutdown-grace",
         default="25",
-        help="seconds in-flight runs get to finish after SIGTERM (default 25)",
+        help="seconds in-flight runs get to finish after SIGTERM before they are stopped "
+        "(default 25)",
     )
     add("--log-level", default="info", help="debug, info, warning or error (default info)")
-    apply_env(parser)
-    return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
@@ -138,7 +173,7 @@ def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
         if (args.delay is not None)
         else None
     )
-    config = load_config(args.config)
+    config = _with_max_runtime(load_config(args.config), args.max_runtime)
     if delay is None:
         delay = (
             timedelta(minutes=config.delay_minutes)
@@ -166,6 +201,20 @@ def settings_from_args(args: argparse.Namespace) -> ScheduleSettings:
         shutdown_grace=number(args.shutdown_grace, "--shutdown-grace", 0, 3600),
         log_level=parse_log_level(args.log_level),
     )
+
+
+def _with_max_runtime(config: MonitorConfig, flag: object) -> MonitorConfig:
+    """--max-runtime for the endpoints whose entry (or the file's defaults) sets none."""
+    if flag is None or flag == "":
+        return config
+    max_runtime = seconds(flag, "--max-runtime")
+    endpoints = tuple(
+        e
+        if "max_runtime" in e.options
+        else dataclasses.replace(e, options={**e.options, "max_runtime": max_runtime})
+        for e in config.endpoints
+    )
+    return dataclasses.replace(config, endpoints=endpoints)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -236,4 +285,6 @@ def _exit_code(scheduler: Scheduler, once: bool) -> int:
         return EXIT_OK
     if scheduler.statuses[FAILED]:
         return EXIT_FAILED
+    if scheduler.statuses[STOPPED]:
+        return EXIT_STOPPED
     return EXIT_VIOLATIONS if scheduler.statuses[COMPLETED_WITH_VIOLATIONS] else EXIT_OK

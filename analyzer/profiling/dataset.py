@@ -16,7 +16,9 @@ adds the numbers' texts of a mixed column to `string_counts`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -25,8 +27,9 @@ import orjson
 
 from analyzer.errors import AnalyzerError
 from analyzer.profiling.feature import FeatureProfile
+from analyzer.profiling.statistics import Statistics
 from analyzer.profiling.types import TextClasses, classify_text, text_counts
-from analyzer.reporting.schema import Statistics
+from analyzer.profiling.view import ProfileView
 
 # JSON values: lists and objects are profiled as the String of their JSON.
 JsonValue = str | float | int | bool | None | list[Any] | dict[str, Any]
@@ -79,7 +82,12 @@ class DatasetProfile:
         """
         for name, values in columns.items():
             if isinstance(values, TextClasses):
-                seen = values.n_missing + len(values.numbers) + len(values.strings)
+                seen = (
+                    values.n_missing
+                    + values.n_non_finite
+                    + len(values.numbers)
+                    + len(values.strings)
+                )
                 if seen != n_rows:
                     raise ProfileError(f"column {name!r} has {seen} values, expected {n_rows}")
                 self._add_classes(self._feature_or_new(name), values)
@@ -104,8 +112,10 @@ class DatasetProfile:
             kind = values.dtype.kind
             if kind == "f":
                 floats = values.astype(np.float64, copy=False)
-                present = floats[~np.isnan(floats)]
-                feature.missing += len(floats) - len(present)
+                present = floats[np.isfinite(floats)]
+                infinite = int(np.isinf(floats).sum())
+                feature.add_non_finite(infinite)
+                feature.missing += len(floats) - len(present) - infinite
                 feature.add_numbers(present, 0)
                 return
             if kind in "iu":
@@ -126,6 +136,7 @@ class DatasetProfile:
     @staticmethod
     def _add_classes(feature: FeatureProfile, classes: TextClasses) -> None:
         feature.missing += classes.n_missing
+        feature.add_non_finite(classes.n_non_finite)
         feature.add_numbers(classes.numbers, classes.n_integral, classes.number_text_counts)
         feature.add_strings(classes.strings)
 
@@ -138,27 +149,27 @@ class DatasetProfile:
         n_integral = 0
         texts: list[str] = []
         strings: list[str] = []
-        missing = 0
+        missing = non_finite = 0
         for value in values:
             if value is None:
                 missing += 1
             elif isinstance(value, bool):
                 strings.append("true" if value else "false")
-            elif isinstance(value, int):
-                numbers.append(float(value))
-                written.append(str(value))
-                n_integral += 1
-            elif isinstance(value, float):
-                if value != value:
+            elif isinstance(value, int | float):
+                number = _finite_float(value)
+                if number is None:
+                    non_finite += value == value  # NaN is missing; infinities are counted
                     missing += 1
                 else:
-                    numbers.append(value)
-                    written.append(repr(value))
+                    numbers.append(number)
+                    written.append(str(value) if isinstance(value, int) else repr(value))
+                    n_integral += isinstance(value, int)
             elif isinstance(value, str):
                 texts.append(value)
             else:
                 strings.append(orjson.dumps(value, default=str).decode("utf-8"))
-        feature.missing += missing
+        feature.missing += missing - non_finite
+        feature.add_non_finite(non_finite)
         feature.add_numbers(
             np.asarray(numbers, dtype=np.float64),
             n_integral,
@@ -186,8 +197,9 @@ class DatasetProfile:
                 f"matrix shape {matrix.shape} does not match {len(names)} column names"
             )
         rows = matrix.shape[0]
-        nan = np.isnan(matrix)
+        nan = ~np.isfinite(matrix)  # NaN is missing; so are infinities, counted as non-finite
         any_nan = bool(nan.any())
+        infinite = np.isinf(matrix).sum(axis=0) if any_nan else np.zeros(len(names), np.int64)
         integral_counts = self._integral_counts(matrix, nan, integral)
         counts, sums, m2s, lows, highs = _column_moments(matrix, nan if any_nan else None)
         by_column = np.ascontiguousarray(matrix.T)
@@ -195,7 +207,8 @@ class DatasetProfile:
         for j, name in enumerate(names):
             feature = self._feature_or_new(name)
             count = int(counts[j])
-            feature.missing += rows - count
+            feature.add_non_finite(int(infinite[j]))
+            feature.missing += rows - count - int(infinite[j])
             if count == 0:
                 continue
             feature.add_moments(
@@ -276,6 +289,11 @@ class DatasetProfile:
             raise ProfileError(f"not a serialised DatasetProfile: {exc}") from exc
         return profile
 
+    def view(self) -> ProfileView:
+        """An immutable snapshot for the checks (they never see this mutable profile)."""
+        features = {name: feature.view() for name, feature in self._features.items()}
+        return ProfileView(self.item_count, tuple(features), MappingProxyType(features))
+
     def to_statistics(self) -> Statistics:
         return Statistics(
             item_count=self.item_count,
@@ -302,3 +320,12 @@ def _column_moments(
     lows = np.where(nan, np.inf, matrix).min(axis=0)
     highs = np.where(nan, -np.inf, matrix).max(axis=0)
     return counts, sums, m2s, lows, highs
+
+
+def _finite_float(value: int | float) -> float | None:
+    """A JSON number as a finite float, or None (NaN, infinities, integers beyond a double)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

@@ -7,6 +7,7 @@ import heapq
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -14,14 +15,9 @@ import numpy.typing as npt
 from datasketches import hll_sketch, hll_union, kll_doubles_sketch
 
 from analyzer.profiling import kll
-from analyzer.reporting.schema import (
-    FRACTIONAL,
-    INTEGRAL,
-    STRING,
-    UNKNOWN,
-    CategoricalBucket,
-    FeatureStatistics,
-)
+from analyzer.profiling.statistics import CategoricalBucket, FeatureStatistics
+from analyzer.profiling.types import FRACTIONAL, INTEGRAL, STRING, UNKNOWN
+from analyzer.profiling.view import FeatureView
 
 TextCounter = Callable[[], tuple[list[str], list[int]]]
 
@@ -45,6 +41,7 @@ class FeatureProfile:
 
     name: str
     missing: int = 0
+    non_finite: int = 0  # numbers too large for a double (1e999): also counted in `missing`
     integral: int = 0
     fractional: int = 0
     string: int = 0
@@ -111,6 +108,11 @@ class FeatureProfile:
         `text_counts` gives the values' texts as written (with counts), which keeps them
         countable as categories; it is called only while that is still tracked.
         """
+        finite = np.isfinite(values)
+        if not finite.all():  # callers filter these; never let one reach the moments
+            self.add_non_finite(int((~finite).sum()))
+            n_integral = min(n_integral, int(finite.sum()))
+            values, text_counts = values[finite], None
         count = len(values)
         if count == 0:
             return
@@ -123,6 +125,11 @@ class FeatureProfile:
         self.fractional += count - n_integral
         # The sketch binding takes only writable, contiguous float64 arrays (not Arrow views).
         self.sketch.update(np.require(values, np.float64, ["C_CONTIGUOUS", "WRITEABLE"]))
+
+    def add_non_finite(self, count: int) -> None:
+        """Count numbers that are not finite; they are profiled as missing values."""
+        self.non_finite += count
+        self.missing += count
 
     def add_moments(self, count: int, total: float, m2: float, low: float, high: float) -> None:
         """Chan's parallel update of (n, mean, M2) with a batch of `count` values."""
@@ -182,6 +189,7 @@ class FeatureProfile:
             self.max = max(self.max, other.max)
             self.sketch.merge(other.sketch)
         self.missing += other.missing
+        self.non_finite += other.non_finite
         self.integral += other.integral
         self.fractional += other.fractional
         self.string += other.string
@@ -202,6 +210,22 @@ class FeatureProfile:
             self.numeric_texts = None
         union = _hll_union(self.distinct, other.distinct)
         self.distinct = union
+
+    def view(self) -> FeatureView:
+        """An immutable snapshot of what the checks read."""
+        return FeatureView(
+            name=self.name,
+            present=self.present,
+            missing=self.missing,
+            integral=self.integral,
+            numeric=self.numeric,
+            string=self.string,
+            non_finite=self.non_finite,
+            categorical=MappingProxyType(dict(self.categorical_counts())),
+            numeric_levels=tuple(tuple(level) for level in kll.levels_from_sketch(self.sketch))
+            if self.numeric
+            else (),
+        )
 
     def to_feature_statistics(self) -> FeatureStatistics:
         kind = self.inferred_type
@@ -233,6 +257,7 @@ class FeatureProfile:
         return {
             "name": self.name,
             "missing": self.missing,
+            "non_finite": self.non_finite,
             "integral": self.integral,
             "fractional": self.fractional,
             "string": self.string,
@@ -253,6 +278,7 @@ class FeatureProfile:
         return cls(
             name=str(raw["name"]),
             missing=int(raw["missing"]),
+            non_finite=int(raw.get("non_finite", 0)),
             integral=int(raw["integral"]),
             fractional=int(raw["fractional"]),
             string=int(raw["string"]),

@@ -14,10 +14,19 @@ import numpy as np
 import numpy.typing as npt
 from datasketches import kll_doubles_sketch
 
-from analyzer.reporting.schema import KLL_C, KLL_K, KllBucket
-
 BUCKET_COUNT = 10
+KLL_C = 0.64  # SageMaker's sketch parameters, as written in statistics.json
+KLL_K = 2048
 FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class KllBucket:
+    """One of the equal-width buckets of `distribution.kll.buckets` (count is a sketch estimate)."""
+
+    lower_bound: float
+    upper_bound: float
+    count: float
 
 
 def new_sketch() -> kll_doubles_sketch:
@@ -166,6 +175,7 @@ __all__ = [
     "BUCKET_COUNT",
     "KLL_C",
     "KLL_K",
+    "KllBucket",
     "WeightedSamples",
     "equal_width_buckets",
     "levels_from_sketch",

@@ -3,9 +3,12 @@
 Deequ matches each non-null text value against `^(-|\\+)? ?\\d+$` (Integral) and
 `^(-|\\+)? ?\\d+((\\.\\d+)|((?:\\.\\d+)?[Ee][-+]?\\d+))$` (Fractional); anything else, including
 `nan`, `inf`, `.5`, `1.` and `true`, counts as String. Empty text is missing (Spark reads an empty
-CSV field as null). The common shapes (`-12`, `3.25`) are recognised with numpy on the whole
-column; only the rest goes through the regular expressions one value at a time. Arrow string
-arrays (the fast CSV reader) are classified with Arrow's compute kernels instead.
+CSV field as null). A number too large for a double (`1e999`) is counted as non-finite and
+profiled as missing: statistics.json cannot hold an infinite mean, and Deequ leaves a value it
+cannot use as a number out of its numeric metrics, as it does a null. The common shapes (`-12`,
+`3.25`) are recognised with numpy on the whole column; only the rest goes through the regular
+expressions one value at a time. Arrow string arrays (the fast CSV reader) are classified with
+Arrow's compute kernels instead.
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+INTEGRAL = "Integral"
+FRACTIONAL = "Fractional"
+STRING = "String"
+UNKNOWN = "Unknown"
+INFERRED_TYPES = (INTEGRAL, FRACTIONAL, STRING, UNKNOWN)
+NUMERIC_TYPES = (INTEGRAL, FRACTIONAL)
 
 INTEGRAL_RE = re.compile(r"^(-|\+)? ?\d+$", re.ASCII)
 FRACTIONAL_RE = re.compile(r"^(-|\+)? ?\d+((\.\d+)|((?:\.\d+)?[Ee][-+]?\d+))$", re.ASCII)
@@ -34,6 +44,8 @@ class TextClasses:
     strings: npt.NDArray[np.str_]  # every String value, as text
     # Counts of the numbers' texts as written (distinct texts, counts); computed only on demand.
     number_text_counts: Callable[[], tuple[list[str], list[int]]]
+    # Numbers whose value is not finite ("1e999"): left out of `numbers`, profiled as missing.
+    n_non_finite: int = 0
 
     @property
     def n_fractional(self) -> int:
@@ -78,13 +90,16 @@ def classify_text(values: npt.NDArray[np.str_]) -> TextClasses:
             elif FRACTIONAL_RE.fullmatch(text):
                 fractional[index] = True
     numeric = integral | fractional
-    number_texts = values[numeric]
+    numbers = _parse_numbers(values[numeric])
+    finite = np.isfinite(numbers)
+    number_texts = values[numeric][finite]
     return TextClasses(
         n_missing=int(missing.sum()),
-        n_integral=int(integral.sum()),
-        numbers=_parse_numbers(number_texts),
+        n_integral=int(integral[numeric][finite].sum()),
+        numbers=numbers[finite],
         strings=values[~(numeric | missing)],
         number_text_counts=lambda: _unique_counts(number_texts),
+        n_non_finite=int(len(numbers) - len(number_texts)),
     )
 
 
@@ -112,21 +127,27 @@ def classify_arrow(column: Any) -> TextClasses:
     integral = pc.match_substring_regex(column, INTEGRAL_RE.pattern)
     fractional = pc.and_not(pc.match_substring_regex(column, FRACTIONAL_RE.pattern), integral)
     numeric = pc.or_(integral, fractional)
-    number_texts = pc.filter(column, numeric)
+    numeric_texts = pc.filter(column, numeric)
     # Deequ allows one space after the sign ("- 5"); Arrow's parser does not.
-    parsed = pc.cast(pc.replace_substring(number_texts, " ", ""), pa.float64())
+    parsed_all = pc.cast(pc.replace_substring(numeric_texts, " ", ""), pa.float64())
+    finite = pc.is_finite(parsed_all)
+    number_texts = pc.filter(numeric_texts, finite)
+    parsed = pc.filter(parsed_all, finite)
     strings = pc.filter(column, pc.invert(pc.or_(numeric, missing)))
 
     def counts() -> tuple[list[str], list[int]]:
         pairs = pc.value_counts(number_texts)
         return pairs.field("values").to_pylist(), pairs.field("counts").to_pylist()
 
+    n_non_finite = len(parsed_all) - len(parsed)
+    integral_finite = pc.filter(pc.filter(integral, numeric), finite)
     return TextClasses(
         n_missing=pc.sum(missing).as_py() or 0,
-        n_integral=pc.sum(integral).as_py() or 0,
+        n_integral=pc.sum(integral_finite).as_py() or 0,
         numbers=np.asarray(parsed.to_numpy(zero_copy_only=False), dtype=np.float64),
         strings=np.asarray(strings.to_numpy(zero_copy_only=False), dtype=str),
         number_text_counts=counts,
+        n_non_finite=n_non_finite,
     )
 
 

@@ -11,10 +11,12 @@
         baseline_constraints: s3://bucket/baseline/constraints.json # required
         captures: ...              # required here or under defaults
         output: ...                # required here or under defaults
-        # any other key is a monitoring-run option (see analyzer.reporting.execution.MonitoringJob)
+        # any other key is a monitoring-run option (see analyzer.job.MonitoringJob)
 
 Relative local paths are taken relative to the folder holding the configuration file. The delay
 of an endpoint is its own `delay`, else `--delay` / INFERTAP_DELAY, else `defaults.delay`, else 20.
+Its `max_runtime` (seconds, SageMaker's MaxRuntimeInSeconds) is its own, else
+`defaults.max_runtime`, else `--max-runtime` / INFERTAP_MAX_RUNTIME, else 3600.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 import yaml
 
 from analyzer.errors import ConfigError
+from analyzer.job import MonitoringJob
 
 DEFAULT_VARIANT = "AllTraffic"
 MAX_DELAY_MINUTES = 24 * 60
@@ -142,8 +145,6 @@ def job_options() -> dict[str, str]:
 
     These are the MonitoringJob fields the scheduler does not set itself.
     """
-    from analyzer.reporting.execution import MonitoringJob
-
     return {
         f.name: str(f.type)
         for f in dataclasses.fields(MonitoringJob)
@@ -214,6 +215,13 @@ def _endpoint(
     # Only the endpoint's own delay: defaults.delay ranks below --delay (commands.schedule).
     delay = _delay(own["delay"], f"{where}.delay", source) if "delay" in own else None
     options = {k: v for k, v in raw.items() if k not in {"name", "variant", "delay", *_URL_KEYS}}
+    max_runtime = options.get("max_runtime")
+    if max_runtime is not None and not 0 < max_runtime < math.inf:
+        inherited = "max_runtime" not in own
+        where_key = "defaults.max_runtime" if inherited else f"{where}.max_runtime"
+        raise ConfigError(
+            f"{source}: {where_key}: must be a positive number of seconds, got {max_runtime!r}"
+        )
     return EndpointConfig(
         name=name,
         variant=variant,

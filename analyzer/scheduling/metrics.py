@@ -1,7 +1,8 @@
 """Every analyzer metric, defined in one place (DESIGN.md section 6), in a registry per instance.
 
-Per-feature series carry only feature names from the monitored statistics (bounded by the
-baseline's columns); series of features that vanish from a later run are removed.
+Per-feature series carry only the baseline's feature names (columns only traffic brings are
+extra_column_check violations, not series); series of features that vanish from a later run are
+removed. `infertap_execution_status` has a series per status, Stopped included.
 
 `infertap_feature_baseline_drift` is the very number baseline_drift_check compares with the
 baseline's threshold: the L-infinity distance after `comparison_method`, i.e. the Robust-adjusted
@@ -18,23 +19,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from analyzer.checking.checks import CHECK_TYPES
-from analyzer.reporting.execution import (
-    COMPLETED,
-    COMPLETED_WITH_VIOLATIONS,
-    FAILED,
-    ExecutionResult,
-)
-from analyzer.reporting.schema import Statistics
+from analyzer.reporting.baseline_files import Statistics
+from analyzer.reporting.execution import FAILED, FINISHED, STATUSES, ExecutionResult
+from analyzer.reporting.violations_file import CHECK_TYPES
 
-STATUSES = (COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED)
 # One run reads an hour of captures: seconds for a quiet endpoint, many minutes for a busy one.
 RUN_DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0)
 _ENDPOINT = ("endpoint", "variant")
@@ -113,13 +105,13 @@ class AnalyzerMetrics:
         )
         self.last_success = Gauge(
             "infertap_last_successful_execution_timestamp_seconds",
-            "When the last run that was not Failed finished (Unix time).",
+            "When the last run that Completed (with or without violations) finished (Unix time).",
             _ENDPOINT,
             registry=r,
         )
         self.window_end = Gauge(
             "infertap_monitoring_window_end_timestamp_seconds",
-            "End of the newest capture window analysed without failure (Unix time).",
+            "End of the newest capture window analysed to completion (Unix time).",
             _ENDPOINT,
             registry=r,
         )
@@ -169,94 +161,61 @@ class AnalyzerMetrics:
         """Record one finished run of `endpoint`/`variant` (`finished_at`: Unix time, default now).
 
         Per-feature series come from `result.statistics`, `result.feature_drift` and
-        `result.feature_p_value`; a run that
-        produced no statistics (Failed) leaves the previous run's feature series in place.
+        `result.feature_p_value`, for the baseline's features only; a run that produced no
+        statistics (Failed, Stopped) leaves the previous run's feature series in place.
         """
         status = result.status if result.status in STATUSES else FAILED
         self.runs.labels(endpoint, variant, status).inc()
         if result.records_analyzed > 0:
             self.records_analyzed.labels(endpoint, variant).inc(result.records_analyzed)
         self.run_duration.labels(endpoint, variant).observe(result.duration_seconds)
-        self._set_outcome(
-            endpoint,
-            variant,
-            status=status,
-            finished=time.time() if finished_at is None else finished_at,
-            window_end=result.end.timestamp() if result.end is not None else None,
-            violations=Tally(v.constraint_check_type for v in result.violations),
-        )
-        if result.statistics is not None:
-            self._set_features(
-                endpoint,
-                variant,
-                result.statistics,
-                result.feature_drift,
-                result.feature_p_value,
-            )
+        finished = time.time() if finished_at is None else finished_at
+        self._show(result, endpoint, variant, finished)
 
-    def restore_from_record(
-        self,
-        record: Mapping[str, Any],
-        statistics: Statistics | None,
-        endpoint: str,
-        variant: str,
+    def restore(
+        self, result: ExecutionResult, statistics: Statistics | None, endpoint: str, variant: str
     ) -> None:
         """Show a run finished before this process started (its execution.json and statistics).
 
         Gauges only: counters count this process's runs.
         """
-        status = str(record.get("status"))
-        status = status if status in STATUSES else FAILED
-        window = record.get("window") or {}
-        by_check = record.get("violations_by_check") or {}
-        self._set_outcome(
-            endpoint,
-            variant,
-            status=status,
-            finished=_timestamp(record.get("finished_at")),
-            window_end=_timestamp(window.get("end")),
-            violations=Tally({str(k): int(v) for k, v in by_check.items()}),
-        )
-        if statistics is not None:
-            drift = _floats(record.get("feature_drift"))
-            p_values = _floats(record.get("feature_drift_p_value"))
-            self._set_features(endpoint, variant, statistics, drift, p_values)
+        result.statistics = statistics
+        finished = result.finished_at.timestamp() if result.finished_at is not None else None
+        self._show(result, endpoint, variant, finished)
 
-    def _set_outcome(
-        self,
-        endpoint: str,
-        variant: str,
-        *,
-        status: str,
-        finished: float | None,
-        window_end: float | None,
-        violations: Tally[str],
+    def _show(
+        self, result: ExecutionResult, endpoint: str, variant: str, finished: float | None
     ) -> None:
+        """The gauges of a run's outcome, and its feature series when it has statistics."""
+        status = result.status if result.status in STATUSES else FAILED
+        succeeded = status in FINISHED
         for name in STATUSES:
             self.execution_status.labels(endpoint, variant, name).set(int(name == status))
         if finished is not None:
             self.last_execution.labels(endpoint, variant).set(finished)
-            if status != FAILED:
+            if succeeded:
                 self.last_success.labels(endpoint, variant).set(finished)
-        if status != FAILED and window_end is not None:
-            self.window_end.labels(endpoint, variant).set(window_end)
-        for check in (*CHECK_TYPES, *sorted(set(violations) - set(CHECK_TYPES))):
-            self.violations.labels(endpoint, variant, check).set(violations.get(check, 0))
+        if succeeded and result.end is not None:
+            self.window_end.labels(endpoint, variant).set(result.end.timestamp())
+        by_check = result.violations_by_check
+        for check in (*CHECK_TYPES, *sorted(set(by_check) - set(CHECK_TYPES))):
+            self.violations.labels(endpoint, variant, check).set(by_check.get(check, 0))
+        if result.statistics is not None:
+            self._set_features(endpoint, variant, result)
 
     def set_pending(self, endpoint: str, variant: str, hours: int) -> None:
         self.pending_runs.labels(endpoint, variant).set(hours)
 
-    def _set_features(
-        self,
-        endpoint: str,
-        variant: str,
-        statistics: Statistics,
-        drift: Mapping[str, float],
-        p_values: Mapping[str, float],
-    ) -> None:
+    def _set_features(self, endpoint: str, variant: str, result: ExecutionResult) -> None:
+        """Series of the baseline's features only: new columns are extra_column_check
+        violations, not series, so traffic cannot create series (`c.0` … `c.N`)."""
+        assert result.statistics is not None
+        baseline = set(result.baseline_features)
         seen: set[str] = set()
-        for feature in statistics.features:
+        for feature in result.statistics.features:
             name = feature.name
+            if name not in baseline:
+                continue
             seen.add(name)
             labels = (endpoint, variant, name)
             total = feature.num_present + feature.num_missing
@@ -266,8 +225,8 @@ class AnalyzerMetrics:
             _set(self.feature_min, labels, feature.min)
             _set(self.feature_max, labels, feature.max)
             _set(self.feature_distinct, labels, feature.distinct_count)
-            _set(self.feature_drift, labels, drift.get(name))
-            _set(self.feature_drift_p_value, labels, p_values.get(name))
+            _set(self.feature_drift, labels, result.feature_drift.get(name))
+            _set(self.feature_drift_p_value, labels, result.feature_p_value.get(name))
         stale = self._features.get((endpoint, variant), set()) - seen
         self._remove_features(endpoint, variant, stale)
         self._features[(endpoint, variant)] = seen
@@ -295,20 +254,3 @@ def _set(gauge: Gauge, labels: tuple[str, str, str], value: float | int | None) 
             gauge.remove(*labels)
         return
     gauge.labels(*labels).set(value)
-
-
-def _floats(raw: object) -> dict[str, float]:
-    """A feature -> number mapping read back from execution.json."""
-    if not isinstance(raw, Mapping):
-        return {}
-    return {str(k): float(v) for k, v in raw.items()}
-
-
-def _timestamp(text: object) -> float | None:
-    """Unix time of an ISO time such as 2026-11-25T09:00:00Z, or None."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from analyzer.commands.baseline import create_baseline
-from analyzer.reporting.execution import COMPLETED, MonitoringJob, run_monitoring
+from analyzer.job import MonitoringJob
+from analyzer.pipeline.monitoring import run_monitoring
+from analyzer.reporting.execution import COMPLETED
 from tests.analyzer.captures import ENDPOINT, HOUR, VARIANT, chunks, csv_record, write_local
 from tests.conftest import REPO_ROOT
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from analyzer.commands.baseline import suggest_constraints
-from analyzer.reporting.schema import CategoricalBucket, FeatureStatistics, Statistics
+from analyzer.reporting.baseline_files import CategoricalBucket, FeatureStatistics, Statistics
 from tests.analyzer.monitoring_data import analyzer as run_cli
 from tests.conftest import S3Server
 

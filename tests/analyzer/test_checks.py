@@ -13,11 +13,11 @@ from analyzer.checking.checks import (
     column_violations,
     evaluate,
     java_double,
-    violations_to_bytes,
 )
 from analyzer.profiling.dataset import DatasetProfile
-from analyzer.reporting import schema
-from analyzer.reporting.schema import Constraints, FeatureConstraint, MonitoringConfig
+from analyzer.reporting import baseline_files
+from analyzer.reporting.baseline_files import Constraints, FeatureConstraint, MonitoringConfig
+from analyzer.reporting.violations_file import violations_to_bytes
 
 
 def profile_of(columns: dict[str, list[str]]) -> DatasetProfile:
@@ -70,7 +70,7 @@ def test_data_type_check_uses_sagemakers_text() -> None:
     baseline = profile_of({"a": [str(i) for i in range(10)]})
     current = profile_of({"a": ["1", "2", "3.5", "x"]})
     result = evaluate(
-        baseline.to_statistics(), constraints_for(baseline), current.to_statistics(), current
+        baseline.to_statistics(), constraints_for(baseline), current.to_statistics(), current.view()
     )
     assert [v.to_json() for v in result.violations] == [
         {
@@ -86,13 +86,13 @@ def test_fractional_columns_accept_whole_numbers_and_thresholds_apply() -> None:
     baseline = profile_of({"a": ["1.5", "2.5"], "b": ["1", "2"]})
     current = profile_of({"a": ["1", "2", "3.5", "4"], "b": ["1", "2", "3", "5.5"]})
     strict = evaluate(
-        baseline.to_statistics(), constraints_for(baseline), current.to_statistics(), current
+        baseline.to_statistics(), constraints_for(baseline), current.to_statistics(), current.view()
     )
     assert [(v.feature_name, v.constraint_check_type) for v in strict.violations] == [
         ("b", "data_type_check")
     ]
     lenient = constraints_for(baseline, datatype_check_threshold=0.75)
-    relaxed = evaluate(baseline.to_statistics(), lenient, current.to_statistics(), current)
+    relaxed = evaluate(baseline.to_statistics(), lenient, current.to_statistics(), current.view())
     assert relaxed.violations == []
 
 
@@ -103,7 +103,7 @@ def test_completeness_and_categorical_values() -> None:
         baseline.to_statistics(),
         constraints_for(baseline, comparison_threshold=1.0, categorical_comparison_threshold=1.0),
         current.to_statistics(),
-        current,
+        current.view(),
     )
     assert [v.to_json() for v in result.violations] == [
         {
@@ -125,7 +125,9 @@ def test_missing_values_stay_inside_the_domain_as_in_deequ() -> None:
     current = profile_of({"c": ["x", "", "z", "x"]})
     constraints = constraints_for(baseline, categorical_comparison_threshold=1.0)
     constraints.features[0].completeness = None
-    result = evaluate(baseline.to_statistics(), constraints, current.to_statistics(), current)
+    result = evaluate(
+        baseline.to_statistics(), constraints, current.to_statistics(), current.view()
+    )
     assert [v.to_json() for v in result.violations] == [
         {
             "feature_name": "c",
@@ -157,7 +159,9 @@ def test_numeric_drift_simple_versus_robust() -> None:
     small = numeric_profile(rng.normal(0.3, 1, 40))
     for method in ("Simple", "Robust"):
         constraints = constraints_for(baseline, comparison_method=method)
-        result = evaluate(baseline.to_statistics(), constraints, shifted.to_statistics(), shifted)
+        result = evaluate(
+            baseline.to_statistics(), constraints, shifted.to_statistics(), shifted.view()
+        )
         assert [v.constraint_check_type for v in result.violations] == ["baseline_drift_check"]
         assert result.violations[0].description.startswith("Baseline drift distance: 0.")
         assert result.violations[0].description.endswith(" exceeds threshold: 0.1")
@@ -166,13 +170,13 @@ def test_numeric_drift_simple_versus_robust() -> None:
         baseline.to_statistics(),
         constraints_for(baseline, comparison_method="Simple"),
         small.to_statistics(),
-        small,
+        small.view(),
     )
     robust = evaluate(
         baseline.to_statistics(),
         constraints_for(baseline, comparison_method="Robust"),
         small.to_statistics(),
-        small,
+        small.view(),
     )
     assert simple.feature_drift["x"] > 0.1 and len(simple.violations) == 1
     assert robust.feature_drift["x"] == 0.0 and robust.violations == []
@@ -183,7 +187,9 @@ def test_categorical_drift_linf_and_chi_squared() -> None:
     current = profile_of({"c": ["a"] * 800 + ["b"] * 200})
     for method, start in (("LInfinity", "Baseline drift distance: "), ("ChiSquared", "Baseline")):
         constraints = constraints_for(baseline, categorical_drift_method=method)
-        result = evaluate(baseline.to_statistics(), constraints, current.to_statistics(), current)
+        result = evaluate(
+            baseline.to_statistics(), constraints, current.to_statistics(), current.view()
+        )
         assert [v.constraint_check_type for v in result.violations] == ["baseline_drift_check"]
         assert result.violations[0].description.startswith(start)
 
@@ -193,7 +199,9 @@ def test_chi_squared_p_values_are_kept_apart_from_distances() -> None:
     baseline = profile_of({"c": ["a"] * 500 + ["b"] * 500, "n": [str(i % 7) for i in range(1000)]})
     current = profile_of({"c": ["a"] * 800 + ["b"] * 200, "n": [str(i % 7) for i in range(1000)]})
     constraints = constraints_for(baseline, categorical_drift_method="ChiSquared")
-    result = evaluate(baseline.to_statistics(), constraints, current.to_statistics(), current)
+    result = evaluate(
+        baseline.to_statistics(), constraints, current.to_statistics(), current.view()
+    )
     assert set(result.feature_drift) == {"n"} and set(result.feature_p_value) == {"c"}
     assert result.feature_p_value["c"] < 0.1
     assert [(v.feature_name, v.constraint_check_type) for v in result.violations] == [
@@ -207,19 +215,21 @@ def test_disabled_evaluation_reports_drift_but_no_violations() -> None:
     constraints = constraints_for(
         baseline, evaluate_constraints="Disabled", comparison_method="Simple"
     )
-    result = evaluate(baseline.to_statistics(), constraints, current.to_statistics(), current)
+    result = evaluate(
+        baseline.to_statistics(), constraints, current.to_statistics(), current.view()
+    )
     assert result.violations == []
     assert result.feature_drift == {"c": 1.0}
 
 
 def test_sagemaker_statistics_file_as_baseline(shared_data: Path) -> None:
-    baseline = schema.load_statistics(str(shared_data / "sagemaker-sdk-statistics.json"))
+    baseline = baseline_files.load_statistics(str(shared_data / "sagemaker-sdk-statistics.json"))
     constraints = Constraints(
         features=[FeatureConstraint("message", "String", 1.0, domains=None)],
         monitoring_config=MonitoringConfig(),
     )
     same = profile_of({"message": ["preproc-not-YET-supported-for-csv-json"] * 10})
     other = profile_of({"message": ["something-else"] * 10})
-    assert evaluate(baseline, constraints, same.to_statistics(), same).violations == []
-    drifted = evaluate(baseline, constraints, other.to_statistics(), other)
+    assert evaluate(baseline, constraints, same.to_statistics(), same.view()).violations == []
+    drifted = evaluate(baseline, constraints, other.to_statistics(), other.view())
     assert [v.constraint_check_type for v in drifted.violations] == ["baseline_drift_check"]

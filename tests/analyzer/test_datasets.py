@@ -15,7 +15,7 @@ from analyzer.errors import DatasetError
 from analyzer.profiling import kll
 from analyzer.reading import storage
 from analyzer.reading.datasets import ProgressReporter, detect_format, profile_dataset
-from analyzer.reporting.schema import FeatureStatistics, Statistics
+from analyzer.reporting.baseline_files import FeatureStatistics, Statistics
 
 
 def feature(stats: Statistics, name: str) -> FeatureStatistics:

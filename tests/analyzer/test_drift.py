@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 from analyzer.checking import drift
 from analyzer.profiling import kll
 from analyzer.profiling.dataset import DatasetProfile
-from analyzer.reporting.schema import CategoricalBucket, FeatureStatistics
+from analyzer.reporting.baseline_files import CategoricalBucket, FeatureStatistics
 
 
 def numeric_feature(values: np.ndarray) -> FeatureStatistics:

@@ -14,9 +14,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy.stats import ks_2samp
 
-from analyzer.checking.checks import CHECK_TYPES, Violation
+from analyzer.reporting.baseline_files import FeatureStatistics, Statistics
 from analyzer.reporting.execution import ExecutionResult
-from analyzer.reporting.schema import FeatureStatistics, Statistics
+from analyzer.reporting.violations_file import CHECK_TYPES, Violation
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.metrics_server import MetricsServer
 from analyzer.scheduling.planning import latest_due_hour
@@ -98,6 +98,7 @@ def result(
         violations=violations,
         feature_drift=drift or {},
         feature_p_value=p_values or {},
+        baseline_features=list(names),
         start=HOUR_START,
         end=HOUR_START + timedelta(hours=1),
         duration_seconds=0.25,
@@ -250,11 +251,12 @@ def test_prometheus_reads_drift_from_the_running_scheduler(
         assert prometheus.query('infertap_violations{check="baseline_drift_check"} >= 1')
         runs = prometheus.values(f'infertap_monitoring_runs_total{{endpoint="{ENDPOINT}"}}')
         assert {dict(k)["status"]: v for k, v in runs.items()} == {
-            "Completed": 0, "CompletedWithViolations": 2, "Failed": 0
+            "Completed": 0, "CompletedWithViolations": 2, "Failed": 0, "Stopped": 0
         }  # fmt: skip
         assert process.poll() is None, log_path.read_text()
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
     assert code == 0, log_path.read_text()
-    assert '"message": "scheduler stopped"' in log_path.read_text()
+    messages = [json.loads(line)["message"] for line in log_path.read_text().splitlines()]
+    assert "scheduler stopped" in messages

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from analyzer.errors import BaselineError
-from analyzer.reporting import schema
-from analyzer.reporting.schema import (
+from analyzer.reporting import baseline_files
+from analyzer.reporting.baseline_files import (
     Constraints,
     FeatureConstraint,
     FeatureStatistics,
@@ -98,7 +98,7 @@ SAGEMAKER_CONSTRAINTS = """{
 
 def test_sagemaker_string_statistics_load_and_write_back_byte_for_byte(shared_data: Path) -> None:
     path = shared_data / "sagemaker-sdk-statistics.json"
-    stats = schema.load_statistics(str(path))
+    stats = baseline_files.load_statistics(str(path))
     assert stats.item_count == 418
     message = stats.feature("message")
     assert message is not None
@@ -107,13 +107,13 @@ def test_sagemaker_string_statistics_load_and_write_back_byte_for_byte(shared_da
     assert message.distinct_count == 1.0
     assert message.categorical_buckets[0].value == "preproc-not-YET-supported-for-csv-json"
     assert message.categorical_buckets[0].count == 418
-    assert schema.to_bytes(stats) == path.read_bytes()
+    assert baseline_files.to_bytes(stats) == path.read_bytes()
 
 
 def test_sagemaker_numeric_statistics_load(tmp_path: Path) -> None:
     path = tmp_path / "statistics.json"
     path.write_text(SAGEMAKER_NUMERIC)
-    stats = schema.load_statistics(str(path))
+    stats = baseline_files.load_statistics(str(path))
     feature = stats.feature("Account Length")
     assert feature is not None and feature.is_numeric
     assert (feature.mean, feature.sum, feature.min, feature.max) == (3.0, 21.0, 1.0, 5.0)
@@ -121,20 +121,20 @@ def test_sagemaker_numeric_statistics_load(tmp_path: Path) -> None:
     assert (feature.kll_c, feature.kll_k) == (0.64, 2048.0)
     assert feature.kll_buckets[1] == KllBucket(3.0, 5.0, 4.0)
     # Written back, the document holds the same data (in our 2-space layout).
-    assert json.loads(schema.to_bytes(stats)) == json.loads(SAGEMAKER_NUMERIC)
+    assert json.loads(baseline_files.to_bytes(stats)) == json.loads(SAGEMAKER_NUMERIC)
 
 
 def test_sagemaker_constraints_load_and_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "constraints.json"
     path.write_text(SAGEMAKER_CONSTRAINTS)
-    constraints = schema.load_constraints(str(path))
+    constraints = baseline_files.load_constraints(str(path))
     state = constraints.feature("State")
     assert state is not None and state.domains == ["KS", "OH", "NJ"]
     assert state.completeness == 0.99 and state.is_non_negative is None
     churn = constraints.feature("Churn")
     assert churn is not None and churn.is_non_negative is True and churn.domains is None
     assert constraints.monitoring_config == MonitoringConfig()
-    assert json.loads(schema.to_bytes(constraints)) == json.loads(SAGEMAKER_CONSTRAINTS)
+    assert json.loads(baseline_files.to_bytes(constraints)) == json.loads(SAGEMAKER_CONSTRAINTS)
 
 
 def test_monitoring_config_defaults_are_sagemakers() -> None:
@@ -193,26 +193,28 @@ def test_ours_round_trip(tmp_path: Path) -> None:
             FeatureConstraint("c", "String", completeness=1.0, domains=["a", "b"]),
         ]
     )
-    schema.dump_statistics(stats, str(tmp_path / "out" / "statistics.json"))
-    schema.dump_constraints(constraints, str(tmp_path / "out" / "constraints.json"))
-    loaded = schema.load_statistics(str(tmp_path / "out" / "statistics.json"))
+    baseline_files.dump_statistics(stats, str(tmp_path / "out" / "statistics.json"))
+    baseline_files.dump_constraints(constraints, str(tmp_path / "out" / "constraints.json"))
+    loaded = baseline_files.load_statistics(str(tmp_path / "out" / "statistics.json"))
     assert loaded.to_json() == stats.to_json()
-    assert schema.load_constraints(str(tmp_path / "out" / "constraints.json")) == constraints
+    assert (
+        baseline_files.load_constraints(str(tmp_path / "out" / "constraints.json")) == constraints
+    )
 
 
 def test_missing_and_malformed_files_raise_baseline_errors(tmp_path: Path) -> None:
     with pytest.raises(BaselineError, match="does not exist"):
-        schema.load_statistics(str(tmp_path / "nope.json"))
+        baseline_files.load_statistics(str(tmp_path / "nope.json"))
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(BaselineError, match="not JSON"):
-        schema.load_constraints(str(tmp_path / "bad.json"))
+        baseline_files.load_constraints(str(tmp_path / "bad.json"))
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(BaselineError, match="'features' list"):
-        schema.load_statistics(str(tmp_path / "list.json"))
+        baseline_files.load_statistics(str(tmp_path / "list.json"))
 
 
 def test_statistics_on_s3(s3_bucket: str) -> None:
     stats = Statistics(item_count=1, features=[FeatureStatistics("a", "Unknown", num_missing=1)])
     url = f"s3://{s3_bucket}/baseline/statistics.json"
-    schema.dump_statistics(stats, url)
-    assert schema.load_statistics(url).to_json() == stats.to_json()
+    baseline_files.dump_statistics(stats, url)
+    assert baseline_files.load_statistics(url).to_json() == stats.to_json()

@@ -1,0 +1,38 @@
+"""What one monitoring run is asked to do: the window, the baseline, where to read and write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# SageMaker's StoppingCondition.MaxRuntimeInSeconds defaults to 3600 for monitoring schedules.
+DEFAULT_MAX_RUNTIME = 3600.0
+
+
+@dataclass(slots=True)
+class MonitoringJob:
+    """Everything one run needs. `start`/`end` are timezone-aware; hours in [start, end) are read.
+
+    `monitor`: which side of each exchange becomes features ("both", "input" or "output").
+    `output_columns`: how many leading baseline columns hold model outputs (CSV by position:
+    outputs first, then inputs, as SageMaker lines them up); None detects it from the records.
+    `record_hook`: "module:function" or "module.function" decoding payloads the built-in
+    decoders cannot (analyzer.decoding.payloads). `workers`: processes profiling files in parallel.
+    `max_runtime`: seconds after which the run stops (status Stopped), SageMaker's
+    MaxRuntimeInSeconds.
+    """
+
+    captures: str
+    endpoint_name: str
+    variant_name: str
+    baseline_statistics: str
+    baseline_constraints: str
+    start: datetime
+    end: datetime
+    output: str
+    monitor: str = "both"
+    output_columns: int | None = None
+    record_hook: str | None = None
+    workers: int = 1
+    read_concurrency: int = 16
+    max_runtime: float = DEFAULT_MAX_RUNTIME

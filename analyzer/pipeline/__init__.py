@@ -1,0 +1,1 @@
+"""A monitoring run end to end: the one place that drives every stage."""
