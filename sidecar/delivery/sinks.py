@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sidecar.common.layout import Destination
 from sidecar.delivery.upload_failure import describe_failure, upload_outcome
+from sidecar.errors import SidecarError
 from sidecar.metrics import UPLOAD_ERROR
 
 CONTENT_TYPE = "application/jsonlines"
@@ -28,7 +29,7 @@ CONTENT_TYPE = "application/jsonlines"
 _NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
-class SinkError(OSError):
+class SinkError(SidecarError, OSError):
     """The destination cannot be used, or a file could not be delivered (the uploader retries).
 
     `outcome` is the `infertap_uploads_total{outcome}` value of the failed attempt.

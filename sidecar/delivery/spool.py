@@ -27,6 +27,7 @@ from sidecar.common.layout import (
     is_capture_file_name,
     partition_key,
 )
+from sidecar.errors import SidecarError
 from sidecar.metrics import SidecarMetrics
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ _KEY_PARTS = 7  # endpoint/variant/YYYY/MM/DD/HH/name
 _TAIL_CHUNK = 64 * 1024
 
 
-class SpoolError(OSError):
+class SpoolError(SidecarError, OSError):
     """The spool folder cannot be used."""
 
 

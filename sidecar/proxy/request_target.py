@@ -12,11 +12,13 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
+from sidecar.errors import SidecarError
+
 # What the `Allow` header of a refused CONNECT lists: every method the proxy forwards.
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 
 
-class TargetRefused(Exception):
+class TargetRefused(SidecarError):
     """A request the proxy answers itself: `status`, a stable `error` word and a `detail`."""
 
     def __init__(self, status: int, error: str, detail: str, allow: str | None = None) -> None:

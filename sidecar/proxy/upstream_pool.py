@@ -18,6 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from sidecar.errors import SidecarError
 from sidecar.proxy.upstream_client import MAX_HEADER_BYTES
 
 # aiohttp's ClientRequest.GET_METHODS: methods sent without Content-Length when bodiless.
@@ -27,7 +28,7 @@ MAX_IDLE = 256
 READ_CHUNK = 1 << 16
 
 
-class UpstreamConnectError(Exception):
+class UpstreamConnectError(SidecarError):
     """The upstream could not be connected to (refused, unknown host, unreachable)."""
 
     def __init__(self, host: str, port: int, os_error: OSError) -> None:
@@ -39,7 +40,7 @@ class UpstreamConnectError(Exception):
         return isinstance(self.os_error, socket.gaierror)
 
 
-class UpstreamProtocolError(Exception):
+class UpstreamProtocolError(SidecarError):
     """The upstream answered something that is not an HTTP/1.x response."""
 
 
