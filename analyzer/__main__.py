@@ -1,4 +1,4 @@
-"""`infertap-analyzer {baseline,run,schedule}`: the analyzer's command line."""
+"""`infertap-analyzer`: the analyzer's command line (drift, and model quality with ground truth)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from analyzer.commands import baseline, run, schedule
+from analyzer.commands import baseline, ground_truth, quality_baseline, quality_run, run, schedule
+
+# Model quality (ground truth), DESIGN.md section 9.
+QUALITY_COMMANDS = (quality_baseline, quality_run, ground_truth)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, run, schedule):
+    for module in (baseline, run, schedule, *QUALITY_COMMANDS):
         command = module.add_parser(commands)
         command.set_defaults(handler=module.run)
     return parser

@@ -1,0 +1,113 @@
+"""Join captured predictions to labels: a capture's inferenceId, else its eventId, is the key.
+
+Captures are streamed file by file (a few read ahead); each record is looked up in the label
+table, so memory is the label table plus 24 bytes per prediction (joined rows and, for the
+estimates, every scored capture) and never the capture files. A capture that has no label, a
+second capture with an id already joined, and outputs without a usable prediction are counted.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from analyzer.checking.quality.attributes import MissingAttribute
+from analyzer.checking.quality.counts import QualityCounts
+from analyzer.checking.quality.labels import LabelTable, hour_seconds
+from analyzer.checking.quality.predictions import InvalidProbability, Predictor
+from analyzer.checking.quality.problem import LabelValueError
+from analyzer.decoding.ingest import split_records
+from analyzer.reading.captures import iter_files
+
+
+@dataclass(slots=True)
+class Joined:
+    """The metrics' rows (label, prediction, score) and every capture's prediction and score."""
+
+    labels: array[float] = field(default_factory=lambda: array("d"))
+    predictions: array[float] = field(default_factory=lambda: array("d"))
+    scores: array[float] = field(default_factory=lambda: array("d"))
+    all_predictions: array[float] = field(default_factory=lambda: array("d"))
+    all_scores: array[float] = field(default_factory=lambda: array("d"))
+    delay_sum: float = 0.0  # seconds from capture hour to label hour, summed over joined rows
+    delay_max: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def join_captures(
+    urls: Sequence[str],
+    table: LabelTable,
+    predictor: Predictor,
+    counts: QualityCounts,
+    concurrency: int = 16,
+) -> Joined:
+    """Stream the capture files through the label table (see the module docstring)."""
+    joined = Joined()
+    counts.capture_files += len(urls)
+    for item in iter_files(list(urls), concurrency):
+        if item.data is None:
+            counts.unreadable_capture_files += 1
+            continue
+        lines, truncated = split_records(item.data)
+        counts.malformed_captures += int(truncated)
+        join_lines(lines, table, predictor, counts, joined, hour_seconds(item.url))
+    counts.orphan_labels = table.unmatched
+    return joined
+
+
+def join_lines(
+    lines: Sequence[bytes],
+    table: LabelTable,
+    predictor: Predictor,
+    counts: QualityCounts,
+    joined: Joined,
+    captured_hour: float = math.nan,
+) -> None:
+    """Join the capture lines of one file into `joined` (the hot loop: keep it flat)."""
+    index, matched, values = table.index, table.matched, table.values
+    predict = predictor.predict
+    for line in lines:
+        counts.captures += 1
+        try:
+            record = orjson.loads(line)
+            metadata = record["eventMetadata"]
+            output: Any = record["captureData"].get("endpointOutput")
+            key = metadata.get("inferenceId") or metadata["eventId"]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            counts.malformed_captures += 1
+            continue
+        try:
+            prediction, score = predict(output)
+        except MissingAttribute:
+            counts.missing_predictions += 1
+            continue
+        except InvalidProbability:
+            counts.invalid_probabilities += 1
+            continue
+        except LabelValueError:
+            counts.invalid_predictions += 1
+            continue
+        joined.all_predictions.append(prediction)
+        joined.all_scores.append(score)
+        row = index.get(key) if type(key) is str else None
+        if row is None:
+            counts.unlabelled_captures += 1
+        elif matched[row]:
+            counts.duplicate_captures += 1
+        else:
+            matched[row] = 1
+            joined.labels.append(values[row])
+            joined.predictions.append(prediction)
+            joined.scores.append(score)
+            delay = table.written_at(row) - captured_hour
+            if delay == delay:  # not NaN: both hours known
+                joined.delay_sum += delay
+                joined.delay_max = max(joined.delay_max, delay)
+    counts.joined = len(joined.labels)
