@@ -6,9 +6,10 @@ found on each side, and every unmatched or bad input is counted in execution.jso
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,9 +22,9 @@ from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate
 from analyzer.checking.quality.join import Joined, join_captures
 from analyzer.checking.quality.labels import read_labels
 from analyzer.checking.quality.predictions import Predictor
-from analyzer.checking.quality.problem import BINARY, PROBLEM_TYPES, class_label
+from analyzer.checking.quality.problem import BINARY, METRICS_KEY, PROBLEM_TYPES, class_label
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
-from analyzer.errors import AnalyzerError, ConfigError
+from analyzer.errors import AnalyzerError, BaselineError, ConfigError
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
@@ -53,7 +54,6 @@ class QualityJob:
     label_window: timedelta = DEFAULT_LABEL_WINDOW
     baseline_statistics: str | None = None
     read_concurrency: int = 16
-    classes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def run_quality(job: QualityJob) -> QualityResult:
@@ -135,7 +135,7 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
 
 def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: QualityResult) -> None:
     names = predictor.classes.names
-    seen = set(job.classes)
+    seen = baseline_classes(job.baseline_statistics) if job.baseline_statistics else set()
     if seen:
         unseen = {code for code, name in enumerate(names) if class_label(name) not in seen}
         result.counts.unseen_classes = sum(1 for v in joined.labels if int(v) in unseen)
@@ -156,6 +156,19 @@ def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: Qual
     result.label_delay_seconds = (joined.delay_sum / len(joined), joined.delay_max)
     if result.estimated is not None:
         result.estimate_vs_realised = compare(result.estimated, result.metric_values)
+
+
+def baseline_classes(url: str) -> set[str]:
+    """The classes of a baseline statistics.json: the actual labels of its confusion matrix."""
+    try:
+        document = json.loads(storage.read_bytes(url))
+    except ValueError as exc:
+        raise BaselineError(f"{url} is not JSON: {exc}") from exc
+    for key in METRICS_KEY.values():
+        body = document.get(key) if isinstance(document, dict) else None
+        if isinstance(body, dict) and isinstance(body.get("confusion_matrix"), dict):
+            return {class_label(name) for name in body["confusion_matrix"]}
+    return set()
 
 
 def _nothing_joined(job: QualityJob, counts: QualityCounts, files: int) -> str:

@@ -4,7 +4,7 @@ Memory: one dict entry (the id string and an int, about 150 bytes for a UUID) pl
 arrays per distinct labelled id; the label files themselves are read a few at a time. A second
 label for the same id is a duplicate: equal ones are counted, conflicting ones counted and the
 one written last wins (files are ordered by URL, i.e. by hour folder and time-stamped name; lines
-by their place in the file).
+by their place in the file), so files read ahead of an earlier one wait for it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.predictions import Predictor
 from analyzer.checking.quality.problem import LabelValueError
 from analyzer.decoding.ingest import split_records
-from analyzer.reading.captures import iter_files
+from analyzer.reading.captures import FileData, iter_files
 from analyzer.reading.ground_truth import LabelError, parse_label
 from sidecar.common.layout import hour_from_key
 
@@ -34,6 +34,7 @@ class LabelTable:
     ranks: array[int] = field(default_factory=lambda: array("q"))
     matched: bytearray = field(default_factory=bytearray)
     file_hours: list[float] = field(default_factory=list)  # Unix hour of each label file
+    next_file: int = 0  # files are absorbed in URL order: the last written label wins
 
     def written_at(self, row: int) -> float:
         """The Unix time of the hour folder the row's label was written in (NaN unknown)."""
@@ -74,27 +75,36 @@ def read_labels(
     table = LabelTable(file_hours=[hour_seconds(url) for url in ordered])
     order = {url: number for number, url in enumerate(ordered)}
     counts.label_files += len(urls)
-    for item in iter_files(list(urls), concurrency):
-        if item.data is None:
-            counts.unreadable_label_files += 1
-            continue
-        lines, truncated = split_records(item.data)
-        counts.unreadable_labels += int(truncated)
-        base = order[item.url] << _LINE_BITS
-        for number, line in enumerate(lines):
-            counts.label_records += 1
-            try:
-                event_id, raw = parse_label(line)
-                value = predictor.label(raw)
-            except LabelError:
-                counts.unreadable_labels += 1
-                continue
-            except LabelValueError:
-                counts.invalid_labels += 1
-                continue
-            table.add(event_id, value, base + number, counts)
+    waiting: dict[int, FileData] = {}  # files read ahead of an earlier one still in flight
+    for item in iter_files(ordered, concurrency):
+        waiting[order[item.url]] = item
+        while table.next_file in waiting:
+            _absorb(waiting.pop(table.next_file), table, predictor, counts)
+            table.next_file += 1
     counts.labels = len(table)
     return table
+
+
+def _absorb(item: FileData, table: LabelTable, predictor: Predictor, counts: QualityCounts) -> None:
+    """Add one file's labels, in line order, after every earlier file's."""
+    if item.data is None:
+        counts.unreadable_label_files += 1
+        return
+    lines, truncated = split_records(item.data)
+    counts.unreadable_labels += int(truncated)
+    base = table.next_file << _LINE_BITS
+    for number, line in enumerate(lines):
+        counts.label_records += 1
+        try:
+            event_id, raw = parse_label(line)
+            value = predictor.label(raw)
+        except LabelError:
+            counts.unreadable_labels += 1
+            continue
+        except LabelValueError:
+            counts.invalid_labels += 1
+            continue
+        table.add(event_id, value, base + number, counts)
 
 
 def hour_seconds(url: str) -> float:
