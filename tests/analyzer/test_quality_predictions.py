@@ -30,9 +30,12 @@ def _json(document: Any) -> dict[str, str]:
     return {"data": orjson.dumps(document).decode(), "encoding": "JSON"}
 
 
-def _binary(**attributes: str) -> Predictor:
-    parsed = {k: Attribute.parse(v, k) for k, v in attributes.items()}
-    return Predictor("BinaryClassification", **parsed)
+def _binary(inference: str | None = None, probability: str | None = None) -> Predictor:
+    return Predictor(
+        "BinaryClassification",
+        Attribute.parse(inference, "i") if inference else None,
+        Attribute.parse(probability, "p") if probability else None,
+    )
 
 
 def test_csv_column_json_path_and_oip_output() -> None:
