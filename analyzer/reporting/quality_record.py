@@ -23,6 +23,7 @@ class QualityResult:
     counts: QualityCounts = field(default_factory=QualityCounts)
     statistics: dict[str, Any] | None = None
     metric_values: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)  # the baseline constraints'
     estimated: dict[str, Any] | None = None
     estimate_vs_realised: dict[str, Any] = field(default_factory=dict)
     violations: list[QualityViolation] = field(default_factory=list)

@@ -109,6 +109,7 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
         raise ConfigError("--end must be after --start")
     predictor = predictor_of(job)
     wanted = quality_constraints.load(job.baseline_constraints, job.problem_type)
+    result.thresholds = {c.metric: c.threshold for c in wanted}
     counts = result.counts
     listing = list_window(
         job.captures, job.endpoint_name, job.variant_name, job.start, job.end, job.read_concurrency

@@ -34,6 +34,7 @@ from analyzer.reporting.schema import Statistics, load_statistics
 from analyzer.scheduling.config import EndpointConfig
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.planning import due_hours, first_hour, next_due_time
+from analyzer.scheduling.quality_loop import run_quality_hour
 from sidecar.common.layout import HOUR, partition_key
 
 log = logging.getLogger("infertap.analyzer.commands.schedule")
@@ -241,6 +242,7 @@ class Scheduler:
                 duration_seconds=time.monotonic() - started,
             )
         self.metrics.update_from(result, endpoint.name, endpoint.variant)
+        self._run_quality(endpoint, hour)
         with self._lock:
             self.statuses[result.status] += 1
         level = logging.WARNING if result.status == FAILED else logging.INFO
@@ -258,6 +260,13 @@ class Scheduler:
             },
         )
         return None
+
+    def _run_quality(self, endpoint: EndpointConfig, hour: datetime) -> None:
+        """Model quality of the hour `label_delay` earlier, when the endpoint configures it."""
+        try:
+            run_quality_hour(endpoint, hour, self.metrics.quality)
+        except Exception:  # like drift runs: one failure must not stop the loop
+            log.exception("model-quality run raised", extra={"endpoint": endpoint.name})
 
 
 def _load_statistics(endpoint: EndpointConfig, hour: datetime) -> Statistics | None:

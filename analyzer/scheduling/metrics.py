@@ -33,6 +33,7 @@ from analyzer.reporting.execution import (
     ExecutionResult,
 )
 from analyzer.reporting.schema import Statistics
+from analyzer.scheduling.quality_metrics import QualityMetrics
 
 STATUSES = (COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED)
 # One run reads an hour of captures: seconds for a quiet endpoint, many minutes for a busy one.
@@ -49,6 +50,7 @@ class AnalyzerMetrics:
         self._define_feature_series()
         self._define_run_series()
         self._features: dict[tuple[str, str], set[str]] = {}
+        self.quality = QualityMetrics(self.registry)  # model quality (quality_metrics.py)
 
     def _define_feature_series(self) -> None:
         """Per endpoint, variant and feature: what the last analysed window looked like."""

@@ -70,9 +70,17 @@ class Predictor:
                 f"--probability-threshold must be between 0 and 1, got {self.threshold}"
             )
 
+    def csv_score_column(self) -> int | None:
+        """The column of a binary score read alone from CSV outputs (the join's fast path)."""
+        if self.problem_type != BINARY or self.inference is not None or self.probability is None:
+            return None
+        return self.probability.column
+
     def label(self, value: Any) -> float:
         """A ground-truth label as the metrics' number (class code, 0/1, or the value)."""
         if self.problem_type == BINARY:
+            if value == "1" or value == "0":  # the common case, without normalising
+                return 1.0 if value == "1" else 0.0
             return float(binary_label(value))
         if self.problem_type == MULTICLASS:
             return float(self.classes.code(class_label(value)))
