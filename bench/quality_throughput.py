@@ -90,9 +90,9 @@ def measure(root: Path) -> dict[str, float]:
     predictor = Predictor("BinaryClassification", None, Attribute.parse("0", "p"))
     label_urls = [f.url for f in list_objects_sync(str(root / "labels"))]
     capture_urls = [f.url for f in list_objects_sync(str(root / "capture"))]
-    table = read_labels(label_urls, predictor, counts)
+    table = read_labels(label_urls, predictor, counts, concurrency=4)
     labels_done = time.perf_counter()
-    joined = join_captures(capture_urls, table, predictor, counts)
+    joined = join_captures(capture_urls, table, predictor, counts, concurrency=4)
     joined_done = time.perf_counter()
     truth = np.asarray(joined.labels)
     quality_statistics(

@@ -69,7 +69,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--end", help="window end (exclusive)")
     add("--label-window", default="24h", help="how long after --end labels are read (24h)")
     add("--output", help="folder or s3:// prefix for the reports")
-    add("--read-concurrency", default="16", help="files read at once (default 16)")
+    add("--read-concurrency", default="4", help="files read at once (default 4)")
     add("--log-level", default="info", help="debug, info, warning or error (default info)")
     apply_env(parser)
     return parser

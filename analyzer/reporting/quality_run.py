@@ -53,7 +53,7 @@ class QualityJob:
     probability_threshold: float = 0.5
     label_window: timedelta = DEFAULT_LABEL_WINDOW
     baseline_statistics: str | None = None
-    read_concurrency: int = 16
+    read_concurrency: int = 4  # capture files in memory at once: the join's memory bound
 
 
 def run_quality(job: QualityJob) -> QualityResult:
