@@ -71,21 +71,16 @@ def join_lines(
     captured_hour: float = math.nan,
 ) -> None:
     """Join the capture lines of one file into `joined` (the hot loop: keep it flat)."""
-    index, matched, values, written_at = (
-        table.index,
-        table.matched,
-        table.values,
-        table.written_at,
-    )
+    index, matched, values, written_at = table.index, table.matched, table.values, table.written_at
     predict, fast_column = predictor.predict, predictor.csv_score_column()
-    threshold, loads = predictor.threshold, orjson.loads
     all_predictions, all_scores = joined.all_predictions.append, joined.all_scores.append
-    add_label, add_prediction = joined.labels.append, joined.predictions.append
-    add_score = joined.scores.append
-    seen = unlabelled = repeated = 0
+    add_label, add_prediction, add_score = (
+        a.append for a in (joined.labels, joined.predictions, joined.scores)
+    )
+    unlabelled = repeated = 0
     for line in lines:
         try:
-            record = loads(line)
+            record = orjson.loads(line)
             metadata = record["eventMetadata"]
             output: Any = record["captureData"].get("endpointOutput")
             key = metadata.get("inferenceId") or metadata["eventId"]
@@ -95,7 +90,7 @@ def join_lines(
         try:
             if fast_column is not None and output and output.get("encoding") == "CSV":
                 score = _csv_score(output["data"], fast_column)
-                prediction = 1.0 if score > threshold else 0.0
+                prediction = 1.0 if score > predictor.threshold else 0.0
             else:
                 prediction, score = predict(output)
         except MissingAttribute:
@@ -107,7 +102,6 @@ def join_lines(
         except LabelValueError:
             counts.invalid_predictions += 1
             continue
-        seen += 1
         all_predictions(prediction)
         all_scores(score)
         row = index.get(key) if type(key) is str else None
