@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 
 from analyzer.checking.quality.attributes import MissingAttribute
 from analyzer.checking.quality.counts import QualityCounts
-from analyzer.checking.quality.labels import LabelTable, hour_seconds
+from analyzer.checking.quality.labels import LINE_BITS, LabelTable, hour_seconds
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
 from analyzer.checking.quality.problem import LabelValueError
 from analyzer.decoding.ingest import split_records
@@ -71,12 +72,13 @@ def join_lines(
     captured_hour: float = math.nan,
 ) -> None:
     """Join the capture lines of one file into `joined` (the hot loop: keep it flat)."""
-    index, matched, values, written_at = table.index, table.matched, table.values, table.written_at
+    index, matched, values = table.index, table.matched, table.values
     predict, fast_column = predictor.predict, predictor.csv_score_column()
     all_predictions, all_scores = joined.all_predictions.append, joined.all_scores.append
     add_label, add_prediction, add_score = (
         a.append for a in (joined.labels, joined.predictions, joined.scores)
     )
+    rows: array[int] = array("q")
     unlabelled = repeated = 0
     for line in lines:
         try:
@@ -114,14 +116,24 @@ def join_lines(
             add_label(values[row])
             add_prediction(prediction)
             add_score(score)
-            delay = written_at(row) - captured_hour
-            if delay == delay:  # not NaN: both hours known
-                joined.delay_sum += delay
-                joined.delay_max = max(joined.delay_max, delay)
+            rows.append(row)
     counts.captures += len(lines)
     counts.unlabelled_captures += unlabelled
     counts.duplicate_captures += repeated
     counts.joined = len(joined.labels)
+    _add_delays(joined, table, rows, captured_hour)
+
+
+def _add_delays(joined: Joined, table: LabelTable, rows: array[int], captured_hour: float) -> None:
+    """Add the label delays (label hour - capture hour) of one file's joined rows."""
+    if not rows or math.isnan(captured_hour):
+        return
+    files = np.asarray(table.ranks, dtype=np.int64)[np.frombuffer(rows, dtype=np.int64)]
+    delays = np.asarray(table.file_hours)[files >> LINE_BITS] - captured_hour
+    delays = delays[~np.isnan(delays)]
+    if delays.size:
+        joined.delay_sum += float(delays.sum())
+        joined.delay_max = max(joined.delay_max, float(delays.max()))
 
 
 def _csv_score(data: str, column: int) -> float:

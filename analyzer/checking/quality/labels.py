@@ -22,7 +22,7 @@ from analyzer.reading.captures import FileData, iter_files
 from analyzer.reading.ground_truth import LabelError, parse_label
 from sidecar.common.layout import hour_from_key
 
-_LINE_BITS = 32
+LINE_BITS = 32
 
 
 @dataclass(slots=True)
@@ -38,7 +38,7 @@ class LabelTable:
 
     def written_at(self, row: int) -> float:
         """The Unix time of the hour folder the row's label was written in (NaN unknown)."""
-        return self.file_hours[self.ranks[row] >> _LINE_BITS]
+        return self.file_hours[self.ranks[row] >> LINE_BITS]
 
     def __len__(self) -> int:
         return len(self.values)
@@ -92,7 +92,7 @@ def _absorb(item: FileData, table: LabelTable, predictor: Predictor, counts: Qua
         return
     lines, truncated = split_records(item.data)
     counts.unreadable_labels += int(truncated)
-    base = table.next_file << _LINE_BITS
+    base = table.next_file << LINE_BITS
     for number, line in enumerate(lines):
         counts.label_records += 1
         try:
