@@ -85,6 +85,8 @@ def test_bad_attribute_and_missing_attributes_are_config_errors() -> None:
         Attribute.parse("predictions[x", "--probability-attribute")
     with pytest.raises(ConfigError, match="--inference-attribute"):
         Predictor("BinaryClassification")
+    with pytest.raises(ConfigError, match="--probability-attribute is for classification"):
+        Predictor("Regression", Attribute.parse("0", "i"), Attribute.parse("1", "p"))
 
 
 def test_cbpe_estimates_calibrated_scores_and_compares_with_realised() -> None:
@@ -143,3 +145,39 @@ def test_multiclass_run_counts_unseen_classes(
     statistics = json.loads((tmp_path / "out" / "statistics.json").read_text())
     matrix = statistics["multiclass_classification_metrics"]["confusion_matrix"]
     assert matrix["yak"] == {"cat": 1, "dog": 0, "emu": 0, "yak": 0}
+
+
+def test_regression_run_reads_a_json_path(tmp_path: Path) -> None:
+    truth = {f"r{i}": float(i) for i in range(20)}
+    guesses = {
+        key: value + (0.5 if i % 2 else -1.0) for i, (key, value) in enumerate(truth.items())
+    }
+    capture_file(
+        tmp_path,
+        [scored_record(k, {"predictions": [{"value": v}]}, csv=False) for k, v in guesses.items()],
+    )
+    label_file(tmp_path, label_lines(list(truth.items())))
+    constraints = {
+        "regression_constraints": {
+            "mae": {"threshold": 0.5, "comparison_operator": "GreaterThanThreshold"}
+        }
+    }
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "baseline" / "constraints.json").write_text(
+        json.dumps({"version": 0.0, **constraints})
+    )
+    args = quality_args(
+        tmp_path,
+        **{
+            "--problem-type": "Regression",
+            "--inference-attribute": "predictions[0].value",
+            "--probability-attribute": "",
+        },
+    )
+    assert main(args) == 1
+    statistics = json.loads((tmp_path / "out" / "statistics.json").read_text())
+    assert statistics["regression_metrics"]["mae"]["value"] == pytest.approx(0.75)
+    violations = json.loads((tmp_path / "out" / "constraint_violations.json").read_text())
+    assert violations["violations"][0]["description"] == (
+        "Metric mae with 0.75 was GreaterThanThreshold 0.5"
+    )

@@ -63,8 +63,11 @@ class Predictor:
                 "give --inference-attribute (the predicted label) and/or "
                 "--probability-attribute (a score) to read the prediction"
             )
-        if self.problem_type == REGRESSION and self.inference is None:
-            raise ConfigError("Regression needs --inference-attribute (the predicted number)")
+        if self.problem_type == REGRESSION and (self.inference is None or self.probability):
+            raise ConfigError(
+                "Regression reads the predicted number with --inference-attribute; "
+                "--probability-attribute is for classification"
+            )
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(
                 f"--probability-threshold must be between 0 and 1, got {self.threshold}"
