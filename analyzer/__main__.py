@@ -1,4 +1,4 @@
-"""`infertap-analyzer {baseline,run,schedule}`: the analyzer's command line."""
+"""`infertap-analyzer`: the analyzer's command line (drift, and model quality with ground truth)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,16 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 
-from analyzer.commands import baseline, run, schedule
+from analyzer.commands import baseline, ground_truth, quality_baseline, quality_run, run, schedule
 from analyzer.reporting.execution import EXIT_FAILED
+from sidecar.common.options import add_version
 
 PROG = "infertap-analyzer"
 
 
-def version() -> str:
-    """The installed distribution's version, or "unknown" when run from a bare checkout."""
-    try:
-        return metadata.version("infertap")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+# Model quality (ground truth), DESIGN.md section 9.
+QUALITY_COMMANDS = (quality_baseline, quality_run, ground_truth)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,11 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
             "also reads INFERTAP_<FLAG>."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    add_version(parser, PROG)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, run, schedule):
+    for module in (baseline, run, schedule, *QUALITY_COMMANDS):
         command = module.add_parser(commands)
-        command.add_argument("--version", action="version", version=f"{PROG} {version()}")
+        add_version(command, PROG)
         command.set_defaults(handler=module.run)
     return parser
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from demo_analysis import AnalyzerFailed, PhaseReport, make_baseline, monitor, summary_table
+from demo_quality import QUALITY_FOLDERS, QualityReport, model_quality, quality_table, unexpected
 from demo_traffic import (
     DRIFT_SHIFTS,
     MISSING_FEATURE,
@@ -147,7 +148,7 @@ def drain(out: Path, sidecar: Sidecar, sent: int) -> int:
 
 
 def clear_previous_run(out: Path) -> None:
-    for name in ("capture", "spool", "logs", "baseline", "monitoring"):
+    for name in ("capture", "spool", "logs", "baseline", "monitoring", *QUALITY_FOLDERS):
         shutil.rmtree(out / name, ignore_errors=True)
     (out / "train.csv").unlink(missing_ok=True)
 
@@ -277,12 +278,30 @@ def run(args: argparse.Namespace, children: Children) -> int:
         if delivered != report.records:
             raise DemoFailed(f"{report.records - delivered} {report.phase} records were lost")
     children.stop_all()
+    window = hour_window(started, datetime.now(UTC))
     try:
-        analyze(out, reports, hour_window(started, datetime.now(UTC)))
+        analyze(out, reports, window)
+        quality = model_quality(
+            out, {"good": reports[0].endpoint, "failing": reports[1].endpoint}, window
+        )
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")
         return 2
-    return print_summary(out, reports)
+    return max(print_summary(out, reports), print_quality(out, quality))
+
+
+def print_quality(out: Path, reports: list[QualityReport]) -> int:
+    """Model quality of the good and the failing hour; 0 when each has its expected status."""
+    say("model quality: labels posted for the captured traffic, joined by eventId")
+    print()
+    print(quality_table(reports))
+    print()
+    print(
+        f"ground truth + reports:    {out / 'ground-truth'}/, {out / 'model-quality'}/<endpoint>/"
+    )
+    for problem in unexpected(reports):
+        say(f"unexpected: {problem}")
+    return 1 if unexpected(reports) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

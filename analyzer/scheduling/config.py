@@ -33,6 +33,8 @@ import yaml
 
 from analyzer.errors import ConfigError
 from analyzer.job import MonitoringJob
+from analyzer.scheduling.quality_config import KEY as QUALITY_KEY
+from analyzer.scheduling.quality_config import QualityConfig, parse_quality
 
 DEFAULT_VARIANT = "AllTraffic"
 MAX_DELAY_MINUTES = 24 * 60
@@ -65,6 +67,7 @@ class EndpointConfig:
     output: str
     delay_minutes: float | None = None  # its own; None: --delay, else defaults.delay, else 20
     options: Mapping[str, Any] = field(default_factory=dict)  # extra MonitoringJob fields
+    model_quality: QualityConfig | None = None  # analyzer.scheduling.quality_config
 
     @property
     def label(self) -> str:
@@ -170,7 +173,7 @@ def _check_option(value: Any, kind: str, where: str, source: str) -> None:
 
 def _check_keys(raw: Mapping[str, Any], where: str, source: str) -> None:
     options = job_options()
-    allowed = {"name", "variant", "delay", *_URL_KEYS, *options}
+    allowed = {"name", "variant", "delay", QUALITY_KEY, *_URL_KEYS, *options}
     for key, value in raw.items():
         if key not in allowed:
             raise ConfigError(
@@ -214,7 +217,8 @@ def _endpoint(
     urls = {key: _resolve(text(key), base_dir) for key in _URL_KEYS}
     # Only the endpoint's own delay: defaults.delay ranks below --delay (commands.schedule).
     delay = _delay(own["delay"], f"{where}.delay", source) if "delay" in own else None
-    options = {k: v for k, v in raw.items() if k not in {"name", "variant", "delay", *_URL_KEYS}}
+    own_keys = {"name", "variant", "delay", QUALITY_KEY, *_URL_KEYS}
+    options = {k: v for k, v in raw.items() if k not in own_keys}
     max_runtime = options.get("max_runtime")
     if max_runtime is not None and not 0 < max_runtime < math.inf:
         inherited = "max_runtime" not in own
@@ -231,6 +235,24 @@ def _endpoint(
         output=urls["output"],
         delay_minutes=delay,
         options=options,
+        model_quality=_quality(raw, where, source, base_dir),
+    )
+
+
+def _quality(
+    raw: Mapping[str, Any], where: str, source: str, base_dir: Path | None
+) -> QualityConfig | None:
+    """The endpoint's model-quality section, its local paths resolved like the others."""
+    if raw.get(QUALITY_KEY) is None:
+        return None
+    parsed = parse_quality(raw[QUALITY_KEY], where, source)
+    return dataclasses.replace(
+        parsed,
+        ground_truth=_resolve(parsed.ground_truth, base_dir),
+        baseline_constraints=_resolve(parsed.baseline_constraints, base_dir),
+        baseline_statistics=_resolve(parsed.baseline_statistics, base_dir)
+        if parsed.baseline_statistics
+        else None,
     )
 
 

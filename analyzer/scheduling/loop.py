@@ -36,6 +36,7 @@ from analyzer.reporting.execution import (
 from analyzer.scheduling.config import EndpointConfig
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.planning import due_hours, first_hour, next_due_time
+from analyzer.scheduling.quality_loop import run_quality_hour
 from sidecar.common.layout import HOUR, partition_key
 
 log = logging.getLogger("infertap.analyzer.commands.schedule")
@@ -242,6 +243,7 @@ class Scheduler:
             return done, True
         result = self._run(endpoint, hour, fields)
         self.metrics.update_from(result, endpoint.name, endpoint.variant)
+        self._run_quality(endpoint, hour)
         with self._lock:
             self.statuses[result.status] += 1
         level = logging.INFO if result.status in FINISHED else logging.WARNING
@@ -281,6 +283,13 @@ class Scheduler:
         finally:
             with self._lock:
                 self._running.discard(token)
+
+    def _run_quality(self, endpoint: EndpointConfig, hour: datetime) -> None:
+        """Model quality of the hour `label_delay` earlier, when the endpoint configures it."""
+        try:
+            run_quality_hour(endpoint, hour, self.metrics.quality)
+        except Exception:  # like drift runs: one failure must not stop the loop
+            log.exception("model-quality run raised", extra={"endpoint": endpoint.name})
 
 
 def _failed(

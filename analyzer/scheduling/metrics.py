@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from analyzer.reporting.baseline_files import Statistics
 from analyzer.reporting.execution import FAILED, FINISHED, STATUSES, ExecutionResult
 from analyzer.reporting.violations_file import CHECK_TYPES
+from analyzer.scheduling.quality_metrics import QualityMetrics
 
 # One run reads an hour of captures: seconds for a quiet endpoint, many minutes for a busy one.
 RUN_DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0)
@@ -41,6 +42,7 @@ class AnalyzerMetrics:
         self._define_feature_series()
         self._define_run_series()
         self._features: dict[tuple[str, str], set[str]] = {}
+        self.quality = QualityMetrics(self.registry)  # model quality (quality_metrics.py)
 
     def _define_feature_series(self) -> None:
         """Per endpoint, variant and feature: what the last analysed window looked like."""

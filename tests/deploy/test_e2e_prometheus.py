@@ -67,9 +67,29 @@ def _write_captures(root: Path, hour: datetime, rows: list[list[float]]) -> None
                 inference_time=hour + timedelta(seconds=index % 3600),
                 request=Payload("text/csv", ",".join(map(str, features)).encode()),
                 response=Payload("text/csv; charset=utf-8", str(prediction).encode()),
+                inference_id=f"{hour:%d%H}-{index}",
             )
         )
     (folder / f"05-00-000-{uuid.uuid4()}.jsonl").write_bytes(b"".join(lines))
+
+
+def _model_quality(base: Path, hour: datetime, count: int) -> dict[str, object]:
+    """Labels for the captures of `hour` and a model-quality baseline: the scheduler's model
+    quality runs for the hour one label_delay before the newest analysed one."""
+    labels = "".join(f"{hour:%d%H}-{i},{i % 2}\n" for i in range(count))
+    (base / "labels.csv").write_text(labels)
+    _run("-m", "analyzer", "ground-truth", "--destination", "labels", "--input", "labels.csv",
+         "--written-at", f"{hour:%Y-%m-%dT%H:30:00Z}", cwd=base)  # fmt: skip
+    constraints = {"accuracy": {"threshold": 0.9, "comparison_operator": "LessThanThreshold"}}
+    document = {"version": 0.0, "binary_classification_constraints": constraints}
+    (base / "mq-constraints.json").write_text(json.dumps(document))
+    return {
+        "ground_truth": "labels",
+        "baseline_constraints": "mq-constraints.json",
+        "problem_type": "BinaryClassification",
+        "probability_attribute": "0",
+        "label_delay": 1,
+    }
 
 
 def _run(*args: str, cwd: Path) -> None:
@@ -109,6 +129,7 @@ def analyzer_schedule(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
                 "variant": VARIANT,
                 "baseline_statistics": "baseline/statistics.json",
                 "baseline_constraints": "baseline/constraints.json",
+                "model_quality": _model_quality(base, current - timedelta(hours=2), 800),
             }
         ],
     }

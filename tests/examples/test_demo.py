@@ -58,6 +58,14 @@ def test_demo_captures_traffic_and_finds_the_drift(tmp_path: Path) -> None:
         r"^drifted\s+breast-cancer-drifted\s+600\s+CompletedWithViolations", table, re.M
     )
     assert "completeness_check: mean_symmetry" in table
+    # Model quality: labels posted for the traffic, a good hour and a failing hour.
+    assert re.search(
+        r"^good\s+breast-cancer-clean\s+600\s+[0-9.]+\s+[0-9.]+\s+Completed$", table, re.M
+    )
+    assert re.search(
+        r"^failing\s+breast-cancer-drifted\s+600\s+.*CompletedWithViolations$", table, re.M
+    )
+    assert re.search(r"Metric accuracy with [0-9.]+ was LessThanThreshold [0-9.]+", table)
 
 
 def alive(pid: int) -> bool:

@@ -1,0 +1,1 @@
+"""Model quality: join late labels to captured predictions, SageMaker's metrics, estimates."""

@@ -1,0 +1,138 @@
+"""`infertap-analyzer quality-run`: join a window's captured predictions to late ground truth and
+check SageMaker's model-quality metrics against a baseline (analyzer.reporting.quality_run).
+
+Exit codes: 0 Completed, 1 CompletedWithViolations, 2 Failed or bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import timedelta
+from typing import Any
+
+from analyzer.checking.quality.problem import PROBLEM_TYPES
+from analyzer.commands.flags import (
+    apply_env,
+    configure_logging,
+    number,
+    parse_log_level,
+    parse_utc_time,
+    whole_number,
+)
+from analyzer.errors import AnalyzerError, ConfigError
+from analyzer.reporting.quality_run import QualityJob, run_quality
+from sidecar.common.options import env_name
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
+_EPILOG = """\
+exit status:
+  0  Completed: no violations
+  1  CompletedWithViolations: see constraint_violations.json
+  2  Failed (nothing joined, unreadable baseline, ...) or bad usage; the reason is printed and
+     written to execution.json
+
+A capture's eventMetadata.inferenceId (else its eventId) joins the label whose eventId equals it.
+Labels are read from the hour folders {ground-truth}/YYYY/MM/DD/HH/ of [start, end + label window).
+--inference-attribute / --probability-attribute: a CSV column index (0), a JSON path
+(predictions[0].score, outputs[0].data[0]) or a key of the JSON output.
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `quality-run`; every flag also reads INFERTAP_<FLAG>."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "quality-run",
+        help="model quality of a window of captures, joined to ground truth",
+        description=(
+            "Join the captured predictions of [--start, --end) to the ground-truth labels, "
+            "compute SageMaker's model-quality metrics, check the baseline constraints and write "
+            "statistics.json, constraint_violations.json and execution.json under --output."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
+    add("--ground-truth", help="ground-truth root: s3://bucket/prefix or a folder")
+    add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
+    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
+    add("--baseline-constraints", help="model-quality constraints.json (path or s3://)")
+    add("--baseline-statistics", default=None, help="its statistics.json: its classes are known")
+    add("--problem-type", help=", ".join(PROBLEM_TYPES))
+    add("--inference-attribute", default=None, help="where the predicted label is")
+    add("--probability-attribute", default=None, help="where the score is")
+    add("--probability-threshold", default="0.5", help="score above it: class 1 (default 0.5)")
+    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
+    add("--end", help="window end (exclusive)")
+    add("--label-window", default="24h", help="how long after --end labels are read (24h)")
+    add("--output", help="folder or s3:// prefix for the reports")
+    add("--read-concurrency", default="4", help="files read at once (default 4)")
+    add("--log-level", default="info", help="debug, info, warning or error (default info)")
+    apply_env(parser)
+    return parser
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """`24h`, `90m`, `2d`, `3600s`; a bare number is hours."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ConfigError(f"{option} must be a duration such as 24h, 90m or 2d, got {text!r}")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def job_from_args(args: argparse.Namespace) -> QualityJob:
+    """Validate the parsed flags into a QualityJob; ConfigError names the flag."""
+    required = (
+        "captures",
+        "ground_truth",
+        "endpoint_name",
+        "baseline_constraints",
+        "problem_type",
+        "start",
+        "end",
+        "output",
+    )
+    for dest in required:
+        if not getattr(args, dest, None):
+            flag = "--" + dest.replace("_", "-")
+            raise ConfigError(f"{flag} is required (or set {env_name(dest)})")
+    return QualityJob(
+        captures=args.captures,
+        ground_truth=args.ground_truth,
+        endpoint_name=args.endpoint_name,
+        variant_name=args.variant_name,
+        baseline_constraints=args.baseline_constraints,
+        baseline_statistics=args.baseline_statistics or None,
+        problem_type=args.problem_type,
+        inference_attribute=args.inference_attribute or None,
+        probability_attribute=args.probability_attribute or None,
+        probability_threshold=number(
+            args.probability_threshold, "--probability-threshold", 0.0, 1.0
+        ),
+        start=parse_utc_time(args.start, "--start"),
+        end=parse_utc_time(args.end, "--end"),
+        label_window=parse_duration(args.label_window, "--label-window"),
+        output=args.output,
+        read_concurrency=whole_number(args.read_concurrency, "--read-concurrency", 1),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute `quality-run`; print the outcome; return 0, 1 or 2."""
+    try:
+        configure_logging(parse_log_level(getattr(args, "log_level", "info")))
+        job = job_from_args(args)
+    except AnalyzerError as exc:
+        print(f"infertap-analyzer quality-run: error: {exc}", file=sys.stderr)
+        return 2
+    result = run_quality(job)
+    stream = sys.stderr if result.status == "Failed" else sys.stdout
+    print(result.message, file=stream)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=stream)
+    if result.output_files:
+        print(f"reports: {', '.join(result.output_files)}", file=stream)
+    return result.exit_code

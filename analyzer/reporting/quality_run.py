@@ -1,0 +1,212 @@
+"""One model-quality run (`infertap-analyzer quality-run`): list, join, measure, check, write.
+
+A run never raises for bad data or missing files: it ends Failed with a reason that says what was
+found on each side, and every unmatched or bad input is counted in execution.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from analyzer.checking.quality import constraints as quality_constraints
+from analyzer.checking.quality.attributes import Attribute
+from analyzer.checking.quality.counts import QualityCounts
+from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate
+from analyzer.checking.quality.join import Joined, join_captures
+from analyzer.checking.quality.labels import read_labels
+from analyzer.checking.quality.predictions import Predictor
+from analyzer.checking.quality.problem import BINARY, METRICS_KEY, PROBLEM_TYPES, class_label
+from analyzer.checking.quality.statistics import quality_statistics, scalar_values
+from analyzer.errors import AnalyzerError, BaselineError, ConfigError
+from analyzer.reading import storage
+from analyzer.reading.captures import list_window
+from analyzer.reading.ground_truth import list_label_files
+from analyzer.reporting import quality_files
+from analyzer.reporting.quality_record import QualityResult, execution_record, message
+
+log = logging.getLogger("infertap.analyzer.quality")
+DEFAULT_LABEL_WINDOW = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class QualityJob:
+    """Everything one model-quality run needs; `start`/`end` are timezone-aware."""
+
+    captures: str
+    ground_truth: str
+    endpoint_name: str
+    variant_name: str
+    baseline_constraints: str
+    problem_type: str
+    start: datetime
+    end: datetime
+    output: str
+    inference_attribute: str | None = None
+    probability_attribute: str | None = None
+    probability_threshold: float = 0.5
+    label_window: timedelta = DEFAULT_LABEL_WINDOW
+    baseline_statistics: str | None = None
+    read_concurrency: int = 4  # capture files in memory at once: the join's memory bound
+
+
+def run_quality(job: QualityJob) -> QualityResult:
+    """Run one model-quality job; bad data, missing files and bad baselines end it Failed."""
+    started = time.monotonic()
+    result = QualityResult(status="Failed", message="")
+    try:
+        _analyse(job, result)
+    except AnalyzerError as exc:
+        result.status, result.failure_reason = "Failed", str(exc)
+    except Exception as exc:  # a bug must still end the run with a record, not a traceback
+        log.exception("model-quality run failed unexpectedly")
+        result.status = "Failed"
+        result.failure_reason = f"internal error: {type(exc).__name__}: {exc}"
+    result.message = message(result)
+    result.duration_seconds = time.monotonic() - started
+    try:
+        _write(job, result)
+    except AnalyzerError as exc:
+        result.status = "Failed"
+        result.failure_reason = f"cannot write the reports under {job.output}: {exc}"
+        result.message = message(result)
+    log.info(
+        "model-quality run finished",
+        extra={
+            "endpoint": job.endpoint_name,
+            "status": result.status,
+            "joined": result.counts.joined,
+        },
+    )
+    return result
+
+
+def predictor_of(job: QualityJob) -> Predictor:
+    if job.problem_type not in PROBLEM_TYPES:
+        raise ConfigError(
+            f"--problem-type must be one of {', '.join(PROBLEM_TYPES)}, got {job.problem_type!r}"
+        )
+    return Predictor(
+        job.problem_type,
+        Attribute.parse(job.inference_attribute, "--inference-attribute")
+        if job.inference_attribute
+        else None,
+        Attribute.parse(job.probability_attribute, "--probability-attribute")
+        if job.probability_attribute
+        else None,
+        job.probability_threshold,
+    )
+
+
+def _analyse(job: QualityJob, result: QualityResult) -> None:
+    if job.end <= job.start:
+        raise ConfigError("--end must be after --start")
+    predictor = predictor_of(job)
+    wanted = quality_constraints.load(job.baseline_constraints, job.problem_type)
+    result.thresholds = {c.metric: c.threshold for c in wanted}
+    counts = result.counts
+    listing = list_window(
+        job.captures, job.endpoint_name, job.variant_name, job.start, job.end, job.read_concurrency
+    )
+    label_files = list_label_files(job.ground_truth, job.start, job.end + job.label_window)
+    table = read_labels([f.url for f in label_files], predictor, counts, job.read_concurrency)
+    joined = join_captures(
+        [f.url for f in listing.files], table, predictor, counts, job.read_concurrency
+    )
+    result.warnings.extend(counts.warnings())
+    if job.problem_type == BINARY:
+        result.estimated = estimate(
+            np.asarray(joined.all_scores, dtype=np.float64),
+            np.asarray(joined.all_predictions, dtype=np.float64),
+        )
+    if counts.joined == 0:
+        raise AnalyzerError(_nothing_joined(job, counts, len(listing.files)))
+    _measure(job, predictor, joined, result)
+    violations, warnings = quality_constraints.evaluate(wanted, result.metric_values)
+    result.violations = violations
+    result.warnings.extend(warnings)
+    result.status = "CompletedWithViolations" if violations else "Completed"
+
+
+def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: QualityResult) -> None:
+    names = predictor.classes.names
+    seen = baseline_classes(job.baseline_statistics) if job.baseline_statistics else set()
+    if seen:
+        unseen = {code for code, name in enumerate(names) if class_label(name) not in seen}
+        result.counts.unseen_classes = sum(1 for v in joined.labels if int(v) in unseen)
+        if result.counts.unseen_classes:
+            result.warnings.append(
+                f"{result.counts.unseen_classes} joined labels are of a class the baseline "
+                "never saw (kept)"
+            )
+    statistics = quality_statistics(
+        job.problem_type,
+        np.asarray(joined.labels, dtype=np.float64),
+        np.asarray(joined.predictions, dtype=np.float64),
+        np.asarray(joined.scores, dtype=np.float64),
+        names,
+    )
+    result.statistics = statistics
+    result.metric_values = scalar_values(statistics)
+    result.label_delay_seconds = (joined.delay_sum / len(joined), joined.delay_max)
+    if result.estimated is not None:
+        result.estimate_vs_realised = compare(result.estimated, result.metric_values)
+
+
+def baseline_classes(url: str) -> set[str]:
+    """The classes of a baseline statistics.json: the actual labels of its confusion matrix."""
+    try:
+        document = json.loads(storage.read_bytes(url))
+    except ValueError as exc:
+        raise BaselineError(f"{url} is not JSON: {exc}") from exc
+    for key in METRICS_KEY.values():
+        body = document.get(key) if isinstance(document, dict) else None
+        if isinstance(body, dict) and isinstance(body.get("confusion_matrix"), dict):
+            return {class_label(name) for name in body["confusion_matrix"]}
+    return set()
+
+
+def _nothing_joined(job: QualityJob, counts: QualityCounts, files: int) -> str:
+    captures = storage.join(job.captures, job.endpoint_name, job.variant_name)
+    labels_end = job.end + job.label_window
+    predicted = counts.captures - counts.malformed_captures - counts.missing_predictions
+    return (
+        f"no captured prediction joined a label: {counts.captures} capture records in {files} "
+        f"files under {captures}/ for {job.start:%Y-%m-%dT%H:%MZ}-{job.end:%Y-%m-%dT%H:%MZ} "
+        f"({max(predicted, 0)} with a prediction, {counts.missing_predictions} without); "
+        f"{counts.labels} labels in {counts.label_files} files under {job.ground_truth} for "
+        f"{job.start:%Y-%m-%dT%H:%MZ}-{labels_end:%Y-%m-%dT%H:%MZ} "
+        f"({counts.unreadable_labels} unreadable, {counts.invalid_labels} invalid). "
+        "Labels join on the capture's inferenceId (else eventId) = the label's eventId: post "
+        "labels with `infertap-analyzer ground-truth`, or widen --label-window"
+    )
+
+
+def _write(job: QualityJob, result: QualityResult) -> None:
+    written = result.output_files
+    if result.statistics is not None or result.estimated is not None:
+        document: dict[str, Any] = dict(result.statistics or {"version": 0.0})
+        if result.estimated is not None:
+            document[ESTIMATED_KEY] = result.estimated
+        quality_files.write(
+            job.output,
+            quality_files.STATISTICS_FILE,
+            quality_files.document_bytes(document),
+            written,
+        )
+    if result.statistics is not None:
+        quality_files.write(
+            job.output,
+            quality_files.VIOLATIONS_FILE,
+            quality_files.violations_bytes(result.violations),
+            written,
+        )
+    written.append(storage.join(job.output, quality_files.EXECUTION_FILE))
+    record = execution_record(result, job)
+    storage.write_bytes(written[-1], quality_files.document_bytes(record))
