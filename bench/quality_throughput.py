@@ -8,7 +8,7 @@ Method (printed with the results):
   * Measured in a fresh child process (so its peak RSS is the run's own): read every label file
     into the label table, stream every capture file through it, then compute SageMaker's binary
     classification metrics (curves, AUC, 5 resampled standard deviations) and the CBPE
-    estimates: analyzer.reporting.quality_run's steps, without writing reports. One core does the
+    estimates: analyzer.pipeline.quality's steps, without writing reports. One core does the
     work (a reader thread only waits on the disk).
 
 Usage: python bench/quality_throughput.py [--records 1000000] [--labelled 0.8]

@@ -1,5 +1,5 @@
 """`infertap-analyzer quality-run`: join a window's captured predictions to late ground truth and
-check SageMaker's model-quality metrics against a baseline (analyzer.reporting.quality_run).
+check SageMaker's model-quality metrics against a baseline (analyzer.pipeline.quality).
 
 Exit codes: 0 Completed, 1 CompletedWithViolations, 2 Failed or bad usage.
 """
@@ -22,7 +22,7 @@ from analyzer.commands.flags import (
     whole_number,
 )
 from analyzer.errors import AnalyzerError, ConfigError
-from analyzer.reporting.quality_run import QualityJob, run_quality
+from analyzer.pipeline.quality import QualityJob, run_quality
 from sidecar.common.options import env_name
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

@@ -1,1 +1,1 @@
-"""A monitoring run end to end: the one place that drives every stage."""
+"""Runs end to end (monitoring, model quality): the one place that drives every stage."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from analyzer.pipeline.quality import QualityJob, run_quality
 from analyzer.reading import storage
 from analyzer.reporting.quality_record import QualityResult
-from analyzer.reporting.quality_run import QualityJob, run_quality
 from analyzer.scheduling.config import EndpointConfig
 from analyzer.scheduling.quality_metrics import QualityMetrics
 from sidecar.common.layout import HOUR, partition_key
