@@ -29,6 +29,7 @@ from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading import storage
 from analyzer.reading.captures import CaptureListing, list_window
 from analyzer.reporting import run_files, schema
+from analyzer.reporting.html.run_page import write_run_report
 from analyzer.reporting.schema import NUMERIC_TYPES, Constraints, Statistics
 
 __all__ = [
@@ -149,6 +150,8 @@ def run_monitoring(job: MonitoringJob) -> ExecutionResult:
         result.status = FAILED
         result.failure_reason = f"cannot write the reports under {job.output}: {exc}"
         result.message = _message(result)
+    if (page := write_run_report(job.output)) is not None:
+        result.output_files.append(page)
     log.info(
         "monitoring run finished",
         extra={
