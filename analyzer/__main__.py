@@ -1,4 +1,4 @@
-"""`infertap-analyzer {baseline,run,schedule}`: the analyzer's command line."""
+"""`infertap-analyzer {baseline,run,schedule,report}`: the analyzer's command line."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from analyzer.commands import baseline, run, schedule
+from analyzer.commands import baseline, report, run, schedule
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, run, schedule):
+    for module in (baseline, run, schedule, report):
         command = module.add_parser(commands)
         command.set_defaults(handler=module.run)
     return parser
