@@ -79,13 +79,15 @@ class RunPage:
     drift_overview: list[tuple[str, float, float]]  # (feature, distance, threshold), worst first
     problems: list[str]
     warnings: list[str]
+    has_statistics: bool = True
 
 
 def build_run_page(files: RunFiles) -> RunPage:
     execution = files.execution or {}
     config = files.baseline_constraints.monitoring_config if files.baseline_constraints else None
     config = config or MonitoringConfig()
-    views = _feature_views(files, execution, config)
+    # Without this run's statistics (a Failed run) there is nothing to compare per feature.
+    views = _feature_views(files, execution, config) if files.statistics else {}
     findings = sorted(_findings(files, execution, config), key=_finding_order)
     worst = {f.feature: i for i, f in reversed(list(enumerate(findings)))}
     for finding in findings:
@@ -107,6 +109,7 @@ def build_run_page(files: RunFiles) -> RunPage:
         drift_overview=_drift_overview(views.values()),
         problems=list(files.problems),
         warnings=[str(w) for w in execution.get("warnings") or []],
+        has_statistics=files.statistics is not None,
     )
 
 

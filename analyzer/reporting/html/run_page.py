@@ -20,7 +20,7 @@ log = logging.getLogger("infertap.analyzer.report")
 CHART_BUDGET = 150  # feature charts per page: features with findings get theirs first
 
 
-def render_run_report(folder: str) -> str:
+def render_run_report(folder: str, chart_budget: int = CHART_BUDGET) -> str:
     """The HTML page of the run whose files are in `folder` (local or s3://)."""
     files = sources.read_run(folder)
     if files.is_model_quality:
@@ -28,7 +28,7 @@ def render_run_report(folder: str) -> str:
 
         return render_quality_report(files)
     page = build_run_page(files)
-    drawn, left_out = _feature_charts(page)
+    drawn, left_out = _feature_charts(page, chart_budget)
     overview = page.drift_overview
     drift_chart = feature_charts.drift_overview(overview) if overview else ""
     anchors = {f.name: f"f{i}" for i, f in enumerate([*page.features, *page.clean])}
@@ -38,23 +38,23 @@ def render_run_report(folder: str) -> str:
         page_title=f"{page.status}: {page.title}",
         charts={name: Markup(svg) for name, svg in drawn.items()},
         left_out=left_out,
-        chart_budget=CHART_BUDGET,
+        chart_budget=chart_budget,
         drift_chart=Markup(drift_chart),
         anchors=anchors,
         chart_count=len(drawn) + (1 if drift_chart else 0),
     )
 
 
-def _feature_charts(page: RunPage) -> tuple[dict[str, str], set[str]]:
-    """One chart per feature up to CHART_BUDGET; the names of those left out."""
+def _feature_charts(page: RunPage, budget: int) -> tuple[dict[str, str], set[str]]:
+    """One chart per feature up to `budget`; the names of those left out."""
     drawn: dict[str, str] = {}
     left_out: set[str] = set()
     canvas = feature_charts.FeatureCanvas()
     for view in [*page.features, *page.clean]:
-        svg = feature_charts.feature_chart(canvas, view) if len(drawn) < CHART_BUDGET else None
+        svg = feature_charts.feature_chart(canvas, view) if len(drawn) < budget else None
         if svg:
             drawn[view.name] = svg
-        elif len(drawn) >= CHART_BUDGET and (view.numeric or view.categorical):
+        elif len(drawn) >= budget and (view.numeric or view.categorical):
             left_out.add(view.name)
     return drawn, left_out
 
