@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.checking import checks
-from analyzer.reporting.html import distributions
+from analyzer.reporting.html import distributions, templates
 from analyzer.reporting.html.sources import RunFiles
 from analyzer.reporting.schema import (
     NUMERIC_TYPES,
@@ -172,9 +172,12 @@ def _feature_views(
     names += sorted({str(v.get("feature_name")) for v in files.violations} - set(names))
     drift = _number_map(execution.get("feature_drift"))
     p_values = _number_map(execution.get("feature_drift_p_value"))
+    raw = (_numerical(files.baseline_statistics_json), _numerical(files.statistics_json))
     views = {}
     for name in names:
         view = _feature_view(name, baseline.get(name), current.get(name), config)
+        if (view.baseline_type or view.current_type) in NUMERIC_TYPES:
+            view.summary = _numeric_summary(raw[0].get(name), raw[1].get(name))
         view.drift, view.p_value = drift.get(name), p_values.get(name)
         constraint = constraints.feature(name) if constraints else None
         view.required_completeness = constraint.completeness if constraint else None
@@ -202,7 +205,6 @@ def _feature_view(
     if kind in NUMERIC_TYPES:
         view.threshold, view.method = config.comparison_threshold, config.comparison_method
         view.numeric = distributions.numeric_distribution(base, cur)
-        view.summary = _numeric_summary(base, cur)
         if view.numeric and view.numeric.left_out:
             view.notes.append(
                 f"{view.numeric.left_out} non-finite sketch values (NaN or ±inf) not drawn"
@@ -230,13 +232,30 @@ def _missing_notes(base: FeatureStatistics | None, cur: FeatureStatistics | None
     return notes
 
 
+def _numerical(document: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Feature -> its `numerical_statistics` as written (NaN and ±inf kept, unlike the schema)."""
+    features = (document or {}).get("features")
+    out = {}
+    for feature in features if isinstance(features, list) else []:
+        if isinstance(feature, dict) and isinstance(feature.get("numerical_statistics"), dict):
+            out[str(feature.get("name"))] = feature["numerical_statistics"]
+    return out
+
+
 def _numeric_summary(
-    base: FeatureStatistics | None, cur: FeatureStatistics | None
+    base: dict[str, Any] | None, cur: dict[str, Any] | None
 ) -> list[tuple[str, str, str]]:
-    rows = []
-    for stat in ("mean", "std_dev", "min", "max"):
-        rows.append((stat, _num(getattr(base, stat, None)), _num(getattr(cur, stat, None))))
-    return rows
+    return [
+        (stat, _num(_float((base or {}).get(stat))), _num(_float((cur or {}).get(stat))))
+        for stat in ("mean", "std_dev", "min", "max")
+    ]
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _drift_overview(views: Any) -> list[tuple[str, float, float]]:
@@ -267,9 +286,7 @@ def _num(value: float | None) -> str:
     """A statistic for a table: 4 significant digits; NaN/inf spelled out; '-' when absent."""
     if value is None:
         return "-"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return f"{value:.4g}"
+    return templates.num(value)
 
 
 def fmt_count(value: Any) -> str:

@@ -34,6 +34,7 @@ class RunFiles:
     violations: list[dict[str, Any]] = field(default_factory=list)
     statistics: Statistics | None = None  # data quality only
     baseline_statistics: Statistics | None = None
+    baseline_statistics_json: dict[str, Any] | None = None
     baseline_constraints: Constraints | None = None
     quality_constraints: dict[str, Any] | None = None  # model quality: {metric: {threshold, …}}
     problems: list[str] = field(default_factory=list)
@@ -98,6 +99,7 @@ def _read_baseline(files: RunFiles) -> None:
         raw = read_json(statistics_url, "the baseline statistics", problems)
         if raw is not None:
             files.baseline_statistics = _statistics(raw, statistics_url, problems)
+            files.baseline_statistics_json = raw if isinstance(raw, dict) else None
     if files.execution is not None and not statistics_url and not files.is_model_quality:
         problems.append("execution.json names no baseline statistics: no baseline to compare")
 
