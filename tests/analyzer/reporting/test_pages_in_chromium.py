@@ -79,9 +79,10 @@ def test_failed_hour_says_why(browser: Chromium, history_root: Path, screenshots
 def test_history_page(
     browser: Chromium, history_root: Path, tmp_path: Path, screenshots: Path
 ) -> None:
-    shutil.rmtree(hour_folder(history_root, 1))  # an hour the scheduler never ran
+    reports = shutil.copytree(history_root, tmp_path / "reports")
+    shutil.rmtree(hour_folder(reports, 1))  # an hour the scheduler never ran
     code = main(
-        ["report", "--reports", str(history_root), "--endpoint-name", "churn",
+        ["report", "--reports", str(reports), "--endpoint-name", "churn",
          "--output", str(tmp_path)]
     )  # fmt: skip
     assert code == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analyzer.__main__ import main
 from analyzer.checking import drift
 from analyzer.profiling import kll
 from analyzer.reporting.html import history_model, history_sources, quality_model
@@ -19,7 +20,7 @@ from analyzer.reporting.html.run_page import render_run_report, write_run_report
 from analyzer.reporting.html.sources import read_run
 from analyzer.reporting.schema import load_statistics
 from tests.analyzer.reporting.conftest import DRIFT_FROM, EMPTY_HOUR, HOURS, hour_folder
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, S3Server
 
 
 def test_numeric_chart_data_is_the_sketches(history_root: Path) -> None:
@@ -201,3 +202,24 @@ def test_history_data_is_the_execution_records(history_root: Path) -> None:
     assert page.drift_threshold == 0.1
     assert page.drifted == ["f002", "segment"]
     assert all(h >= DRIFT_FROM for h, d in ((r.hour.hour, 0) for r in page.rows if r.violations))
+
+
+def test_history_and_run_pages_from_s3(
+    history_root: Path, s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The scheduler's layout in a bucket: `report --reports s3://…`, and a page written there."""
+    client = s3_server.client()
+    for path in history_root.rglob("*.json"):
+        key = f"monitoring/{path.relative_to(history_root)}"
+        client.put_object(Bucket=s3_bucket, Key=key, Body=path.read_bytes())
+    reports = f"s3://{s3_bucket}/monitoring"
+    code = main(["report", "--reports", reports, "--endpoint-name", "churn",
+                 "--output", f"{reports}/pages"])  # fmt: skip
+    assert code == 0
+    html = client.get_object(Bucket=s3_bucket, Key="monitoring/pages/history.html")["Body"].read()
+    assert f"{HOURS} hourly runs".encode() in html
+    assert b"Features over the drift threshold at least once: <strong>f002</strong>" in html
+    hour = hour_folder(Path("monitoring"), HOURS - 1)
+    assert write_run_report(f"s3://{s3_bucket}/{hour}") == f"s3://{s3_bucket}/{hour}/report.html"
+    page = client.get_object(Bucket=s3_bucket, Key=f"{hour}/report.html")["Body"].read()
+    assert b"CompletedWithViolations" in page and b"f002" in page
