@@ -6,7 +6,9 @@ Method (printed with the results):
     inputs and one categorical; 3 numeric inputs shifted by 1.5 sd and one 30 % missing, so the
     page has findings, a drift overview and N feature charts (at most run_page.CHART_BUDGET).
   * Writing: `render_run_report` on the run's folder in this process, after one warm-up page
-    (matplotlib's import and font cache are paid once per process), median of R repetitions.
+    (matplotlib's import and font cache are paid once per process), median of R repetitions:
+    wall-clock seconds and this process's CPU seconds (the latter barely depends on what else
+    runs on the machine).
   * Opening: headless Chromium (network cut, the tests' DevTools client), navigation start to the
     load event with every chart laid out; median of R loads; console errors and network requests
     must be none.
@@ -42,11 +44,12 @@ def measure(features: int, repeat: int, browser: chromium.Chromium, work: Path) 
     folder = report_runs.one_run(work / f"n{features}", features, traffic)
     made = time.monotonic() - started
     render_run_report(str(folder))  # warm-up
-    writes = []
+    writes, cpu = [], []
     for _ in range(repeat):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         html = render_run_report(str(folder))
         writes.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - began_cpu)
     page = folder / "bench.html"
     page.write_text(html, encoding="utf-8")
     loads = []
@@ -60,6 +63,7 @@ def measure(features: int, repeat: int, browser: chromium.Chromium, work: Path) 
         "charts": float(loaded.value),
         "bytes": float(page.stat().st_size),
         "write_seconds": statistics.median(writes),
+        "write_cpu_seconds": statistics.median(cpu),
         "open_seconds": statistics.median(loads),
         "run_seconds": made,
     }

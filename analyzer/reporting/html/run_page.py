@@ -49,9 +49,9 @@ def _feature_charts(page: RunPage, budget: int) -> tuple[dict[str, str], set[str
     """One chart per feature up to `budget`; the names of those left out."""
     drawn: dict[str, str] = {}
     left_out: set[str] = set()
-    canvas = feature_charts.FeatureCanvas()
+    canvases: dict[bool, feature_charts.FeatureCanvas] = {}
     for view in [*page.features, *page.clean]:
-        svg = feature_charts.feature_chart(canvas, view) if len(drawn) < budget else None
+        svg = feature_charts.feature_chart(canvases, view) if len(drawn) < budget else None
         if svg:
             drawn[view.name] = svg
         elif len(drawn) >= budget and (view.numeric or view.categorical):
