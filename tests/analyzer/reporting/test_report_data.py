@@ -223,3 +223,15 @@ def test_history_and_run_pages_from_s3(
     assert write_run_report(f"s3://{s3_bucket}/{hour}") == f"s3://{s3_bucket}/{hour}/report.html"
     page = client.get_object(Bucket=s3_bucket, Key=f"{hour}/report.html")["Body"].read()
     assert b"CompletedWithViolations" in page and b"f002" in page
+
+
+def test_report_command_without_runs_or_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["report", "--reports", str(tmp_path / "empty"), "--endpoint-name", "churn",
+                 "--output", str(tmp_path / "out")])  # fmt: skip
+    assert code == 0
+    html = (tmp_path / "out" / "history.html").read_text()
+    assert "no runs (no execution.json) under" in html and "0 hourly runs" in html
+    assert main(["report", "--endpoint-name", "churn", "--output", str(tmp_path)]) == 2
+    assert "--reports is required (or set INFERTAP_REPORTS)" in capsys.readouterr().err
