@@ -93,14 +93,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(measure(count, args.repeat, browser, Path(work)))
     finally:
         browser.close()
-    print(
-        f"{'features':>8} {'charts':>6} {'page MiB':>9} {'write s':>8} {'open s':>7} {'run s':>6}"
-    )
+    header = ("features", "charts", "page MiB", "write s", "write CPU s", "open s", "run s")
+    print("  ".join(f"{h:>11}" for h in header))
     for row in rows:
-        print(
-            f"{row['features']:>8.0f} {row['charts']:>6.0f} {row['bytes'] / MIB:>9.2f} "
-            f"{row['write_seconds']:>8.2f} {row['open_seconds']:>7.2f} {row['run_seconds']:>6.1f}"
+        cells = (
+            f"{row['features']:.0f}",
+            f"{row['charts']:.0f}",
+            f"{row['bytes'] / MIB:.2f}",
+            f"{row['write_seconds']:.2f}",
+            f"{row['write_cpu_seconds']:.2f}",
+            f"{row['open_seconds']:.2f}",
+            f"{row['run_seconds']:.1f}",
         )
+        print("  ".join(f"{c:>11}" for c in cells))
     return 0
 
 

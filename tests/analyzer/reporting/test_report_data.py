@@ -235,3 +235,31 @@ def test_report_command_without_runs_or_flags(
     assert "no runs (no execution.json) under" in html and "0 hourly runs" in html
     assert main(["report", "--endpoint-name", "churn", "--output", str(tmp_path)]) == 2
     assert "--reports is required (or set INFERTAP_REPORTS)" in capsys.readouterr().err
+
+
+def test_history_of_model_quality_runs(tmp_path: Path) -> None:
+    """Hourly quality-run folders: each metric over time, with its threshold."""
+    raw = json.loads((SHARED_DATA / "sagemaker-model-quality-statistics-example.json").read_text())
+    constraints = {"binary_classification_constraints": {
+        "f2": {"threshold": 0.6, "comparison_operator": "LessThanThreshold"}}}  # fmt: skip
+    (tmp_path / "constraints.json").write_text(json.dumps(constraints))
+    for index, f2 in enumerate([0.7, 0.65, 0.5]):
+        folder = hour_folder(tmp_path / "reports", index)
+        folder.mkdir(parents=True)
+        raw["binary_classification_metrics"]["f2"]["value"] = f2
+        (folder / "statistics.json").write_text(json.dumps(raw))
+        execution = {
+            "status": "Completed",
+            "baseline_constraints": str(tmp_path / "constraints.json"),
+        }
+        (folder / "execution.json").write_text(json.dumps(execution))
+    history = history_sources.read_history(
+        str(tmp_path / "reports"), "churn", "AllTraffic", None, None
+    )
+    page = history_model.build_history_page(history, "churn", "AllTraffic")
+    assert [value for _, value in page.quality["f2"]] == [0.7, 0.65, 0.5]
+    assert page.quality_thresholds["f2"] == (0.6, "LessThanThreshold")
+    assert (
+        "f2_best_constant_classifier" not in page.quality and "confusion_matrix" not in page.quality
+    )
+    assert page.drift == {} and page.missing_hours == []
