@@ -7,6 +7,7 @@ never fails the run: a page that cannot be written is logged and counted as a wa
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from markupsafe import Markup
@@ -18,6 +19,8 @@ from analyzer.reporting.html.run_model import RunPage, build_run_page
 
 log = logging.getLogger("infertap.analyzer.report")
 CHART_BUDGET = 150  # feature charts per page: features with findings get theirs first
+# matplotlib is not thread-safe and `schedule` runs endpoints in threads: one page at a time.
+_DRAWING = threading.Lock()
 
 
 def render_run_report(folder: str, chart_budget: int = CHART_BUDGET) -> str:
@@ -64,7 +67,9 @@ def write_run_report(output_url: str) -> str | None:
     started = time.monotonic()
     url = storage.join(output_url, sources.REPORT_FILE)
     try:
-        storage.write_bytes(url, render_run_report(output_url).encode("utf-8"))
+        with _DRAWING:
+            page = render_run_report(output_url)
+        storage.write_bytes(url, page.encode("utf-8"))
     except AnalyzerError as exc:
         log.warning("report.html not written", extra={"report": url, "error": str(exc)})
         return None
