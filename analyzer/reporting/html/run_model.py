@@ -88,7 +88,7 @@ def build_run_page(files: RunFiles) -> RunPage:
     config = config or MonitoringConfig()
     # Without this run's statistics (a Failed run) there is nothing to compare per feature.
     views = _feature_views(files, execution, config) if files.statistics else {}
-    findings = sorted(_findings(files, execution, config), key=_finding_order)
+    findings = sorted(_findings(files, views), key=_finding_order)
     worst = {f.feature: i for i, f in reversed(list(enumerate(findings)))}
     for finding in findings:
         if finding.feature in views:
@@ -140,17 +140,16 @@ def _counts(execution: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(k).replace("_", " "), fmt_count(v)) for k, v in counts.items() if v]
 
 
-def _findings(
-    files: RunFiles, execution: dict[str, Any], config: MonitoringConfig
-) -> list[Finding]:
-    drift = _number_map(execution.get("feature_drift"))
+def _findings(files: RunFiles, views: dict[str, FeatureView]) -> list[Finding]:
+    """The violations as written; a drift finding knows how far over its threshold it is."""
     found = []
     for raw in files.violations:
         feature = str(raw.get("feature_name", "?"))
         check = str(raw.get("constraint_check_type", "?"))
+        view = views.get(feature)
         excess = 0.0
-        if check == checks.BASELINE_DRIFT_CHECK and feature in drift:
-            excess = drift[feature] - config.comparison_threshold
+        if check == checks.BASELINE_DRIFT_CHECK and view and view.drift and view.threshold:
+            excess = view.drift - view.threshold
         found.append(Finding(feature, check, str(raw.get("description", "")), excess))
     return found
 
@@ -214,7 +213,7 @@ def _feature_view(
         view.method = config.categorical_drift_method
         view.categorical = distributions.categorical_distribution(base, cur)
         distinct = (base.distinct_count if base else None, cur.distinct_count if cur else None)
-        view.summary = [("distinct values", _num(distinct[0]), _num(distinct[1]))]
+        view.summary = [("distinct values", templates.num(distinct[0]), templates.num(distinct[1]))]
     view.notes.extend(_missing_notes(base, cur))
     return view
 
@@ -246,7 +245,11 @@ def _numeric_summary(
     base: dict[str, Any] | None, cur: dict[str, Any] | None
 ) -> list[tuple[str, str, str]]:
     return [
-        (stat, _num(_float((base or {}).get(stat))), _num(_float((cur or {}).get(stat))))
+        (
+            stat,
+            templates.num(_float((base or {}).get(stat))),
+            templates.num(_float((cur or {}).get(stat))),
+        )
         for stat in ("mean", "std_dev", "min", "max")
     ]
 
@@ -280,13 +283,6 @@ def _number_map(raw: Any) -> dict[str, float]:
         except (TypeError, ValueError):
             continue
     return out
-
-
-def _num(value: float | None) -> str:
-    """A statistic for a table: 4 significant digits; NaN/inf spelled out; '-' when absent."""
-    if value is None:
-        return "-"
-    return templates.num(value)
 
 
 def fmt_count(value: Any) -> str:
