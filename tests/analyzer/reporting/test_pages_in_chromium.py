@@ -89,7 +89,7 @@ def test_history_page(
     loaded = load(browser, tmp_path / "history.html", screenshots / "history.png")
     text = loaded.value["text"]
     assert f"{HOURS - 1} hourly runs" in text
-    assert "1 hours without a run" in text and "2026-11-25 01:00" in text
+    assert "1 hour without a run" in text and "2026-11-25 01:00" in text
     assert "Features over the drift threshold at least once: f002, segment" in text
     # The status chart and one drift-over-time chart per drifted feature.
     assert loaded.value["charts"] == loaded.value["drawn"] == 3
