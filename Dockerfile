@@ -27,6 +27,9 @@ RUN groupadd --system --gid 10001 infertap \
 # The spool must be writable; in Kubernetes an emptyDir is mounted here and the root file system
 # is read-only.
 ENV INFERTAP_SPOOL_DIR=/var/spool/infertap
+# report.html's charts (matplotlib) keep their font cache here: /tmp is an emptyDir in Kubernetes,
+# and HOME (/nonexistent) is not writable.
+ENV MPLCONFIGDIR=/tmp/matplotlib
 WORKDIR /var/spool/infertap
 USER 10001:10001
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_PACKAGES := prometheus wrk
+SYSTEM_PACKAGES := prometheus wrk chromium
 
 .PHONY: install system-deps demo test lint typecheck unit bench clean
 
@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Real server binaries the tests and benchmarks run: Prometheus (promtool too) and wrk.
+# Real binaries the tests and benchmarks run: Prometheus (promtool too), wrk, and Chromium (the
+# report.html tests open the pages in it, headless, with the network cut).
 system-deps:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v wrk >/dev/null || \
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v wrk >/dev/null \
+	  && command -v chromium >/dev/null || \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }
 
 demo: $(STAMP)

@@ -1,4 +1,4 @@
-"""`infertap-analyzer`: the analyzer's command line (drift, and model quality with ground truth)."""
+"""`infertap-analyzer`: the command line (drift, model quality with ground truth, reports)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from analyzer.commands import baseline, ground_truth, quality_baseline, quality_run, run, schedule
+from analyzer.commands import (
+    baseline,
+    ground_truth,
+    quality_baseline,
+    quality_run,
+    report,
+    run,
+    schedule,
+)
 from analyzer.reporting.execution import EXIT_FAILED
 from sidecar.common.options import add_version
 
@@ -29,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_version(parser, PROG)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, run, schedule, *QUALITY_COMMANDS):
+    for module in (baseline, run, schedule, *QUALITY_COMMANDS, report):
         command = module.add_parser(commands)
         add_version(command, PROG)
         command.set_defaults(handler=module.run)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from demo_analysis import AnalyzerFailed, PhaseReport, make_baseline, monitor, summary_table
 from demo_quality import QUALITY_FOLDERS, QualityReport, model_quality, quality_table, unexpected
+from demo_reports import history_page, run_pages
 from demo_traffic import (
     DRIFT_SHIFTS,
     MISSING_FEATURE,
@@ -148,7 +149,7 @@ def drain(out: Path, sidecar: Sidecar, sent: int) -> int:
 
 
 def clear_previous_run(out: Path) -> None:
-    for name in ("capture", "spool", "logs", "baseline", "monitoring", *QUALITY_FOLDERS):
+    for name in ("capture", "spool", "logs", "baseline", "monitoring", "history", *QUALITY_FOLDERS):
         shutil.rmtree(out / name, ignore_errors=True)
     (out / "train.csv").unlink(missing_ok=True)
 
@@ -159,11 +160,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clean-rows", type=int, default=1500, help="requests, one row each")
     parser.add_argument("--drifted-rows", type=int, default=1500, help="requests, one row each")
     parser.add_argument("--quick", action="store_true", help="600 + 600 rows (for tests)")
+    parser.add_argument("--history-hours", type=int, default=12, help="hourly runs in the history")
     parser.add_argument("--seed", type=int, default=7, help="traffic random seed")
     parser.add_argument("--flush-interval", type=float, default=2.0, help="sidecar file age limit")
     args = parser.parse_args(argv)
     if args.quick:
-        args.clean_rows, args.drifted_rows = 600, 600
+        args.clean_rows, args.drifted_rows, args.history_hours = 600, 600, 5
     return args
 
 
@@ -243,7 +245,7 @@ def analyze(out: Path, reports: Sequence[PhaseReport], window: tuple[datetime, d
         )
 
 
-def print_summary(out: Path, reports: Sequence[PhaseReport]) -> int:
+def print_summary(out: Path, reports: Sequence[PhaseReport], history: Path) -> int:
     """The table and where the files are; 0 when each phase has its expected status."""
     print()
     print(summary_table(reports))
@@ -252,6 +254,11 @@ def print_summary(out: Path, reports: Sequence[PhaseReport]) -> int:
     print(f"captured traffic:          {out / 'capture'}/<endpoint>/{VARIANT}/YYYY/MM/DD/HH/")
     print(f"monitoring reports:        {out / 'monitoring'}/<endpoint>/")
     print(f"process logs:              {out / 'logs'}/")
+    print()
+    print("pages to open in a browser (self-contained, no network needed):")
+    for page in run_pages(out / "monitoring"):
+        print(f"  run report:   {page}")
+    print(f"  history:      {history}")
     wrong = [r for r in reports if r.status != EXPECTED[r.phase]]
     for report in wrong:
         say(
@@ -284,10 +291,12 @@ def run(args: argparse.Namespace, children: Children) -> int:
         quality = model_quality(
             out, {"good": reports[0].endpoint, "failing": reports[1].endpoint}, window
         )
+        say(f"a model's history: {args.history_hours} hourly runs, drifting in the last three")
+        history = history_page(out, args.history_hours, features=8)
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")
         return 2
-    return max(print_summary(out, reports), print_quality(out, quality))
+    return max(print_summary(out, reports, history), print_quality(out, quality))
 
 
 def print_quality(out: Path, reports: list[QualityReport]) -> int:

@@ -59,7 +59,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Read the capture files whose hour folders fall in [--start, --end), profile them, "
             "evaluate the baseline constraints and write statistics.json, "
-            "constraint_violations.json and execution.json under --output. Every flag can also "
+            "constraint_violations.json, execution.json and report.html (a self-contained page "
+            "to read) under --output. Every flag can also "
             "be set as INFERTAP_<FLAG>, e.g. INFERTAP_CAPTURES=s3://bucket/datacapture."
         ),
         epilog=_EPILOG,

@@ -34,6 +34,7 @@ from analyzer.reporting.execution import (
     ExecutionResult,
     iso,
 )
+from analyzer.reporting.html.run_page import write_run_report
 
 __all__ = ["run_monitoring"]
 
@@ -99,12 +100,18 @@ def _write(result: ExecutionResult, job: MonitoringJob) -> None:
     result.finished_at = datetime.now(UTC)
     try:
         run_files.write_reports(result, job)
-        return
     except AnalyzerError as exc:
-        reason = f"cannot write the reports under {job.output}: {exc}"
+        _write_failure(result, job, f"cannot write the reports under {job.output}: {exc}")
     except Exception as exc:  # e.g. a value JSON cannot hold: still leave a record
         log.exception("writing the reports failed unexpectedly")
         reason = f"internal error writing the reports: {type(exc).__name__}: {exc}"
+        _write_failure(result, job, reason)
+    # The page reads the files just written; it never changes the run's outcome.
+    if (page := write_run_report(job.output)) is not None:
+        result.output_files.append(page)
+
+
+def _write_failure(result: ExecutionResult, job: MonitoringJob, reason: str) -> None:
     _end(result, FAILED, reason)
     result.message = result.describe()
     try:

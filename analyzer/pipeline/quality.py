@@ -29,6 +29,7 @@ from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting import quality_files
+from analyzer.reporting.html.run_page import write_run_report
 from analyzer.reporting.quality_record import QualityResult, execution_record, message
 
 log = logging.getLogger("infertap.analyzer.quality")
@@ -210,3 +211,6 @@ def _write(job: QualityJob, result: QualityResult) -> None:
     written.append(storage.join(job.output, quality_files.EXECUTION_FILE))
     record = execution_record(result, job)
     storage.write_bytes(written[-1], quality_files.document_bytes(record))
+    # The page reads the files just written; it never changes the run's outcome.
+    if (page := write_run_report(job.output)) is not None:
+        written.append(page)

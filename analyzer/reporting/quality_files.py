@@ -10,11 +10,11 @@ from typing import Any
 
 from analyzer.checking.quality.constraints import QualityViolation
 from analyzer.reading import storage
+from analyzer.reporting.execution import EXECUTION_FILE, STATISTICS_FILE, VIOLATIONS_FILE
 
-STATISTICS_FILE = "statistics.json"
+__all__ = ["CONSTRAINTS_FILE", "EXECUTION_FILE", "STATISTICS_FILE", "VIOLATIONS_FILE"]
+
 CONSTRAINTS_FILE = "constraints.json"
-VIOLATIONS_FILE = "constraint_violations.json"
-EXECUTION_FILE = "execution.json"
 
 
 def finite(document: Any) -> Any:

@@ -269,6 +269,7 @@ def test_s3_captures_baseline_and_output_with_two_processes(
         "reports/run1/statistics.json",
         "reports/run1/constraint_violations.json",
         "reports/run1/execution.json",
+        "reports/run1/report.html",
     }
 
 

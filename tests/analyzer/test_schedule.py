@@ -209,7 +209,7 @@ def test_due_hours_are_oldest_first_and_skip_done_ones() -> None:
 # --- the command ------------------------------------------------------------------------------
 
 NOW = "2026-11-25T10:30:00Z"
-REPORT_FILES = {"statistics.json", "constraint_violations.json", "execution.json"}
+REPORT_FILES = {"statistics.json", "constraint_violations.json", "execution.json", "report.html"}
 
 
 @pytest.fixture(scope="module")

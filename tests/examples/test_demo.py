@@ -66,6 +66,10 @@ def test_demo_captures_traffic_and_finds_the_drift(tmp_path: Path) -> None:
         r"^failing\s+breast-cancer-drifted\s+600\s+.*CompletedWithViolations$", table, re.M
     )
     assert re.search(r"Metric accuracy with [0-9.]+ was LessThanThreshold [0-9.]+", table)
+    pages = re.findall(r"^  (?:run report|history):\s+(\S+)$", table, re.M)
+    assert [Path(p).name for p in pages] == ["report.html", "report.html", "history.html"]
+    assert all(Path(p).stat().st_size > 10_000 for p in pages)
+    assert "mean_texture" in Path(pages[1]).read_text()  # the drifted endpoint's page
 
 
 def alive(pid: int) -> bool:

@@ -1,0 +1,73 @@
+"""`infertap-analyzer report`: one HTML page of a model's history over its hourly runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from analyzer.commands.flags import apply_env, configure_logging, parse_log_level, parse_utc_time
+from analyzer.errors import AnalyzerError, ConfigError
+from analyzer.reporting.html.history_page import HISTORY_FILE, write_history
+from sidecar.common.options import env_name
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the `report` subcommand; every flag also reads INFERTAP_<FLAG>."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "report",
+        help="draw the history of a model's hourly runs as one HTML page",
+        description=(
+            "Read the runs under --reports in the scheduler's layout "
+            "({reports}/{endpoint}/{variant}/YYYY/MM/DD/HH/, local or s3://) and write "
+            f"{HISTORY_FILE} under --output: status per hour, per-feature drift over time with "
+            "the threshold, model-quality metrics over time, and a link to each hour's "
+            "report.html. Every flag can also be set as INFERTAP_<FLAG>."
+        ),
+    )
+    add = parser.add_argument
+    add("--reports", help="the scheduler's output: a folder or s3://bucket/prefix")
+    add("--endpoint-name", help="endpoint name (first folder below --reports)")
+    add(
+        "--variant-name",
+        default="AllTraffic",
+        help="variant or schedule folder (default AllTraffic)",
+    )
+    add("--output", help="folder or s3:// prefix to write history.html to")
+    add("--since", default=None, help="first hour to include, ISO 8601 UTC (default: all)")
+    add("--until", default=None, help="hour to stop before, ISO 8601 UTC (default: all)")
+    add("--log-level", default="info", help="debug, info, warning or error (default info)")
+    apply_env(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the page; print where it is and what it found. 0 when written, 2 otherwise."""
+    try:
+        configure_logging(parse_log_level(getattr(args, "log_level", "info")))
+        for dest, flag in (
+            ("reports", "--reports"),
+            ("endpoint_name", "--endpoint-name"),
+            ("output", "--output"),
+        ):
+            if not getattr(args, dest, None):
+                raise ConfigError(f"{flag} is required (or set {env_name(dest)})")
+        since = parse_utc_time(args.since, "--since") if args.since else None
+        until = parse_utc_time(args.until, "--until") if args.until else None
+        url, page = write_history(
+            args.reports, args.endpoint_name, args.variant_name, args.output, since, until
+        )
+    except AnalyzerError as exc:
+        print(f"infertap-analyzer report: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"{len(page.rows)} runs, {len(page.missing_hours)} hours without a run, "
+        f"{len(page.drifted)} features over the drift threshold"
+    )
+    for problem in page.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"report: {url}")
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""report.html for every run and the history page of `infertap-analyzer report`."""

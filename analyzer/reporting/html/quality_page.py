@@ -1,0 +1,30 @@
+"""report.html of a model-quality run: metrics against thresholds, confusion matrix, curves."""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from analyzer.reporting.html import quality_charts, templates
+from analyzer.reporting.html.quality_model import build_quality_page
+from analyzer.reporting.html.sources import RunFiles
+
+
+def render_quality_report(files: RunFiles) -> str:
+    page = build_quality_page(files)
+    drawn = {
+        "metrics": quality_charts.metrics_against_thresholds(page.metrics),
+        "confusion": quality_charts.confusion_matrix(page.labels, page.matrix),
+        "roc": quality_charts.curve_chart(
+            page.roc, "false positive rate", "true positive rate", diagonal=True
+        ),
+        "pr": quality_charts.curve_chart(page.pr, "recall", "precision", diagonal=False),
+        "estimates": quality_charts.estimates_chart(page.estimates),
+    }
+    charts = {name: Markup(svg) for name, svg in drawn.items() if svg}
+    return templates.render(
+        "quality.html",
+        page=page,
+        page_title=f"{page.status}: {page.title}",
+        charts=charts,
+        chart_count=len(charts),
+    )
