@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -22,6 +21,7 @@ from yarl import URL
 
 from sidecar.capture.capturer import Capturer
 from sidecar.capture.sampling import Sampler
+from sidecar.common.exchange import Exchange
 from sidecar.common.logs import Throttle
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.upstream_failure import classify_failure
@@ -129,18 +129,6 @@ class ThrottledLog:
             )
 
 
-@dataclass(slots=True)
-class _Exchange:
-    """What the capture needs to remember about one request while it is in flight."""
-
-    started: float
-    arrived: float
-    path: str
-    inference_id: str | None = None
-    sampled: bool = False
-    request_body: bytes | None = b""
-
-
 class Proxy:
     """The catch-all traffic handler; `session` is set by the app's cleanup context."""
 
@@ -195,8 +183,9 @@ class Proxy:
             if refusal is not None:
                 return refusal
         raw_path = request.raw_path
-        exchange = _Exchange(started, arrived, raw_path.partition("?")[0])
-        if self._sampler.is_candidate(request.method, exchange.path):
+        path = raw_path.partition("?")[0]
+        exchange = Exchange(arrived, path, started)
+        if self._sampler.is_candidate(request.method, path):
             incoming = request.headers
             exchange.inference_id = incoming.get(self._id_header) or incoming.get(
                 SAGEMAKER_ID_HEADER
@@ -276,31 +265,27 @@ class Proxy:
     def _stage(
         self,
         request: web.BaseRequest,
-        exchange: _Exchange,
+        exchange: Exchange,
         status: int,
         response_type: str,
         response_body: bytes | None,
         latency: float | None,
         truncated: bool = False,
     ) -> None:
-        """Hand the exchange to the capturer; a response body over the limit goes as None."""
+        """Complete the exchange and hand it to the capture stage as is; a response body over the
+        limit goes as None."""
         if response_body is not None and len(response_body) > self._max_capture:
             response_body = None
-        self._capturer.stage(
-            exchange.arrived,
-            exchange.inference_id,
-            exchange.path,
-            status,
-            request.headers.get("Content-Type", ""),
-            exchange.request_body,
-            response_type,
-            response_body,
-            latency,
-            truncated,
-        )
+        exchange.status = status
+        exchange.request_type = request.headers.get("Content-Type", "")
+        exchange.response_type = response_type
+        exchange.response_body = response_body
+        exchange.upstream_latency = latency
+        exchange.truncated = truncated
+        self._capturer.stage(exchange)
 
     def _failure(
-        self, request: web.BaseRequest, exchange: _Exchange, exc: BaseException
+        self, request: web.BaseRequest, exchange: Exchange, exc: BaseException
     ) -> web.Response:
         failure = classify_failure(exc)
         self._metrics.upstream_errors.labels(failure.reason).inc()
@@ -324,7 +309,7 @@ class Proxy:
         self,
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
-        exchange: _Exchange,
+        exchange: Exchange,
         latency: float,
     ) -> web.StreamResponse:
         headers = end_to_end(upstream.headers)
@@ -366,7 +351,8 @@ class Proxy:
         headers: CIMultiDict[str],
         keep_copy: bool,
     ) -> tuple[web.StreamResponse, bytes | None, bool]:
-        """Relay chunk by chunk as they arrive; returns (response, captured copy, truncated)."""
+        """Relay chunk by chunk as they arrive; returns (response, captured copy, truncated). The
+        copy is None when the body went past --max-capture-bytes (b"" when none was wanted)."""
         response = web.StreamResponse(
             status=upstream.status, reason=upstream.reason, headers=headers
         )
@@ -387,7 +373,7 @@ class Proxy:
             await response.write_eof()
         except ConnectionError:
             # The client went away: what it got is all the capture can say about the answer.
-            return response, bytes(copy) if copy is not None else None, True
+            return response, _copy_of(copy, keep_copy), True
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The upstream broke off mid-response. The status is sent already, so the only
             # honest signal left for the client is an unterminated body: close the connection.
@@ -398,5 +384,13 @@ class Proxy:
             )
             if request.transport is not None:
                 request.transport.close()
-            return response, bytes(copy) if copy is not None else None, True
-        return response, bytes(copy) if copy is not None else b"", False
+            return response, _copy_of(copy, keep_copy), True
+        return response, _copy_of(copy, keep_copy), False
+
+
+def _copy_of(copy: bytearray | None, wanted: bool) -> bytes | None:
+    """The streamed body's copy for capture: None when one was wanted but the body outgrew the
+    limit (counted as too_large), b"" when none was wanted."""
+    if copy is not None:
+        return bytes(copy)
+    return None if wanted else b""
