@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import itertools
 import math
@@ -174,10 +175,9 @@ def parse_record(line: bytes | str) -> CaptureRecord:
 # Takes a body's content type and bytes, returns the bytes to write (redaction); raises
 # BodyRejected for a body that must not be written.
 BodyFilter = Callable[[str, bytes], bytes]
-_UNSEEN = "?"
 _INPUT, _OUTPUT = Mode.INPUT.value, Mode.OUTPUT.value
 # Content types seen are classified once; the cap bounds memory when clients send many.
-_ENCODING_CACHE_MAX = 256
+_FORM_CACHE_MAX = 256
 
 
 class BodyRejected(ValueError):
@@ -196,16 +196,26 @@ class RecordFormat:
 
 @dataclass(slots=True)
 class EncodedHour:
-    """Record lines of one partition hour back to back, and where each line ends."""
+    """`count` record lines of one partition hour, back to back in `data`."""
 
     hour: datetime
     data: bytes
-    ends: list[int]
+    count: int
+    _ends: list[int] | None = None
 
     def __len__(self) -> int:
-        return len(self.ends)
+        return self.count
+
+    @property
+    def ends(self) -> list[int]:
+        """Where each line ends in `data`; found when first asked (a writer that takes the whole
+        batch at once never needs them)."""
+        if self._ends is None:
+            self._ends = list(itertools.accumulate(len(line) for line in self.lines()))
+        return self._ends
 
     def lines(self) -> list[bytes]:
+        # JSON escapes line breaks within strings: every b"\n" ends a record.
         return self.data.splitlines(keepends=True)
 
 
@@ -222,9 +232,11 @@ class EncodedBatch:
         return sum(len(hour) for hour in self.hours)
 
 
-def _clean(text: str) -> str:
+def _clean(text: str | None) -> str | None:
     """`text` as valid Unicode: header values may carry undecodable bytes as lone surrogates
     (aiohttp decodes with surrogateescape); each becomes U+FFFD."""
+    if text is None:
+        return None
     try:
         raw = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
@@ -232,29 +244,54 @@ def _clean(text: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _cleaned(value: Any) -> Any:
-    if isinstance(value, str):
-        return _clean(value)
-    if isinstance(value, dict):
-        return {key: _cleaned(item) for key, item in value.items()}
-    return value
+def _cleaned(exchange: Exchange) -> Exchange:
+    """A copy of `exchange` whose header-borne strings are valid Unicode."""
+    return dataclasses.replace(
+        exchange,
+        path=_clean(exchange.path),
+        inference_id=_clean(exchange.inference_id),
+        request_type=_clean(exchange.request_type) or "",
+        response_type=_clean(exchange.response_type) or "",
+        event_id=_clean(exchange.event_id),
+    )
+
+
+# The fixed parts of a record line, in SageMaker's key order.
+_OPEN = b'{"captureData":{'
+_INPUT_KEY = b'"endpointInput":'
+_OUTPUT_KEY = b'"endpointOutput":'
+_NEXT_OUTPUT_KEY = b',"endpointOutput":'
+_EVENT_ID_KEY = b'},"eventMetadata":{"eventId":'
+_INFERENCE_ID_KEY = b',"inferenceId":'
+_INFERENCE_TIME_KEY = b',"inferenceTime":'
+_PATH_KEY = b',"path":'
+_STATUS = b',"status":%d'
+_LATENCY_KEY = b',"upstreamLatencyMs":'
+_TRUNCATED = b',"truncated":true'
+_CLOSE = b'},"eventVersion":' + orjson.dumps(EVENT_VERSION) + b"}\n"
+_QUOTE = b'"'
+_BASE64_TAIL = b'","encoding":"BASE64"}'
+# content type -> (what precedes a payload's data, what follows text data; None: BASE64 only)
+_Forms = dict[str, tuple[bytes, bytes | None]]
 
 
 class RecordEncoder:
     """Turns exchanges into SageMaker capture lines (DESIGN.md section 2), a batch at a time.
 
-    Keeps per-batch state (event ids, the current second's inferenceTime): one thread at a time.
-    `path`, `status`, `upstreamLatencyMs` and `truncated` are metadata extensions.
+    Lines are joined from pre-encoded parts: this runs once per captured request. `path`,
+    `status`, `upstreamLatencyMs` and `truncated` are metadata extensions. Keeps state (event
+    ids, the current second's inferenceTime, content types seen): one thread at a time.
     """
 
     def __init__(self, form: RecordFormat | None = None, body_filter: BodyFilter | None = None):
         self.format = form or RecordFormat()
         self._filter = body_filter
         self._event_ids = EventIds()
-        self._encodings: dict[str, str | None] = {}
+        self._input_forms: _Forms = {}
+        self._output_forms: _Forms = {}
         self._second = -1
-        self._time = ""
-        self.hour_start = 0  # the partition hour (Unix seconds) of the last record made
+        self._time = b""
+        self.hour_start = 0  # the partition hour (Unix seconds) of the last line made
 
     def encode(self, exchanges: Sequence[Exchange]) -> EncodedBatch:
         """Lines for `exchanges`; one that cannot be encoded is counted and never stops others."""
@@ -262,14 +299,13 @@ class RecordEncoder:
         by_hour: dict[int, list[bytes]] = {}
         lines: list[bytes] = []
         current = None
-        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        line_of = self.line
         for exchange in exchanges:
             try:
-                record = self.record(exchange)
                 try:
-                    line = dumps(record, option=newline)
+                    line = line_of(exchange)
                 except orjson.JSONEncodeError:
-                    line = dumps(_cleaned(record), option=newline)
+                    line = line_of(_cleaned(exchange))
             except BodyRejected:
                 batch.rejected += 1
                 continue
@@ -282,76 +318,86 @@ class RecordEncoder:
             lines.append(line)
         for hour_start, hour_lines in by_hour.items():
             hour = datetime.fromtimestamp(hour_start, UTC)
-            ends = list(itertools.accumulate(map(len, hour_lines)))
-            batch.hours.append(EncodedHour(hour, b"".join(hour_lines), ends))
+            batch.hours.append(EncodedHour(hour, b"".join(hour_lines), len(hour_lines)))
         return batch
 
-    def record(self, exchange: Exchange) -> dict[str, Any]:
-        """The record of one exchange as a dict in SageMaker's key order; raises BodyRejected."""
+    def line(self, exchange: Exchange) -> bytes:
+        """The record line of one exchange; raises BodyRejected, or orjson.JSONEncodeError for
+        strings that are not valid Unicode."""
+        dumps = orjson.dumps
         form = self.format
-        capture: dict[str, Any] = {}
+        parts = [_OPEN]
         if form.capture_input:
-            capture["endpointInput"] = self._side(
-                exchange.request_type, exchange.request_body, _INPUT
+            parts.append(_INPUT_KEY)
+            self._payload(
+                parts, self._input_forms, _INPUT, exchange.request_type, exchange.request_body
             )
         if form.capture_output:
-            capture["endpointOutput"] = self._side(
-                exchange.response_type, exchange.response_body, _OUTPUT
+            parts.append(_NEXT_OUTPUT_KEY if form.capture_input else _OUTPUT_KEY)
+            self._payload(
+                parts, self._output_forms, _OUTPUT, exchange.response_type, exchange.response_body
             )
-        metadata: dict[str, Any] = {"eventId": exchange.event_id or self._event_ids.next()}
+        parts.append(_EVENT_ID_KEY)
+        parts.append(dumps(exchange.event_id) if exchange.event_id else self._event_ids.next())
         if exchange.inference_id is not None:
-            metadata["inferenceId"] = exchange.inference_id
-        metadata["inferenceTime"] = self._inference_time(exchange.arrived)
+            parts.append(_INFERENCE_ID_KEY + dumps(exchange.inference_id))
+        parts.append(_INFERENCE_TIME_KEY)
+        parts.append(self._inference_time(exchange.arrived))
         if exchange.path is not None:
-            metadata["path"] = exchange.path
+            parts.append(_PATH_KEY + dumps(exchange.path))
         if exchange.status is not None:
-            metadata["status"] = exchange.status
+            parts.append(_STATUS % exchange.status)
         if exchange.upstream_latency is not None:
-            metadata["upstreamLatencyMs"] = round(exchange.upstream_latency * 1000.0, 3)
+            parts.append(_LATENCY_KEY + dumps(round(exchange.upstream_latency * 1000.0, 3)))
         if exchange.truncated:
-            metadata["truncated"] = True
-        return {"captureData": capture, "eventMetadata": metadata, "eventVersion": EVENT_VERSION}
+            parts.append(_TRUNCATED)
+        parts.append(_CLOSE)
+        return b"".join(parts)
 
-    def _side(self, content_type: str, body: bytes | None, mode: str) -> dict[str, str]:
+    def _payload(
+        self, parts: list[bytes], forms: _Forms, mode: str, content_type: str, body: bytes | None
+    ) -> None:
+        """Append one side's JSON object to `parts`."""
         if body is None:
             raise ValueError("a body over the capture limit reached the encoder")
         if self._filter is not None:
             body = self._filter(content_type, body)
-        encoding = self._encodings.get(content_type, _UNSEEN)
-        if encoding is _UNSEEN:
-            encoding = self._classify(content_type)
-        if encoding is not None:
+        found = forms.get(content_type)
+        if found is None:
+            found = self._form(forms, mode, content_type)
+        head, text_tail = found
+        parts.append(head)
+        if text_tail is not None:
             try:
-                data = body.decode("utf-8")
+                text = body.decode("utf-8")
             except UnicodeDecodeError:
                 pass  # not text whatever its declared type: BASE64
             else:
-                # Key order is SageMaker's: observedContentType, mode, data, encoding.
-                return {
-                    "observedContentType": content_type,
-                    "mode": mode,
-                    "data": data,
-                    "encoding": encoding,
-                }
-        return {
-            "observedContentType": content_type,
-            "mode": mode,
-            "data": base64.b64encode(body).decode("ascii"),
-            "encoding": "BASE64",
-        }
+                parts.append(orjson.dumps(text))
+                parts.append(text_tail)
+                return
+        parts.append(_QUOTE)
+        parts.append(base64.b64encode(body))
+        parts.append(_BASE64_TAIL)
 
-    def _classify(self, content_type: str) -> str | None:
-        if len(self._encodings) >= _ENCODING_CACHE_MAX:
-            self._encodings.clear()
+    def _form(self, forms: _Forms, mode: str, content_type: str) -> tuple[bytes, bytes | None]:
+        # Key order is SageMaker's: observedContentType, mode, data, encoding.
+        if len(forms) >= _FORM_CACHE_MAX:
+            forms.clear()
+        head = b'{"observedContentType":%s,"mode":"%s","data":' % (
+            orjson.dumps(content_type),
+            mode.encode(),
+        )
         form = self.format
         encoding = text_encoding(content_type, form.csv_types, form.json_types)
-        value = self._encodings[content_type] = encoding.value if encoding else None
-        return value
+        tail = b',"encoding":"%s"}' % encoding.value.encode() if encoding else None
+        found = forms[content_type] = (head, tail)
+        return found
 
-    def _inference_time(self, arrived: float) -> str:
+    def _inference_time(self, arrived: float) -> bytes:
         second = math.floor(arrived)
         if second != self._second:
-            self._time = format_epoch_second(second)
+            self._time = orjson.dumps(format_epoch_second(second))
             self.hour_start = second - second % 3600
             self._second = second
         return self._time
@@ -376,7 +422,7 @@ def build_record(
     json_types: Collection[str] = DEFAULT_JSON_TYPES,
 ) -> bytes:
     """One capture record as a JSON line, `\\n`-terminated, byte-compatible with SageMaker's:
-    what `RecordEncoder` writes, plus `extensions` in eventMetadata."""
+    the line `RecordEncoder` writes, with `extensions` (further keys) ending eventMetadata."""
     encoder = _encoder(
         request is not None, response is not None, frozenset(csv_types), frozenset(json_types)
     )
@@ -386,7 +432,9 @@ def build_record(
     if response is not None:
         exchange.response_type, exchange.response_body = response.content_type, response.body
     exchange.event_id = event_id or str(uuid.uuid4())
-    record = encoder.record(exchange)
-    if extensions:
-        record["eventMetadata"].update(extensions)
-    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    line = encoder.line(exchange)
+    if not extensions:
+        return line
+    # `{"k":v,...}` -> `,"k":v,...` spliced in before eventMetadata's closing brace.
+    more = orjson.dumps(dict(extensions))[1:-1]
+    return line[: -len(_CLOSE)] + b"," + more + _CLOSE

@@ -220,7 +220,15 @@ class Writer:
         still fit); one that would take the file past --max-file-bytes starts a new file.
         """
         hour = hour_of(batch.hour)
-        view, ends = memoryview(batch.data), batch.ends
+        view = memoryview(batch.data)
+        handle = self._open.get(hour)
+        spool_room = self.limits.spool_max_bytes - self.spool.size_bytes
+        if len(view) <= min(
+            spool_room, self.limits.max_file_bytes - (handle.size if handle else 0)
+        ):
+            self._append(hour, view, len(batch), result)  # the usual case: all in one write
+            return
+        ends = batch.ends
         index, start = 0, 0  # the next record and where its bytes start
         while index < len(ends):
             handle = self._open.get(hour)
