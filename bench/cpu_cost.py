@@ -34,7 +34,7 @@ from harness import (
     start_upstream,
     write_result,
 )
-from latency import load
+from latency import load, parse_args
 
 # (name, sampling percentage)
 CONFIGS = (("capture_off", 0.0), ("capture_10", 10.0), ("capture_100", 100.0))
@@ -44,18 +44,6 @@ SETTLE_SECONDS = 0.5
 # The budget DESIGN sets for capture: sidecar vCPU per 1000 req/s with 100 % capture.
 TARGET_VCPU = 0.05
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=1000.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=6.0, help="per run")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.seconds = 2, 3.0
-    return args
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,7 +75,7 @@ def measure(pid: int, url: str, rate: float, seconds: float) -> dict[str, float]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__.splitlines()[0])
     raise_on_sigterm()
     info = machine()
     say("== sidecar CPU per 1000 requests at a fixed rate (open loop) ==")
