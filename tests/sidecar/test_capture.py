@@ -18,7 +18,9 @@ from sidecar.common.record import (
     EncodedBatch,
     Payload,
     RecordEncoder,
+    RecordError,
     build_record,
+    captured_payload,
     parse_record,
 )
 from sidecar.metrics import SidecarMetrics
@@ -260,3 +262,14 @@ def test_a_batch_is_split_by_hour_in_arrival_order() -> None:
         ids = [parse_record(line).inference_id for line in hour.lines()]
         assert ids == [f"id-{n}" for n in range(offset, 30, 3)]
         assert hour.ends == list(itertools.accumulate(map(len, hour.lines())))
+
+
+def test_captured_payload_reads_one_side_of_a_parsed_record() -> None:
+    *_, encoder = make()
+    side = orjson.loads(line_of(encoder))["captureData"]["endpointInput"]
+    payload = captured_payload(side)
+    assert payload is not None and payload.body() == b"132,25,113.2"
+    assert (payload.content_type, payload.encoding) == ("text/csv", "CSV")
+    assert captured_payload(None) is None
+    with pytest.raises(RecordError, match="no string 'data'"):
+        captured_payload({"observedContentType": "text/csv", "data": 3})
