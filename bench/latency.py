@@ -31,8 +31,9 @@ from harness import (
 )
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: Sequence[str] | None, description: str = "") -> argparse.Namespace:
+    """The options of a fixed-rate benchmark (this one, cpu_cost.py)."""
+    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=6.0, help="per run")
     parser.add_argument("--rounds", type=int, default=5)

@@ -22,6 +22,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCHMARKS = (
     ("throughput.py", 180),
     ("latency.py", 130),
+    ("cpu_cost.py", 130),
     ("s3_stall.py", 110),
     ("analyzer_throughput.py", 250),
 )
@@ -76,6 +77,17 @@ def summary(since: float) -> list[str]:
                 f"latency added at {latency['method']['rate']:.0f} req/s ({name}): "
                 f"p50 {added['p50_ms']:+.3f} ms, p99 {added['p99_ms']:+.3f} ms"
             )
+    cost = load_result("cpu_cost", since)
+    if cost:
+        per_1000 = ", ".join(
+            f"{name} {value:.3f}" for name, value in cost["median_cpu_seconds_per_1000"].items()
+        )
+        lines.append(
+            f"sidecar CPU s per 1000 requests at {cost['method']['rate']:.0f} req/s: {per_1000}; "
+            f"100 % capture adds {cost['capture_cost_per_1000']['capture_100']:.4f} vCPU per "
+            f"1000 req/s ({'within' if cost['within_target'] else 'ABOVE'} the "
+            f"{cost['target_vcpu_per_1000_rps']} target)"
+        )
     stall = load_result("s3_stall", since)
     if stall:
         lines.append(

@@ -53,17 +53,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s")
+    parser.add_argument(
+        "--configs",
+        default="a,b,c,d1,d2",
+        help="comma-separated configs to run, e.g. b,c for the capture cost alone",
+    )
     args = parser.parse_args(argv)
+    args.configs = [key.strip() for key in args.configs.split(",") if key.strip()]
     if args.quick:
         args.rounds, args.seconds = 2, 2.0
     return args
 
 
-def start_configs(children: Children, work: Path) -> list[Config]:
+def start_configs(children: Children, work: Path, wanted: Sequence[str]) -> list[Config]:
     upstream_port = start_upstream(children, LOAD_CPU, work)
     upstream = f"http://127.0.0.1:{upstream_port}"
 
     configs = [Config("a", "direct to upstream", f"{upstream}/invocations", LOAD_CPU)]
+    configs = [config for config in configs if config.key in wanted]
     # (key, title, sampling %, workers, sidecar CPUs, wrk CPUs)
     sidecars: list[tuple[str, str, float, int, str | None, str | None]] = [
         ("b", "sidecar, capture off (0 %), pinned", 0, 1, PROXY_CPU, LOAD_CPU),
@@ -72,6 +79,8 @@ def start_configs(children: Children, work: Path) -> list[Config]:
         ("d2", "sidecar, 100 %, --workers 2, unpinned", 100, 2, None, None),
     ]
     for key, title, sampling, workers, cpus, wrk_cpus in sidecars:
+        if key not in wanted:
+            continue
         process = start_sidecar(
             children, key, upstream, work, sampling=sampling, workers=workers, cpus=cpus
         )
@@ -89,14 +98,16 @@ def report(configs: list[Config], args: argparse.Namespace, info: dict[str, obje
         name = f"{config.key}) {config.title}"
         say(f"{name:<42} {config.median_rps:>12.0f} {runs:<40} {p99:>15.2f}")
 
-    def ratio(top: str, bottom: str) -> float:
-        return by_key[top].median_rps / by_key[bottom].median_rps
-
+    pairs = {
+        "c/b capture cost (100 % vs off)": ("c", "b"),
+        "c/a sidecar with capture vs direct": ("c", "a"),
+        "b/a sidecar without capture vs direct": ("b", "a"),
+        "d2/d1 --workers 2 vs 1 (unpinned)": ("d2", "d1"),
+    }
     ratios = {
-        "c/b capture cost (100 % vs off)": ratio("c", "b"),
-        "c/a sidecar with capture vs direct": ratio("c", "a"),
-        "b/a sidecar without capture vs direct": ratio("b", "a"),
-        "d2/d1 --workers 2 vs 1 (unpinned)": ratio("d2", "d1"),
+        name: by_key[top].median_rps / by_key[bottom].median_rps
+        for name, (top, bottom) in pairs.items()
+        if top in by_key and bottom in by_key
     }
     say("")
     for name, value in ratios.items():
@@ -151,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(d1/d2 unpinned, the sidecar may use both CPUs)"
     )
     with tempfile.TemporaryDirectory(prefix="infertap-bench-") as tmp, Children() as children:
-        configs = start_configs(children, Path(tmp))
+        configs = start_configs(children, Path(tmp), args.configs)
         for round_number in range(1, args.rounds + 1):
             for config in configs:
                 result = run_wrk(config.url, args.seconds, args.connections, config.wrk_cpus)

@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sidecar.capture.capturer import Capturer
+from sidecar.capture.capturer import Capturer, record_encoder
 from sidecar.capture.queue import CaptureQueue
 from sidecar.capture.sampling import Sampler
 from sidecar.delivery.service import Delivery
@@ -84,7 +84,8 @@ def build_traffic_app(
     sampler = Sampler(
         settings.sampling_percentage, settings.capture_methods, settings.capture_paths
     )
-    proxy = Proxy(settings, sampler, Capturer(settings, queue, metrics), metrics)
+    capturer = Capturer(settings, queue, metrics.capture_outcomes)
+    proxy = Proxy(settings, sampler, capturer, metrics)
     # The app only owns the resources (cleanup contexts); `start_traffic_site` serves `proxy`
     # for every request without the router.
     app = web.Application()
@@ -94,7 +95,8 @@ def build_traffic_app(
     quiet_server_logs()
 
     async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
-        delivery = Delivery(settings, queue, metrics, spool_dir, recover_dirs)
+        encoder = record_encoder(settings)
+        delivery = Delivery(settings, queue, metrics, spool_dir, recover_dirs, encoder=encoder)
         await delivery.start()
         refresher = None
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:

@@ -16,9 +16,7 @@ LATENCY_BUCKETS = (
 UPLOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # `infertap_capture_records_total{outcome}` values besides the drop reasons. The outcomes partition
-# the exchanges: the request path counts not_sampled, too_large, queue_full, redact_error and
-# proxy_error; the spool writer counts captured, spool_full and write_error; delivery counts
-# shutdown.
+# the exchanges; `CaptureOutcomes` is the only thing that counts them.
 CAPTURED = "captured"
 NOT_SAMPLED = "not_sampled"
 # Drop reasons: each is an outcome label value too.
@@ -30,8 +28,10 @@ DROP_SHUTDOWN = "shutdown"
 # A body of a redactable type that could not be parsed: dropped rather than written unredacted.
 DROP_REDACT_ERROR = "redact_error"
 # The sidecar answered a sampled request itself without a whole exchange to record: the client
-# stopped sending its body (408) or the request path failed (500). Counted by proxy.py.
+# stopped sending its body (408) or the request path failed (500).
 DROP_PROXY_ERROR = "proxy_error"
+# An exchange that could not be turned into a record line (it never takes others with it).
+DROP_ENCODE_ERROR = "encode_error"
 DROP_REASONS = (
     DROP_TOO_LARGE,
     DROP_QUEUE_FULL,
@@ -40,7 +40,9 @@ DROP_REASONS = (
     DROP_SHUTDOWN,
     DROP_REDACT_ERROR,
     DROP_PROXY_ERROR,
+    DROP_ENCODE_ERROR,
 )
+OUTCOMES = (CAPTURED, NOT_SAMPLED, *DROP_REASONS)
 # `infertap_client_timeouts_total{phase}`: what the client was slow to send.
 CLIENT_PHASES = ("header", "body")
 
@@ -59,6 +61,33 @@ UPLOAD_OUTCOMES = (
     UPLOAD_HTTP_ERROR,
     UPLOAD_ERROR,
 )
+
+
+class CaptureOutcomes:
+    """Owns `infertap_capture_records_total`: every exchange considered for capture is counted
+    here, once, under one outcome (the request path: not_sampled, too_large, queue_full,
+    proxy_error; the spool writer: captured and the drops of writing; delivery: shutdown)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        counter = Counter(
+            "infertap_capture_records",
+            "Exchanges considered for capture, each counted once by outcome: captured (written "
+            "to a spool file), not_sampled, or a drop reason; queued ones are not counted yet.",
+            ["outcome"],
+            registry=registry,
+        )
+        # Label children bound once (every series exported from the start, as 0): `.labels()`
+        # costs a lock and a dict lookup, and the request path counts per request.
+        self._children = {outcome: counter.labels(outcome) for outcome in OUTCOMES}
+        self.not_sampled = self._children[NOT_SAMPLED].inc
+        self.too_large = self._children[DROP_TOO_LARGE].inc
+        self.queue_full = self._children[DROP_QUEUE_FULL].inc
+        self.proxy_error = self._children[DROP_PROXY_ERROR].inc
+
+    def count(self, outcome: str, records: int = 1) -> None:
+        """Count `records` exchanges under `outcome` (one of OUTCOMES)."""
+        if records:
+            self._children[outcome].inc(records)
 
 
 class SidecarMetrics:
@@ -86,13 +115,7 @@ class SidecarMetrics:
             ["reason"],
             registry=r,
         )
-        self.capture_records = Counter(
-            "infertap_capture_records",
-            "Exchanges considered for capture, each counted once by outcome: captured (written "
-            "to a spool file), not_sampled, or a drop reason; queued ones are not counted yet.",
-            ["outcome"],
-            registry=r,
-        )
+        self.capture_outcomes = CaptureOutcomes(r)
         self.capture_bytes = Counter(
             "infertap_capture_bytes", "Bytes of capture records written to the spool.", registry=r
         )
@@ -146,8 +169,6 @@ class SidecarMetrics:
             registry=r,
         )
         # Pre-create label sets so every series is exported (as 0) before the first event.
-        for outcome in (CAPTURED, NOT_SAMPLED, *DROP_REASONS):
-            self.capture_records.labels(outcome)
         for outcome in UPLOAD_OUTCOMES:
             self.uploads.labels(outcome)
         for phase in CLIENT_PHASES:

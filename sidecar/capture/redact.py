@@ -1,7 +1,8 @@
 """Field redaction applied to captured bodies before anything is written (DESIGN.md section 4).
 
-JSON bodies: dotted field paths (`customer.ssn`); lists are walked element by element, a numeric
-segment picks one list index and `*` matches every key. Redacted values become `null`.
+JSON bodies (the configured JSON types and any `+json` type): dotted field paths (`customer.ssn`);
+`*` matches every key of an object and every element of a list, a numeric segment picks one list
+index, and a field name met at a list applies to each element. Redacted values become `null`.
 CSV bodies: 0-based column indexes, blanked to an empty field in every row.
 Only bodies whose media type is one of the configured CSV or JSON types are redacted.
 """
@@ -11,15 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import orjson
 
-from sidecar.common.record import media_type
+from sidecar.common.record import BodyRejected, Encoding, media_type, text_encoding
 
 
-class RedactionError(ValueError):
+class RedactionError(BodyRejected):
     """A body of a redactable type that could not be parsed, so it cannot be written safely."""
 
 
@@ -30,22 +31,25 @@ def _parse_paths(paths: Sequence[str]) -> list[tuple[str, ...]]:
 def _redact_value(node: Any, path: tuple[str, ...]) -> None:
     if not path:
         return
+    head, rest = path[0], path[1:]
     if isinstance(node, list):
-        head = path[0]
-        if head.isdigit():
-            index = int(head)
-            if index < len(node):
-                if len(path) == 1:
-                    node[index] = None
-                else:
-                    _redact_value(node[index], path[1:])
+        if head == "*":
+            indexes: Iterable[int] = range(len(node))
+        elif head.isascii() and head.isdigit():
+            indexes = (int(head),) if int(head) < len(node) else ()
+        else:
+            # A field name at a list: walk the elements, each with the whole path.
+            for item in node:
+                _redact_value(item, path)
             return
-        for item in node:
-            _redact_value(item, path)
+        for index in indexes:
+            if rest:
+                _redact_value(node[index], rest)
+            else:
+                node[index] = None
         return
     if not isinstance(node, dict):
         return
-    head, rest = path[0], path[1:]
     keys = list(node) if head == "*" else ([head] if head in node else [])
     for key in keys:
         if rest:
@@ -61,7 +65,7 @@ def _loads(text: bytes) -> Any:
         # orjson refuses integers beyond 64 bits; the standard library does not.
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise RedactionError(f"body is not valid JSON: {exc}") from None
 
 
@@ -92,20 +96,24 @@ class Redactor:
         """The body with configured fields blanked; unchanged for other media types."""
         if not self.active or not body:
             return body
-        kind = media_type(content_type)
-        if self._paths and kind in self._json_types:
+        encoding = text_encoding(content_type, self._csv_types, self._json_types)
+        if self._paths and encoding is Encoding.JSON:
+            kind = media_type(content_type)
             if "jsonlines" in kind or "ndjson" in kind:
                 return self._redact_json_lines(body)
             return self._redact_json(body)
-        if self._columns and kind in self._csv_types:
+        if self._columns and encoding is Encoding.CSV:
             return self._redact_csv(body)
         return body
 
     def _redact_json(self, body: bytes) -> bytes:
         document = _loads(body)
-        for path in self._paths:
-            _redact_value(document, path)
-        return _dumps(document)
+        try:
+            for path in self._paths:
+                _redact_value(document, path)
+            return _dumps(document)
+        except RecursionError:
+            raise RedactionError("JSON body is nested too deeply to redact") from None
 
     def _redact_json_lines(self, body: bytes) -> bytes:
         lines = body.split(b"\n")

@@ -1,23 +1,28 @@
 """The SageMaker data-capture record: one exchange as one JSON line (DESIGN.md section 2).
 
-Shared by the sidecar, which writes records, and the analyzer, which reads them; the analyzer
-imports this module and `sidecar.common.layout` only, never the proxy.
+Shared by the sidecar, which writes records (`RecordEncoder`), and the analyzer, which reads
+them (`parse_record`, `captured_payload`); the analyzer imports sidecar.common only.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
+import itertools
 import math
 import uuid
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from sidecar.common.event_ids import EventIds
+from sidecar.common.exchange import Exchange
 
 EVENT_VERSION = "0"
 INFERENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -45,25 +50,17 @@ def media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-def encode_body(
-    content_type: str,
-    body: bytes,
-    csv_types: Collection[str] = DEFAULT_CSV_TYPES,
-    json_types: Collection[str] = DEFAULT_JSON_TYPES,
-) -> tuple[str, Encoding]:
-    """Return `(data, encoding)`: text for CSV/JSON media types, base64 for the rest.
-
-    A body that is not valid UTF-8 is always BASE64, whatever its declared type.
-    """
+def text_encoding(
+    content_type: str, csv_types: Collection[str], json_types: Collection[str]
+) -> Encoding | None:
+    """CSV or JSON when bodies of this content type are written as text (if valid UTF-8), None
+    when they are always BASE64. Structured `+json` types (`application/vnd.api+json`) are JSON."""
     kind = media_type(content_type)
-    if kind in csv_types or kind in json_types:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            return text, Encoding.CSV if kind in csv_types else Encoding.JSON
-    return base64.b64encode(body).decode("ascii"), Encoding.BASE64
+    if kind in csv_types:
+        return Encoding.CSV
+    if kind in json_types or kind.endswith("+json"):
+        return Encoding.JSON
+    return None
 
 
 def decode_data(data: str, encoding: str) -> bytes:
@@ -108,49 +105,6 @@ class Payload:
     body: bytes
 
 
-def payload_json(
-    payload: Payload,
-    mode: Mode,
-    csv_types: Collection[str] = DEFAULT_CSV_TYPES,
-    json_types: Collection[str] = DEFAULT_JSON_TYPES,
-) -> dict[str, str]:
-    data, encoding = encode_body(payload.content_type, payload.body, csv_types, json_types)
-    # Key order is SageMaker's: observedContentType, mode, data, encoding.
-    return {
-        "observedContentType": payload.content_type,
-        "mode": mode.value,
-        "data": data,
-        "encoding": encoding.value,
-    }
-
-
-def build_record(
-    *,
-    inference_time: datetime,
-    request: Payload | None,
-    response: Payload | None,
-    inference_id: str | None = None,
-    event_id: str | None = None,
-    extensions: Mapping[str, Any] | None = None,
-    csv_types: Collection[str] = DEFAULT_CSV_TYPES,
-    json_types: Collection[str] = DEFAULT_JSON_TYPES,
-) -> bytes:
-    """One capture record as a JSON line, `\\n`-terminated, byte-compatible with SageMaker's."""
-    capture: dict[str, Any] = {}
-    if request is not None:
-        capture["endpointInput"] = payload_json(request, Mode.INPUT, csv_types, json_types)
-    if response is not None:
-        capture["endpointOutput"] = payload_json(response, Mode.OUTPUT, csv_types, json_types)
-    metadata: dict[str, Any] = {"eventId": event_id or str(uuid.uuid4())}
-    if inference_id is not None:
-        metadata["inferenceId"] = inference_id
-    metadata["inferenceTime"] = format_inference_time(inference_time)
-    if extensions:
-        metadata.update(extensions)
-    record = {"captureData": capture, "eventMetadata": metadata, "eventVersion": EVENT_VERSION}
-    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-
-
 @dataclass(frozen=True, slots=True)
 class CapturedPayload:
     """One side of a record as read back: the encoding says how `data` holds the body."""
@@ -175,15 +129,18 @@ class CaptureRecord:
     metadata: Mapping[str, Any]
 
 
-def _captured_payload(raw: Any, side: str) -> CapturedPayload | None:
-    if raw is None:
+def captured_payload(side: Any) -> CapturedPayload | None:
+    """One side of a parsed record (`captureData.endpointInput` or `endpointOutput`, as loaded
+    from JSON) as a CapturedPayload; None when absent. Raises RecordError when it has no string
+    `data`."""
+    if side is None:
         return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("data"), str):
-        raise RecordError(f"captureData.{side} has no string 'data'")
+    if type(side) is not dict or type(side.get("data")) is not str:
+        raise RecordError("a captureData side (endpointInput/endpointOutput) has no string 'data'")
     return CapturedPayload(
-        content_type=str(raw.get("observedContentType", "")),
-        data=raw["data"],
-        encoding=str(raw.get("encoding", Encoding.BASE64)),
+        content_type=str(side.get("observedContentType", "")),
+        data=side["data"],
+        encoding=str(side.get("encoding", Encoding.BASE64)),
     )
 
 
@@ -207,7 +164,277 @@ def parse_record(line: bytes | str) -> CaptureRecord:
         event_id=str(metadata.get("eventId", "")),
         inference_time=parse_inference_time(time_text),
         inference_id=str(inference_id) if inference_id is not None else None,
-        endpoint_input=_captured_payload(capture.get("endpointInput"), "endpointInput"),
-        endpoint_output=_captured_payload(capture.get("endpointOutput"), "endpointOutput"),
+        endpoint_input=captured_payload(capture.get("endpointInput")),
+        endpoint_output=captured_payload(capture.get("endpointOutput")),
         metadata=metadata,
     )
+
+
+# -- writing: exchanges -> record lines ------------------------------------------------------
+
+# Takes a body's content type and bytes, returns the bytes to write (redaction); raises
+# BodyRejected for a body that must not be written.
+BodyFilter = Callable[[str, bytes], bytes]
+_INPUT, _OUTPUT = Mode.INPUT.value, Mode.OUTPUT.value
+# Content types seen are classified once; the cap bounds memory when clients send many.
+_FORM_CACHE_MAX = 256
+
+
+class BodyRejected(ValueError):
+    """A body the body filter refuses to let through (it could not be redacted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFormat:
+    """What a record holds: which sides, and which content types are written as text."""
+
+    capture_input: bool = True
+    capture_output: bool = True
+    csv_types: frozenset[str] = frozenset(DEFAULT_CSV_TYPES)
+    json_types: frozenset[str] = frozenset(DEFAULT_JSON_TYPES)
+
+
+@dataclass(slots=True)
+class EncodedHour:
+    """`count` record lines of one partition hour, back to back in `data`."""
+
+    hour: datetime
+    data: bytes
+    count: int
+    _ends: list[int] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def ends(self) -> list[int]:
+        """Where each line ends in `data`; found when first asked (a writer that takes the whole
+        batch at once never needs them)."""
+        if self._ends is None:
+            self._ends = list(itertools.accumulate(len(line) for line in self.lines()))
+        return self._ends
+
+    def lines(self) -> list[bytes]:
+        # JSON escapes line breaks within strings: every b"\n" ends a record.
+        return self.data.splitlines(keepends=True)
+
+
+@dataclass(slots=True)
+class EncodedBatch:
+    """A batch of exchanges as lines by hour (in arrival order within each hour), and how many
+    exchanges gave no line: refused by the body filter, or not encodable at all."""
+
+    hours: list[EncodedHour] = field(default_factory=list)
+    rejected: int = 0
+    failed: int = 0
+
+    def __len__(self) -> int:
+        return sum(len(hour) for hour in self.hours)
+
+
+def _clean(text: str | None) -> str | None:
+    """`text` as valid Unicode: header values may carry undecodable bytes as lone surrogates
+    (aiohttp decodes with surrogateescape); each becomes U+FFFD."""
+    if text is None:
+        return None
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def _cleaned(exchange: Exchange) -> Exchange:
+    """A copy of `exchange` whose header-borne strings are valid Unicode."""
+    return dataclasses.replace(
+        exchange,
+        path=_clean(exchange.path),
+        inference_id=_clean(exchange.inference_id),
+        request_type=_clean(exchange.request_type) or "",
+        response_type=_clean(exchange.response_type) or "",
+        event_id=_clean(exchange.event_id),
+    )
+
+
+# The fixed parts of a record line, in SageMaker's key order.
+_OPEN = b'{"captureData":{'
+_INPUT_KEY = b'"endpointInput":'
+_OUTPUT_KEY = b'"endpointOutput":'
+_NEXT_OUTPUT_KEY = b',"endpointOutput":'
+_EVENT_ID_KEY = b'},"eventMetadata":{"eventId":'
+_INFERENCE_ID_KEY = b',"inferenceId":'
+_INFERENCE_TIME_KEY = b',"inferenceTime":'
+_PATH_KEY = b',"path":'
+_STATUS = b',"status":%d'
+_LATENCY_KEY = b',"upstreamLatencyMs":'
+_TRUNCATED = b',"truncated":true'
+_CLOSE = b'},"eventVersion":' + orjson.dumps(EVENT_VERSION) + b"}\n"
+_QUOTE = b'"'
+_BASE64_TAIL = b'","encoding":"BASE64"}'
+# content type -> (what precedes a payload's data, what follows text data; None: BASE64 only)
+_Forms = dict[str, tuple[bytes, bytes | None]]
+
+
+class RecordEncoder:
+    """Turns exchanges into SageMaker capture lines (DESIGN.md section 2), a batch at a time.
+
+    Lines are joined from pre-encoded parts: this runs once per captured request. `path`,
+    `status`, `upstreamLatencyMs` and `truncated` are metadata extensions. Keeps state (event
+    ids, the current second's inferenceTime, content types seen): one thread at a time.
+    """
+
+    def __init__(self, form: RecordFormat | None = None, body_filter: BodyFilter | None = None):
+        self.format = form or RecordFormat()
+        self._filter = body_filter
+        self._event_ids = EventIds()
+        self._input_forms: _Forms = {}
+        self._output_forms: _Forms = {}
+        self._second = -1
+        self._time = b""
+        self.hour_start = 0  # the partition hour (Unix seconds) of the last line made
+
+    def encode(self, exchanges: Sequence[Exchange]) -> EncodedBatch:
+        """Lines for `exchanges`; one that cannot be encoded is counted and never stops others."""
+        batch = EncodedBatch()
+        by_hour: dict[int, list[bytes]] = {}
+        lines: list[bytes] = []
+        current = None
+        line_of = self.line
+        for exchange in exchanges:
+            try:
+                try:
+                    line = line_of(exchange)
+                except orjson.JSONEncodeError:
+                    line = line_of(_cleaned(exchange))
+            except BodyRejected:
+                batch.rejected += 1
+                continue
+            except Exception:  # whatever is wrong with one exchange, the others still go out
+                batch.failed += 1
+                continue
+            if self.hour_start != current:
+                current = self.hour_start
+                lines = by_hour.setdefault(current, [])
+            lines.append(line)
+        for hour_start, hour_lines in by_hour.items():
+            hour = datetime.fromtimestamp(hour_start, UTC)
+            batch.hours.append(EncodedHour(hour, b"".join(hour_lines), len(hour_lines)))
+        return batch
+
+    def line(self, exchange: Exchange) -> bytes:
+        """The record line of one exchange; raises BodyRejected, or orjson.JSONEncodeError for
+        strings that are not valid Unicode."""
+        dumps = orjson.dumps
+        form = self.format
+        parts = [_OPEN]
+        if form.capture_input:
+            parts.append(_INPUT_KEY)
+            self._payload(
+                parts, self._input_forms, _INPUT, exchange.request_type, exchange.request_body
+            )
+        if form.capture_output:
+            parts.append(_NEXT_OUTPUT_KEY if form.capture_input else _OUTPUT_KEY)
+            self._payload(
+                parts, self._output_forms, _OUTPUT, exchange.response_type, exchange.response_body
+            )
+        parts.append(_EVENT_ID_KEY)
+        parts.append(dumps(exchange.event_id) if exchange.event_id else self._event_ids.next())
+        if exchange.inference_id is not None:
+            parts.append(_INFERENCE_ID_KEY + dumps(exchange.inference_id))
+        parts.append(_INFERENCE_TIME_KEY)
+        parts.append(self._inference_time(exchange.arrived))
+        if exchange.path is not None:
+            parts.append(_PATH_KEY + dumps(exchange.path))
+        if exchange.status is not None:
+            parts.append(_STATUS % exchange.status)
+        if exchange.upstream_latency is not None:
+            parts.append(_LATENCY_KEY + dumps(round(exchange.upstream_latency * 1000.0, 3)))
+        if exchange.truncated:
+            parts.append(_TRUNCATED)
+        parts.append(_CLOSE)
+        return b"".join(parts)
+
+    def _payload(
+        self, parts: list[bytes], forms: _Forms, mode: str, content_type: str, body: bytes | None
+    ) -> None:
+        """Append one side's JSON object to `parts`."""
+        if body is None:
+            raise ValueError("a body over the capture limit reached the encoder")
+        if self._filter is not None:
+            body = self._filter(content_type, body)
+        found = forms.get(content_type)
+        if found is None:
+            found = self._form(forms, mode, content_type)
+        head, text_tail = found
+        parts.append(head)
+        if text_tail is not None:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # not text whatever its declared type: BASE64
+            else:
+                parts.append(orjson.dumps(text))
+                parts.append(text_tail)
+                return
+        parts.append(_QUOTE)
+        parts.append(base64.b64encode(body))
+        parts.append(_BASE64_TAIL)
+
+    def _form(self, forms: _Forms, mode: str, content_type: str) -> tuple[bytes, bytes | None]:
+        # Key order is SageMaker's: observedContentType, mode, data, encoding.
+        if len(forms) >= _FORM_CACHE_MAX:
+            forms.clear()
+        head = b'{"observedContentType":%s,"mode":"%s","data":' % (
+            orjson.dumps(content_type),
+            mode.encode(),
+        )
+        form = self.format
+        encoding = text_encoding(content_type, form.csv_types, form.json_types)
+        tail = b',"encoding":"%s"}' % encoding.value.encode() if encoding else None
+        found = forms[content_type] = (head, tail)
+        return found
+
+    def _inference_time(self, arrived: float) -> bytes:
+        second = math.floor(arrived)
+        if second != self._second:
+            self._time = orjson.dumps(format_epoch_second(second))
+            self.hour_start = second - second % 3600
+            self._second = second
+        return self._time
+
+
+@functools.lru_cache(maxsize=16)
+def _encoder(
+    capture_input: bool, capture_output: bool, csv: frozenset[str], json: frozenset[str]
+) -> RecordEncoder:
+    return RecordEncoder(RecordFormat(capture_input, capture_output, csv, json))
+
+
+def build_record(
+    *,
+    inference_time: datetime,
+    request: Payload | None,
+    response: Payload | None,
+    inference_id: str | None = None,
+    event_id: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
+    csv_types: Collection[str] = DEFAULT_CSV_TYPES,
+    json_types: Collection[str] = DEFAULT_JSON_TYPES,
+) -> bytes:
+    """One capture record as a JSON line, `\\n`-terminated, byte-compatible with SageMaker's:
+    the line `RecordEncoder` writes, with `extensions` (further keys) ending eventMetadata."""
+    encoder = _encoder(
+        request is not None, response is not None, frozenset(csv_types), frozenset(json_types)
+    )
+    exchange = Exchange(inference_time.timestamp(), None, inference_id=inference_id)
+    if request is not None:
+        exchange.request_type, exchange.request_body = request.content_type, request.body
+    if response is not None:
+        exchange.response_type, exchange.response_body = response.content_type, response.body
+    exchange.event_id = event_id or str(uuid.uuid4())
+    line = encoder.line(exchange)
+    if not extensions:
+        return line
+    # `{"k":v,...}` -> `,"k":v,...` spliced in before eventMetadata's closing brace.
+    more = orjson.dumps(dict(extensions))[1:-1]
+    return line[: -len(_CLOSE)] + b"," + more + _CLOSE

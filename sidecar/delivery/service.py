@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sidecar.capture.queue import CaptureQueue
+from sidecar.common.record import RecordEncoder
 from sidecar.delivery.sinks import make_sink
 from sidecar.delivery.spool import Spool, publish_spool_gauges
 from sidecar.delivery.uploader import Uploader
@@ -28,7 +29,8 @@ class Delivery:
     """Drains `queue` into spool files below `spool_dir` and delivers them to the destination.
 
     `recover_dirs`: other spool folders (of processes no longer running) whose files this one
-    takes over at start. Each spool folder is locked by the process using it.
+    takes over at start. Each spool folder is locked by the process using it. `encoder` turns
+    queued exchanges into record lines.
     """
 
     def __init__(
@@ -38,6 +40,8 @@ class Delivery:
         metrics: SidecarMetrics,
         spool_dir: Path,
         recover_dirs: Sequence[Path] = (),
+        *,
+        encoder: RecordEncoder,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -53,7 +57,7 @@ class Delivery:
             flush_interval=settings.flush_interval,
             spool_max_bytes=settings.spool_max_bytes,
         )
-        self.writer = Writer(self.spool, queue, metrics, limits, self.uploader.submit)
+        self.writer = Writer(self.spool, queue, metrics, limits, self.uploader.submit, encoder)
         self._writer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -88,9 +92,9 @@ class Delivery:
             logger.exception("spool writer failed while draining")
         self._writer_task = None
         # Offered after the final drain; the request path is closed by now.
-        late = sum(len(batch) for batch in self.queue.take())
+        late = len(self.queue.take())
         if late:
-            self.metrics.capture_records.labels(DROP_SHUTDOWN).inc(late)
+            self.metrics.capture_outcomes.count(DROP_SHUTDOWN, late)
             logger.warning("capture records dropped at shutdown", extra={"records": late})
         remaining = deadline - asyncio.get_running_loop().time()
         delivered = await self.uploader.wait_idle(remaining)

@@ -1,12 +1,11 @@
 """The spool writer: drains the capture queue into per-hour spool files and decides when to seal.
 
 A file is sealed when the next record would push it past --max-file-bytes, when it is
---flush-interval old, or when its hour ended (plus a margin for late records). Each batch's lines
-are built from the staged exchanges on the event loop, a slice at a time (see queue.py); disk
-work runs in a thread, one call per batch, so the event loop serving requests never waits on
-the disk.
-Each record taken from the queue is counted once: `captured` when it is in a spool file, else
-`spool_full` or `write_error`.
+--flush-interval old, or when its hour ended (plus a margin for late records). Each batch of
+exchanges taken from the queue is encoded into record lines (`record.RecordEncoder`) and written in
+one thread call, so the event loop serving requests neither builds lines nor waits on the disk.
+Each exchange taken from the queue is counted once: `captured` when its line is in a spool file,
+else `redact_error`, `encode_error`, `spool_full` or `write_error`.
 """
 
 from __future__ import annotations
@@ -20,11 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sidecar.capture.queue import CaptureQueue, HourBatch
+from sidecar.capture.queue import CaptureQueue
+from sidecar.common.exchange import Exchange
 from sidecar.common.layout import HOUR, hour_of
 from sidecar.common.logs import Throttle
+from sidecar.common.record import EncodedHour, RecordEncoder
 from sidecar.delivery.spool import OpenFile, SealedFile, Spool, publish_spool_gauges
-from sidecar.metrics import CAPTURED, DROP_SPOOL_FULL, DROP_WRITE_ERROR, SidecarMetrics
+from sidecar.metrics import (
+    CAPTURED,
+    DROP_ENCODE_ERROR,
+    DROP_REDACT_ERROR,
+    DROP_SPOOL_FULL,
+    DROP_WRITE_ERROR,
+    SidecarMetrics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +44,8 @@ MAX_IDLE_WAIT = 1.0  # seconds between seal checks when no record arrives
 # one thread hand-off per interval instead of per record; records wait this much longer in
 # memory at most (at 10k records/s, about 1 MB is queued).
 BATCH_INTERVAL = 0.1
-# Lines built between two looks at the event loop: at most a few hundred microseconds of work.
-BUILD_SLICE = 128
-BUILD_ROUNDS = 64  # bounded; what is still staged after these is built in one go
+# Exchanges encoded between two hand-backs of the GIL to the event loop: about 0.2 ms of work.
+ENCODE_SLICE = 64
 FINAL_DRAIN_ROUNDS = 100  # bounded: the request path has stopped when the final drain runs
 
 
@@ -46,13 +53,17 @@ FINAL_DRAIN_ROUNDS = 100  # bounded: the request path has stopped when the final
 class _BatchResult:
     written_bytes: int = 0
     written: int = 0
+    rejected: int = 0
+    encode_errors: int = 0
     spool_full: int = 0
     write_errors: int = 0
     sealed: list[SealedFile] = field(default_factory=list)
 
     @property
     def accounted(self) -> int:
-        return self.written + self.spool_full + self.write_errors
+        return (
+            self.written + self.rejected + self.encode_errors + self.spool_full + self.write_errors
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +83,13 @@ class Writer:
         metrics: SidecarMetrics,
         limits: WriterLimits,
         on_sealed: Callable[[SealedFile], None],
+        encoder: RecordEncoder,
     ) -> None:
         self.spool = spool
         self.queue = queue
+        self.encoder = encoder
         self.metrics = metrics
+        self._outcomes = metrics.capture_outcomes
         self.limits = limits
         self.on_sealed = on_sealed
         self._open: dict[datetime, OpenFile] = {}
@@ -83,6 +97,7 @@ class Writer:
         # A full or failing disk stays so for a while: one log line per interval, not per batch.
         self._full_log = Throttle(every=10.0)
         self._error_log = Throttle(every=10.0)
+        self._encode_log = Throttle(every=10.0)
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -91,7 +106,7 @@ class Writer:
         while not self._stopping.is_set():
             try:
                 await self._wait(self._next_due() - time.monotonic())
-                if await self._write(await self._take()):
+                if await self._write(self._take()):
                     await self._pause(BATCH_INTERVAL)
                 if self._due(everything=False):
                     await self._seal(everything=False)
@@ -101,19 +116,14 @@ class Writer:
                 await self._pause(MAX_IDLE_WAIT)
         try:
             for _ in range(FINAL_DRAIN_ROUNDS):
-                if not await self._write(await self._take()):
+                if not await self._write(self._take()):
                     break
         finally:
             await self._seal(everything=True)
 
-    async def _take(self) -> list[HourBatch]:
+    def _take(self) -> list[Exchange]:
         # The backlog found now; `_publish` sets what piled up while the batch was written.
         self.metrics.capture_queue_bytes.set(self.queue.size_bytes)
-        # Lines are built a slice at a time on the event loop, with requests served in between.
-        for _ in range(BUILD_ROUNDS):
-            if not self.queue.build(BUILD_SLICE):
-                break
-            await asyncio.sleep(0)
         return self.queue.take()
 
     async def _pause(self, seconds: float) -> None:
@@ -153,14 +163,14 @@ class Writer:
             or (now_wall - hour - HOUR).total_seconds() >= HOUR_END_MARGIN
         ]
 
-    async def _write(self, batches: list[HourBatch]) -> int:
-        """Write what was taken from the queue; returns how many records it held."""
-        records = sum(len(batch) for batch in batches)
+    async def _write(self, exchanges: list[Exchange]) -> int:
+        """Encode and write what was taken from the queue; returns how many exchanges it held."""
+        records = len(exchanges)
         if not records:
             return 0
         result = _BatchResult()
         try:
-            await asyncio.to_thread(self._write_batches, batches, result)
+            await asyncio.to_thread(self._write_batch, exchanges, result)
         finally:
             # Whatever happened, every record of the batch is written or counted as dropped.
             result.write_errors += records - result.accounted
@@ -173,14 +183,14 @@ class Writer:
         self._publish(result)
 
     def _publish(self, result: _BatchResult) -> None:
-        if result.written:
-            self.metrics.capture_records.labels(CAPTURED).inc(result.written)
+        count = self._outcomes.count
+        count(CAPTURED, result.written)
+        count(DROP_REDACT_ERROR, result.rejected)
+        count(DROP_ENCODE_ERROR, result.encode_errors)
+        count(DROP_SPOOL_FULL, result.spool_full)
+        count(DROP_WRITE_ERROR, result.write_errors)
         if result.written_bytes:
             self.metrics.capture_bytes.inc(result.written_bytes)
-        if result.spool_full:
-            self.metrics.capture_records.labels(DROP_SPOOL_FULL).inc(result.spool_full)
-        if result.write_errors:
-            self.metrics.capture_records.labels(DROP_WRITE_ERROR).inc(result.write_errors)
         for sealed in result.sealed:
             self.on_sealed(sealed)
         self.metrics.capture_queue_bytes.set(self.queue.size_bytes)
@@ -188,9 +198,19 @@ class Writer:
 
     # -- in the worker thread ----------------------------------------------------------------
 
-    def _write_batches(self, batches: list[HourBatch], result: _BatchResult) -> None:
-        for batch in batches:
-            self._write_hour(batch, result)
+    def _write_batch(self, exchanges: list[Exchange], result: _BatchResult) -> None:
+        for start in range(0, len(exchanges), ENCODE_SLICE):
+            if start:
+                # Encoding holds the GIL: between slices the event loop gets it back at once
+                # rather than after the interpreter's 5 ms switch interval.
+                time.sleep(0)
+            encoded = self.encoder.encode(exchanges[start : start + ENCODE_SLICE])
+            result.rejected += encoded.rejected
+            result.encode_errors += encoded.failed
+            for batch in encoded.hours:
+                self._write_hour(batch, result)
+        if result.encode_errors and (failed := self._encode_log.add(result.encode_errors)):
+            logger.warning("capture records could not be encoded", extra={"records": failed})
         if result.spool_full and (dropped := self._full_log.add(result.spool_full)):
             logger.warning(
                 "spool full: capture records dropped",
@@ -201,14 +221,22 @@ class Writer:
                 },
             )
 
-    def _write_hour(self, batch: HourBatch, result: _BatchResult) -> None:
+    def _write_hour(self, batch: EncodedHour, result: _BatchResult) -> None:
         """Append the batch's records to their hour's file, in as few writes as the limits allow.
 
         A record that would take the spool past its cap is dropped (later, smaller ones may
         still fit); one that would take the file past --max-file-bytes starts a new file.
         """
         hour = hour_of(batch.hour)
-        view, ends = memoryview(batch.data), batch.ends
+        view = memoryview(batch.data)
+        handle = self._open.get(hour)
+        spool_room = self.limits.spool_max_bytes - self.spool.size_bytes
+        if len(view) <= min(
+            spool_room, self.limits.max_file_bytes - (handle.size if handle else 0)
+        ):
+            self._append(hour, view, len(batch), result)  # the usual case: all in one write
+            return
+        ends = batch.ends
         index, start = 0, 0  # the next record and where its bytes start
         while index < len(ends):
             handle = self._open.get(hour)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -24,7 +23,8 @@ from prometheus_client import Counter
 
 from sidecar.capture.capturer import Capturer
 from sidecar.capture.sampling import Sampler
-from sidecar.metrics import DROP_PROXY_ERROR, SidecarMetrics
+from sidecar.common.exchange import Exchange
+from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
 from sidecar.proxy.hop_by_hop import end_to_end
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
@@ -56,18 +56,6 @@ async def _prepare(response: web.StreamResponse, request: web.BaseRequest) -> No
         raise UpstreamProtocolError("upstream sent a header that cannot be relayed") from exc
 
 
-@dataclass(slots=True)
-class _Exchange:
-    """What the capture needs to remember about one request while it is in flight."""
-
-    started: float
-    arrived: float
-    path: str
-    inference_id: str | None = None
-    sampled: bool = False
-    request_body: bytes | None = b""
-
-
 class Proxy:
     """The catch-all traffic handler; `session` is set by the app's cleanup context."""
 
@@ -85,7 +73,7 @@ class Proxy:
         self._urls = UpstreamUrls(settings.upstream)
         self._body_timeout = settings.client_body_timeout
         self._body_timeouts = metrics.client_timeouts.labels("body")
-        self._proxy_error = metrics.capture_records.labels(DROP_PROXY_ERROR)
+        self._proxy_error = metrics.capture_outcomes.proxy_error
         self._id_header = settings.inference_id_header
         self._sampler = sampler
         self._capturer = capturer
@@ -118,14 +106,14 @@ class Proxy:
         return headers
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        exchange = _Exchange(time.perf_counter(), time.time(), "")
+        exchange = Exchange(time.time(), "", time.perf_counter())
         try:
             return await self._handle(request, exchange)
         except Exception as exc:
             # The last resort: without it aiohttp answers its own text 500, counted nowhere.
             return self._internal_error(request, exchange, exc)
 
-    async def _handle(self, request: web.BaseRequest, exchange: _Exchange) -> web.StreamResponse:
+    async def _handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
         if "Expect" in request.headers:
             refusal = await answer_expect(request)
             if refusal is not None:
@@ -173,7 +161,7 @@ class Proxy:
     async def _forward(
         self,
         request: web.BaseRequest,
-        exchange: _Exchange,
+        exchange: Exchange,
         target: str,
         data: bytes | RequestTee | None,
         body: bytes | None,
@@ -238,18 +226,18 @@ class Proxy:
         self._count_request(refused.status, started)
         return response
 
-    def _client_timeout(self, exchange: _Exchange) -> web.Response:
+    def _client_timeout(self, exchange: Exchange) -> web.Response:
         """The client paused mid-body past --client-body-timeout: 408, connection closed."""
         self._body_timeouts.inc()
         self._error_log.warning("client too slow sending the request body", "body_timeout")
         if exchange.sampled:
-            self._proxy_error.inc()
+            self._proxy_error()
         self._count_request(408, exchange.started)
         detail = "no request body bytes within --client-body-timeout"
         return json_response(408, {"error": "client_timeout", "detail": detail}, close=True)
 
     def _internal_error(
-        self, request: web.BaseRequest, exchange: _Exchange, exc: Exception
+        self, request: web.BaseRequest, exchange: Exchange, exc: Exception
     ) -> web.Response:
         """A bug or an unforeseen failure on the request path: logged (type and place, never
         its message, which may quote a header), counted, answered 500 while still possible."""
@@ -260,7 +248,7 @@ class Proxy:
             at=raised_at(exc),
         )
         if exchange.sampled:
-            self._proxy_error.inc()
+            self._proxy_error()
         if request.writer.output_size > 0:
             # The status line is sent: all that is left is to end the connection.
             if request.transport is not None:
@@ -285,31 +273,27 @@ class Proxy:
     def _stage(
         self,
         request: web.BaseRequest,
-        exchange: _Exchange,
+        exchange: Exchange,
         status: int,
         response_type: str,
         response_body: bytes | None,
         latency: float | None,
         truncated: bool = False,
     ) -> None:
-        """Hand the exchange to the capturer; a response body over the limit goes as None."""
+        """Complete the exchange and hand it to the capture stage as is; a response body over the
+        limit goes as None."""
         if response_body is not None and len(response_body) > self._max_capture:
             response_body = None
-        self._capturer.stage(
-            exchange.arrived,
-            exchange.inference_id,
-            exchange.path,
-            status,
-            request.headers.get("Content-Type", ""),
-            exchange.request_body,
-            response_type,
-            response_body,
-            latency,
-            truncated,
-        )
+        exchange.status = status
+        exchange.request_type = request.headers.get("Content-Type", "")
+        exchange.response_type = response_type
+        exchange.response_body = response_body
+        exchange.upstream_latency = latency
+        exchange.truncated = truncated
+        self._capturer.stage(exchange)
 
     def _failure(
-        self, request: web.BaseRequest, exchange: _Exchange, exc: BaseException
+        self, request: web.BaseRequest, exchange: Exchange, exc: BaseException
     ) -> web.Response:
         failure = classify_failure(exc)
         self._metrics.upstream_errors.labels(failure.reason).inc()
@@ -337,7 +321,7 @@ class Proxy:
         self,
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
-        exchange: _Exchange,
+        exchange: Exchange,
         latency: float,
     ) -> web.StreamResponse:
         headers = end_to_end(upstream.headers)
@@ -400,7 +384,7 @@ class Proxy:
             await response.write_eof()
         except ConnectionError:
             # The client went away: what it got is all the capture can say about the answer.
-            return response, bytes(copy) if copy is not None else None, True
+            return response, _copy_of(copy, keep_copy), True
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The upstream broke off mid-response. The status is sent already, so the only
             # honest signal left for the client is an unterminated body: close the connection.
@@ -411,5 +395,13 @@ class Proxy:
             )
             if request.transport is not None:
                 request.transport.close()
-            return response, bytes(copy) if copy is not None else None, True
-        return response, bytes(copy) if copy is not None else b"", False
+            return response, _copy_of(copy, keep_copy), True
+        return response, _copy_of(copy, keep_copy), False
+
+
+def _copy_of(copy: bytearray | None, wanted: bool) -> bytes | None:
+    """The streamed body's copy for capture: None when one was wanted but the body outgrew the
+    limit (counted as too_large), b"" when none was wanted."""
+    if copy is not None:
+        return bytes(copy)
+    return None if wanted else b""

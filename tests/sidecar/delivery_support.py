@@ -18,7 +18,8 @@ from typing import Any
 import boto3
 
 from sidecar.capture.queue import CaptureQueue
-from sidecar.common.record import Payload, build_record, parse_record
+from sidecar.common.exchange import Exchange
+from sidecar.common.record import Payload, RecordEncoder, build_record, parse_record
 from sidecar.delivery.service import Delivery
 from sidecar.metrics import UPLOAD_OUTCOMES, UPLOAD_SUCCESS, SidecarMetrics
 from sidecar.settings import Settings, parse_settings
@@ -59,6 +60,29 @@ def line(hour: datetime, event_id: str, filler: int = 0) -> bytes:
         response=Payload("text/csv", b"0.5"),
         event_id=event_id,
     )
+
+
+def exchange(hour: datetime, event_id: str, filler: int = 0) -> Exchange:
+    """The exchange whose capture line is `line(hour, event_id, filler)`."""
+    return Exchange(
+        (hour + timedelta(minutes=7, seconds=3)).timestamp(),
+        None,
+        request_type="text/csv",
+        request_body=b"1,2,3" + b"9" * filler,
+        response_type="text/csv",
+        response_body=b"0.5",
+        event_id=event_id,
+    )
+
+
+def stage(queue: CaptureQueue, item: Exchange) -> bool:
+    """Queue `item` as the capture stage does."""
+    return queue.stage(item, len(item.request_body or b"") + len(item.response_body or b""))
+
+
+def offer(queue: CaptureQueue, hour: datetime, event_id: str, filler: int = 0) -> bool:
+    """Queue the exchange of `line(hour, event_id, filler)`."""
+    return stage(queue, exchange(hour, event_id, filler))
 
 
 def bucket_objects(bucket: str, client: Any | None = None) -> dict[str, bytes]:
@@ -116,7 +140,10 @@ async def eventually(
 def make_delivery(settings: Settings, **kwargs: Any) -> tuple[Delivery, CaptureQueue, Any]:
     queue = CaptureQueue(settings.queue_max_bytes)
     metrics = SidecarMetrics()
-    return Delivery(settings, queue, metrics, settings.spool_dir, **kwargs), queue, metrics
+    delivery = Delivery(
+        settings, queue, metrics, settings.spool_dir, encoder=RecordEncoder(), **kwargs
+    )
+    return delivery, queue, metrics
 
 
 async def stop(delivery: Delivery, seconds: float = 10.0) -> None:

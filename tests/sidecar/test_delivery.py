@@ -22,12 +22,15 @@ from tests.sidecar.delivery_support import (
     bucket_objects,
     event_ids,
     eventually,
+    exchange,
     folder_objects,
     line,
     make_delivery,
     make_settings,
     metric,
+    offer,
     spool_files,
+    stage,
     stop,
     upload_failures,
 )
@@ -42,7 +45,7 @@ async def test_key_layout_and_hour_rollover(s3_server: Any, s3_bucket: str, tmp_
     for n in range(90):  # interleaved: a record of hour H+1 between two of hour H
         hour = hours[n % 3]
         expected[hour].add(f"id-{n}")
-        assert queue.offer(hour, line(hour, f"id-{n}"))
+        assert offer(queue, hour, f"id-{n}")
     await stop(delivery)
 
     objects = bucket_objects(s3_bucket, s3_server.client())
@@ -83,7 +86,7 @@ async def test_file_name_is_the_moment_the_file_was_opened(
     delivery, queue, _ = make_delivery(settings)
     await delivery.start()
     before = datetime.now(UTC)
-    queue.offer(PAST, line(PAST, "only"))
+    offer(queue, PAST, "only")
     await eventually(lambda: bucket_objects(s3_bucket, s3_server.client()), what="one object")
     after = datetime.now(UTC)
     await stop(delivery)
@@ -103,8 +106,8 @@ async def test_seals_on_size(s3_server: Any, s3_bucket: str, tmp_path: Path) -> 
     await delivery.start()
     hour = hour_of(datetime.now(UTC))
     lines = [line(hour, f"id-{n}", filler=100) for n in range(60)]
-    for item in lines:
-        queue.offer(hour, item)
+    for n in range(60):
+        offer(queue, hour, f"id-{n}", filler=100)
     await stop(delivery)
     objects = bucket_objects(s3_bucket, s3_server.client())
     assert all(len(body) <= 2048 for body in objects.values())
@@ -119,11 +122,11 @@ async def test_seals_on_age_while_running(s3_server: Any, s3_bucket: str, tmp_pa
     await delivery.start()
     try:
         hour = hour_of(datetime.now(UTC))
-        queue.offer(hour, line(hour, "first"))
+        offer(queue, hour, "first")
         await eventually(
             lambda: bucket_objects(s3_bucket, s3_server.client()), seconds=5, what="aged file"
         )
-        queue.offer(hour, line(hour, "second"))
+        offer(queue, hour, "second")
         await eventually(lambda: len(bucket_objects(s3_bucket, s3_server.client())) == 2, seconds=5)
     finally:
         await stop(delivery)
@@ -139,10 +142,10 @@ async def test_next_hour_record_keeps_current_hour_file_open(
     delivery, queue, metrics = make_delivery(settings)
     await delivery.start()
     now = hour_of(datetime.now(UTC))
-    queue.offer(now, line(now, "this-hour"))
-    queue.offer(now + timedelta(hours=1), line(now + timedelta(hours=1), "next-hour"))
+    offer(queue, now, "this-hour")
+    offer(queue, now + timedelta(hours=1), "next-hour")
     await eventually(lambda: len(list((spool / "open").rglob("*.jsonl"))) == 2, seconds=5)
-    queue.offer(now, line(now, "late-this-hour"))  # goes to the same, still open file
+    offer(queue, now, "late-this-hour")  # goes to the same, still open file
     await eventually(lambda: metric(metrics.registry, "infertap_capture_bytes_total") > 0)
     await eventually(lambda: len(queue) == 0)
     assert list((spool / "sealed").rglob("*.jsonl")) == []
@@ -159,7 +162,7 @@ async def test_local_folder_sink_same_layout(tmp_path: Path) -> None:
     delivery, queue, metrics = make_delivery(settings)
     await delivery.start()
     for n in range(10):
-        queue.offer(PAST + timedelta(hours=n % 2), line(PAST + timedelta(hours=n % 2), f"id-{n}"))
+        offer(queue, PAST + timedelta(hours=n % 2), f"id-{n}")
     await stop(delivery)
     files = folder_objects(out)
     assert len(files) == 2  # no temporary files left behind
@@ -179,7 +182,7 @@ async def test_spool_cap_drops_are_counted(s3_server: Any, s3_bucket: str, tmp_p
     delivery, queue, metrics = make_delivery(settings)
     await delivery.start()
     for n in range(25):
-        queue.offer(PAST, line(PAST, f"id-{n:02d}"))
+        offer(queue, PAST, f"id-{n:02d}")
     await eventually(lambda: len(queue) == 0 and spool_files(spool))
     await eventually(lambda: upload_failures(metrics.registry) >= 1)
     await stop(delivery, seconds=0.2)
@@ -224,7 +227,7 @@ async def test_uploads_run_in_parallel_but_bounded(
         await delivery.start()
         for n in range(12):  # twelve hours, so twelve files at once
             hour = PAST + timedelta(hours=n)
-            queue.offer(hour, line(hour, f"id-{n}"))
+            offer(queue, hour, f"id-{n}")
         await stop(delivery)
     finally:
         await runner.cleanup()
@@ -247,7 +250,7 @@ def test_files_respect_size_and_hour_whatever_the_batches(
     flags = ("--max-file-bytes", str(limit), "--flush-interval", "60")
     config = make_settings(f"file://{base / 'out'}", base / "spool", *flags)
     offered = [
-        (PAST + timedelta(hours=h), line(PAST + timedelta(hours=h), f"id-{n}", filler=size))
+        exchange(PAST + timedelta(hours=h), f"id-{n}", filler=size)
         for n, (h, size) in enumerate(records)
     ]
 
@@ -256,14 +259,14 @@ def test_files_respect_size_and_hour_whatever_the_batches(
         await delivery.start()
         step = -(-len(offered) // batches)
         for start in range(0, len(offered), step):
-            for hour, item in offered[start : start + step]:
-                assert queue.offer(hour, item)
+            for item in offered[start : start + step]:
+                assert stage(queue, item)
             await eventually(lambda: len(queue) == 0)
         await stop(delivery)
 
     asyncio.run(run())
     files = folder_objects(base / "out")
-    order = {parse_record(item).event_id: n for n, (_, item) in enumerate(offered)}
+    order = {f"id-{n}": n for n in range(len(offered))}
     for key, body in files.items():
         lines = body.splitlines(keepends=True)
         assert len(body) <= limit or len(lines) == 1  # only a single huge record may exceed

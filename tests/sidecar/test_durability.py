@@ -34,6 +34,7 @@ from tests.sidecar.delivery_support import (
     make_delivery,
     make_settings,
     metric,
+    offer,
     spool_files,
     stop,
     upload_failures,
@@ -60,13 +61,13 @@ async def test_s3_outage_then_recovery_delivers_each_record_once(
         client = s3_server.client()
         try:
             hour = hour_of(datetime.now(UTC))
-            queue.offer(hour, line(hour, "before-0"))
+            offer(queue, hour, "before-0")
             await eventually(lambda: bucket_objects(s3_bucket, client), what="first upload")
 
             switch.switch(False)
             ids = [f"during-{n}" for n in range(40)]
             for n, event_id in enumerate(ids):
-                queue.offer(PAST + timedelta(hours=n % 3), line(PAST, event_id))
+                offer(queue, PAST + timedelta(hours=n % 3), event_id)
                 if n % 10 == 9:  # several batches, so several files wait for S3
                     await eventually(lambda: len(queue) == 0)
             await eventually(
@@ -114,7 +115,7 @@ async def test_a_store_that_never_answers_times_out_and_delivery_resumes(
         try:
             ids = [f"stalled-{n}" for n in range(5)]
             for event_id in ids:
-                queue.offer(PAST, line(PAST, event_id))
+                offer(queue, PAST, event_id)
             await eventually(
                 lambda: upload_failures(metrics.registry) >= 2,
                 what="upload attempts timed out",
@@ -187,7 +188,7 @@ async def test_stop_with_s3_down_keeps_files_for_next_start(
         await delivery.start()
         hour = hour_of(datetime.now(UTC))
         for event_id in ids:  # current hour, young files: only stop() seals them
-            queue.offer(hour, line(hour, event_id))
+            offer(queue, hour, event_id)
         loop = asyncio.get_running_loop()
         started = loop.time()
         await delivery.stop(started + 0.5)
@@ -352,9 +353,9 @@ async def test_write_errors_are_counted_and_other_files_go_on(
     limit = 1 << 20
     other = PAST + timedelta(hours=1)
     with file_size_limit(limit):  # past it the kernel refuses writes: a real disk error
-        queue.offer(PAST, line(PAST, "too-big", filler=limit))
+        offer(queue, PAST, "too-big", filler=limit)
         for n in range(5):
-            queue.offer(other, line(other, f"fine-{n}"))
+            offer(queue, other, f"fine-{n}")
         await eventually(
             lambda: (
                 metric(

@@ -35,6 +35,7 @@ from tests.sidecar.delivery_support import (
     line,
     make_delivery,
     make_settings,
+    offer,
     stop,
 )
 
@@ -77,7 +78,7 @@ async def test_s3_sink_sends_sse_kms_headers(
     settings = make_settings(f"s3://{s3_bucket}/p", tmp_path / "spool", "--kms-key-id", key_id)
     delivery, queue, _ = make_delivery(settings)
     await delivery.start()
-    queue.offer(PAST, line(PAST, "secret"))
+    offer(queue, PAST, "secret")
     await stop(delivery)
     client = s3_server.client()
     (item,) = client.list_objects_v2(Bucket=s3_bucket)["Contents"]
