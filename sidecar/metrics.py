@@ -93,7 +93,12 @@ class CaptureOutcomes:
 class SidecarMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        r = self.registry
+        self._add_traffic(self.registry)
+        self.capture_outcomes = CaptureOutcomes(self.registry)
+        self._add_delivery(self.registry)
+        self._add_clients(self.registry)
+
+    def _add_traffic(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
             "infertap_requests", "Requests proxied, by HTTP status code.", ["code"], registry=r
         )
@@ -115,7 +120,8 @@ class SidecarMetrics:
             ["reason"],
             registry=r,
         )
-        self.capture_outcomes = CaptureOutcomes(r)
+
+    def _add_delivery(self, r: CollectorRegistry) -> None:
         self.capture_bytes = Counter(
             "infertap_capture_bytes", "Bytes of capture records written to the spool.", registry=r
         )
@@ -150,6 +156,11 @@ class SidecarMetrics:
             buckets=UPLOAD_BUCKETS,
             registry=r,
         )
+        # Pre-created so every series is exported (as 0) before the first event.
+        for outcome in UPLOAD_OUTCOMES:
+            self.uploads.labels(outcome)
+
+    def _add_clients(self, r: CollectorRegistry) -> None:
         self.client_connections = Gauge(
             "infertap_client_connections",
             "Client connections open on the traffic port.",
@@ -168,8 +179,5 @@ class SidecarMetrics:
             "Client connections closed at once because --max-connections were open.",
             registry=r,
         )
-        # Pre-create label sets so every series is exported (as 0) before the first event.
-        for outcome in UPLOAD_OUTCOMES:
-            self.uploads.labels(outcome)
         for phase in CLIENT_PHASES:
             self.client_timeouts.labels(phase)

@@ -224,28 +224,39 @@ def _upstream(value: str) -> str:
     return upstream
 
 
-def validate(a: Mapping[str, object]) -> Settings:
-    upstream = _upstream(str(a["upstream"]))
-    modes = {m.strip().lower() for m in str(a["capture_mode"]).split(",") if m.strip()}
+def _capture_modes(text: str) -> set[str]:
+    modes = {m.strip().lower() for m in text.split(",") if m.strip()}
     if modes == {"both"}:
-        modes = {"input", "output"}
+        return {"input", "output"}
     if not modes or not modes <= {"input", "output"}:
-        raise SettingsError(
-            f"--capture-mode must be input, output or input,output, got {a['capture_mode']!r}"
-        )
-    try:
-        destination = parse_destination(str(a["destination"]))
-    except DestinationError as exc:
-        raise SettingsError(f"--destination: {exc}") from None
-    redact_columns: list[int] = []
-    for item in _csv_list(str(a["redact_csv_columns"])):
+        raise SettingsError(f"--capture-mode must be input, output or input,output, got {text!r}")
+    return modes
+
+
+def _column_indexes(text: str) -> tuple[int, ...]:
+    for item in _csv_list(text):
         if not item.isascii() or not item.isdigit():
             raise SettingsError(f"--redact-csv-columns must be column indexes, got {item!r}")
-        redact_columns.append(int(item))
+    return tuple(int(item) for item in _csv_list(text))
+
+
+def _addresses(a: Mapping[str, object]) -> tuple[tuple[str, int], tuple[str, int]]:
+    """--listen and --admin-listen, which must not share a port."""
     listen = _host_port(str(a["listen"]), "--listen")
     admin = _host_port(str(a["admin_listen"]), "--admin-listen")
     if listen[1] == admin[1] and listen[1] != 0:
         raise SettingsError(f"--admin-listen must use another port than --listen ({listen[1]})")
+    return listen, admin
+
+
+def validate(a: Mapping[str, object]) -> Settings:
+    upstream = _upstream(str(a["upstream"]))
+    modes = _capture_modes(str(a["capture_mode"]))
+    try:
+        destination = parse_destination(str(a["destination"]))
+    except DestinationError as exc:
+        raise SettingsError(f"--destination: {exc}") from None
+    listen, admin = _addresses(a)
     header = str(a["inference_id_header"]).strip()
     if not header:
         raise SettingsError("--inference-id-header must not be empty")
@@ -279,7 +290,7 @@ def validate(a: Mapping[str, object]) -> Settings:
         csv_content_types=tuple(t.lower() for t in _csv_list(str(a["csv_content_types"]))),
         json_content_types=tuple(t.lower() for t in _csv_list(str(a["json_content_types"]))),
         redact_json_fields=_csv_list(str(a["redact_json_fields"])),
-        redact_csv_columns=tuple(redact_columns),
+        redact_csv_columns=_column_indexes(str(a["redact_csv_columns"])),
         kms_key_id=str(a["kms_key_id"]) if a.get("kms_key_id") else None,
         upstream_health_path=health,
         upstream_connect_timeout=_number(

@@ -178,23 +178,7 @@ class UpstreamPool:
             max_line_size=MAX_HEADER_BYTES,
             max_field_size=MAX_HEADER_BYTES,
         )
-        # The length is the body's (read whole); without a body, aiohttp's rule: methods that
-        # normally carry one say `Content-Length: 0`, the others send the client's header as is.
-        if body is not None:
-            length: str | None = str(len(body))
-        elif method not in _BODILESS:
-            length = "0"
-        else:
-            length = None
-        head = [f"{method} {self._prefix}{target} HTTP/1.1\r\n", self._host_line]
-        for name, value in headers.items():
-            if length is None or name.lower() != "content-length":
-                head.append(f"{name}: {value}\r\n")
-        if length is not None:
-            head.append(f"Content-Length: {length}\r\n")
-        head.append("\r\n")
-        # aiohttp's server decoded the incoming headers this way; this gives the same bytes back.
-        data = "".join(head).encode("utf-8", "surrogateescape")
+        data = self._head(method, target, headers, body)
         try:
             transport.write(data + body if body else data)
             protocol.start_timeout()
@@ -212,3 +196,25 @@ class UpstreamPool:
         return UpstreamResponse(
             self, protocol, message.code, message.reason, message.headers, payload
         )
+
+    def _head(
+        self, method: str, target: str, headers: CIMultiDict[str], body: bytes | None
+    ) -> bytes:
+        """The request line and headers as bytes, with the body's own Content-Length."""
+        # The length is the body's (read whole); without a body, aiohttp's rule: methods that
+        # normally carry one say `Content-Length: 0`, the others send the client's header as is.
+        if body is not None:
+            length: str | None = str(len(body))
+        elif method not in _BODILESS:
+            length = "0"
+        else:
+            length = None
+        head = [f"{method} {self._prefix}{target} HTTP/1.1\r\n", self._host_line]
+        for name, value in headers.items():
+            if length is None or name.lower() != "content-length":
+                head.append(f"{name}: {value}\r\n")
+        if length is not None:
+            head.append(f"Content-Length: {length}\r\n")
+        head.append("\r\n")
+        # aiohttp's server decoded the incoming headers this way; this gives the same bytes back.
+        return "".join(head).encode("utf-8", "surrogateescape")
