@@ -7,7 +7,7 @@ ANALYZER.md, ExecutionResult carries `counts` (what was read and what was wrong 
 `feature_p_value` (String features tested with ChiSquared; see analyzer.checking.checks).
 
 Capture files are chosen by hour folder: the folders of the hours that start in [start, end),
-with every sidecar replica's files in them; see `analyzer.decoding.ingest.TimeWindow` for records
+with every sidecar replica's files in them; see `analyzer.reading.window.TimeWindow` for records
 whose inferenceTime lies outside the window. A run never raises for bad data, missing files or an
 unreadable baseline: it ends Failed with a reason a user can act on, and bad records are
 counted in the execution record.
@@ -22,12 +22,12 @@ from datetime import datetime
 
 from analyzer.checking.checks import Violation, evaluate
 from analyzer.counts import RunCounts
-from analyzer.decoding.ingest import TimeWindow
 from analyzer.decoding.payloads import MONITOR_SIDES, DecodeOptions
 from analyzer.engines.local import Profiled, profile_files
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading import storage
 from analyzer.reading.captures import CaptureListing, list_window
+from analyzer.reading.window import TimeWindow
 from analyzer.reporting import run_files, schema
 from analyzer.reporting.schema import NUMERIC_TYPES, Constraints, Statistics
 

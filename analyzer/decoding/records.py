@@ -1,0 +1,100 @@
+"""Capture file bytes -> capture records' two sides, counting lines and records that give none.
+
+Counts kept here (see analyzer.counts): truncated_files, malformed_lines, records,
+error_responses, truncated_records, outside_window and bad_inference_time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from analyzer.counts import RunCounts
+from analyzer.reading.window import Placement, TimeWindow, is_inference_time
+from sidecar.common.record import CapturedPayload
+
+Sides = tuple[Any, Any]  # (endpointInput, endpointOutput) as parsed: dicts, or anything else
+
+
+def split_records(data: bytes) -> tuple[list[bytes], bool]:
+    """Non-empty lines of a capture file, and whether its last line was cut mid-way.
+
+    A last line without its newline is kept when it is a whole JSON document (a writer that
+    omitted the final newline) and reported as truncated otherwise.
+    """
+    truncated = False
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        data = data[:cut]
+        try:
+            orjson.loads(tail)
+        except orjson.JSONDecodeError:
+            truncated = bool(tail.strip())
+        else:
+            data += tail
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    return lines, truncated
+
+
+def record_sides(data: bytes, counts: RunCounts, window: TimeWindow | None) -> Iterator[Sides]:
+    """The sides of every record of a capture file that is to be analysed; the rest is counted."""
+    lines, truncated = split_records(data)
+    if truncated:
+        counts.truncated_files += 1
+    loads = orjson.loads
+    # One line at a time: parsed records die young, which keeps the allocator's caches warm.
+    for line in lines:
+        try:
+            document = loads(line)
+        except orjson.JSONDecodeError:
+            counts.malformed_lines += 1
+            continue
+        sides = _analysed_sides(document, counts, window)
+        if sides is not None:
+            yield sides
+
+
+def _analysed_sides(document: Any, counts: RunCounts, window: TimeWindow | None) -> Sides | None:
+    capture = document.get("captureData") if type(document) is dict else None
+    if type(capture) is not dict:
+        counts.malformed_lines += 1
+        return None
+    counts.records += 1
+    metadata = document.get("eventMetadata")
+    if type(metadata) is dict:
+        # The sidecar's extensions: an error response's body is no prediction, and a
+        # body cut short is no whole payload.
+        status = metadata.get("status")
+        if type(status) is int and status >= 400:
+            counts.error_responses += 1
+            return None
+        if metadata.get("truncated") is True:
+            counts.truncated_records += 1
+            return None
+        moment = metadata.get("inferenceTime")
+        if window is None:
+            if not is_inference_time(moment):
+                counts.bad_inference_time += 1
+        else:
+            placement = window.place(moment)
+            if placement is Placement.OUTSIDE:
+                counts.outside_window += 1
+            elif placement is Placement.UNREADABLE:
+                counts.bad_inference_time += 1
+    return capture.get("endpointInput"), capture.get("endpointOutput")
+
+
+def side_payload(side: Any) -> CapturedPayload | None:
+    """A record side as a CapturedPayload (None when absent); ValueError when it has no data."""
+    if side is None:
+        return None
+    if type(side) is not dict or type(side.get("data")) is not str:
+        raise ValueError("a capture side without string data")
+    return CapturedPayload(
+        content_type=str(side.get("observedContentType", "")),
+        data=side["data"],
+        encoding=str(side.get("encoding", "BASE64")),
+    )

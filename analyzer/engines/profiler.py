@@ -1,0 +1,91 @@
+"""Capture file bytes -> a DatasetProfile: records, decoded in batches, profiled a batch at a time.
+
+Records take the first route that fits: the numeric CSV fast path (`decoding.csv_fast`), the
+JSON instances fast path (`decoding.json_fast`), else the general decoder
+(`decoding.payloads.Decoder`), whose named rows are batched here. Records and decode problems
+are counted by their stages (see analyzer.counts); this driver counts the rows it profiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from analyzer.decoding.columns import Batch, NumericBatch, rows_to_columns
+from analyzer.decoding.csv_fast import CsvBatcher
+from analyzer.decoding.json_fast import InstanceBatcher
+from analyzer.decoding.payloads import DecodeOptions, Decoder, max_values
+from analyzer.decoding.records import record_sides
+from analyzer.profiling.dataset import DatasetProfile
+from analyzer.reading.window import TimeWindow
+
+BATCH_ROWS = 4096
+
+
+class CaptureProfiler:
+    """Absorbs capture files of one run into a DatasetProfile."""
+
+    def __init__(
+        self,
+        options: DecodeOptions,
+        batch_rows: int = BATCH_ROWS,
+        window: TimeWindow | None = None,
+    ) -> None:
+        self.decoder = Decoder(options)
+        self.profile = DatasetProfile()
+        self.counts = self.decoder.counts  # one set of counters for records and payloads
+        self._window = window
+        self._batch_rows = batch_rows
+        self._csv = CsvBatcher(options.columns, options.monitor)
+        self._json: InstanceBatcher | None = None
+        if options.monitor == "both" and options.columns and not self.decoder.hooked:
+            self._json = InstanceBatcher(options.columns[0], max_values(options.columns))
+        self._rows: list[dict[str, Any]] = []
+
+    def add_file(self, data: bytes) -> None:
+        """Profile the records of one capture file's bytes."""
+        for endpoint_input, endpoint_output in record_sides(data, self.counts, self._window):
+            self._add(endpoint_input, endpoint_output)
+
+    def _add(self, endpoint_input: Any, endpoint_output: Any) -> None:
+        width = self.decoder.output_width
+        # The fast paths line columns up by the output width, known after the first record.
+        if width is not None:
+            if self._csv.offer(endpoint_input, endpoint_output, width):
+                if self._csv.last_size >= self._batch_rows:
+                    self._apply(self._csv.take())
+                return
+            json = self._json
+            if json is not None and width == 1 and json.offer(endpoint_input, endpoint_output):
+                if json.size >= self._batch_rows:
+                    self._apply([json.take()])
+                return
+        rows = self.decoder.record_rows(endpoint_input, endpoint_output)
+        if rows:
+            self._rows.extend(rows)
+            if len(self._rows) >= self._batch_rows:
+                self._flush_rows()
+
+    def finish(self) -> DatasetProfile:
+        """Profile what is buffered and return the profile."""
+        self._apply(self._csv.take())
+        if self._json is not None:
+            self._apply([self._json.take()])
+        self._flush_rows()
+        return self.profile
+
+    def _flush_rows(self) -> None:
+        rows, self._rows = self._rows, []
+        if rows:
+            self._apply([rows_to_columns(rows)])
+
+    def _apply(self, batches: Iterable[Batch | None]) -> None:
+        for batch in batches:
+            if batch is None:
+                continue
+            if isinstance(batch, NumericBatch):
+                self.profile.update_numeric_matrix(batch.names, batch.matrix, batch.integral)
+                self.counts.rows += len(batch.matrix)
+            else:
+                self.profile.update_columns(batch.columns, batch.rows)
+                self.counts.rows += batch.rows
