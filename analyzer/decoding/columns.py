@@ -28,7 +28,8 @@ class ColumnBatch:
 
 @dataclass(frozen=True, slots=True)
 class NumericBatch:
-    """A (rows, len(names)) float matrix; `integral` flags the values written as integers."""
+    """A (rows, len(names)) float matrix; `integral` flags the values written as integers, per
+    value (a matrix of the same shape) or per column."""
 
     names: Sequence[str]
     matrix: npt.NDArray[np.float64]
@@ -38,19 +39,24 @@ class NumericBatch:
 Batch = ColumnBatch | NumericBatch
 
 
-def rows_to_columns(rows: Sequence[dict[str, Any]]) -> ColumnBatch:
-    """Named rows -> columns; a row without some column's name is missing that value."""
+def rows_to_batch(rows: Sequence[dict[str, Any]]) -> Batch:
+    """Named rows -> a batch; a row without some column's name is missing that value.
+
+    Rows that all hold the same names and number types (the usual case) become a NumericBatch
+    in one numpy conversion; others are transposed column by column.
+    """
     if not rows:
         return ColumnBatch({}, 0)
     keys = tuple(rows[0])
     values = uniform_values(rows, keys)
     if values is not None:
-        columns = numeric_columns(keys, values)
-        if columns is None:
-            columns = {
-                name: column_values(column)
-                for name, column in zip(keys, zip(*values, strict=True), strict=True)
-            }
+        numbers = number_rows(values)
+        if numbers is not None:
+            return NumericBatch(keys, *numbers)
+        columns = {
+            name: column_values(column)
+            for name, column in zip(keys, zip(*values, strict=True), strict=True)
+        }
         return ColumnBatch(columns, len(rows))
     names: dict[str, None] = {}
     for row in rows:
@@ -72,9 +78,12 @@ def uniform_values(rows: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> lis
         return None
 
 
-def numeric_columns(keys: Sequence[str], values: list[Any]) -> dict[str, Column] | None:
-    """Rows of numbers (tuples in the order of `keys`) -> columns typed as `column_values` does,
-    in one numpy conversion; None unless every row has the same int/float value types."""
+def number_rows(
+    values: list[Any],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]] | None:
+    """Rows of numbers (equal-length tuples) -> a float matrix and, per column, whether it holds
+    integers; None unless every row has the same int/float types (columns typed as
+    `column_values` types them: all-int Integral, all-float Fractional)."""
     first = tuple(map(type, values[0]))
     if not set(first) <= {int, float} or not all(tuple(map(type, row)) == first for row in values):
         return None
@@ -82,14 +91,10 @@ def numeric_columns(keys: Sequence[str], values: list[Any]) -> dict[str, Column]
         matrix = np.array(values, dtype=np.float64)
     except OverflowError:  # an integer beyond float range
         return None
-    ints = [kind is int for kind in first]
+    ints = np.array([kind is int for kind in first], dtype=np.bool_)
     if np.abs(matrix[:, ints]).max(initial=0.0) >= _INT64_LIMIT:
         return None  # column_values keeps such integers as Python ints
-    by_column = np.ascontiguousarray(matrix.T)
-    return {
-        name: by_column[j].astype(np.int64) if ints[j] else by_column[j]
-        for j, name in enumerate(keys)
-    }
+    return matrix, ints
 
 
 def column_values(values: tuple[Any, ...]) -> Column:

@@ -45,6 +45,7 @@ def record_sides(data: bytes, counts: RunCounts, window: TimeWindow | None) -> I
     if truncated:
         counts.truncated_files += 1
     loads = orjson.loads
+    times = _TimeChecker(counts, window)
     # One line at a time: parsed records die young, which keeps the allocator's caches warm.
     for line in lines:
         try:
@@ -52,39 +53,49 @@ def record_sides(data: bytes, counts: RunCounts, window: TimeWindow | None) -> I
         except orjson.JSONDecodeError:
             counts.malformed_lines += 1
             continue
-        sides = _analysed_sides(document, counts, window)
-        if sides is not None:
-            yield sides
+        capture = document.get("captureData") if type(document) is dict else None
+        if type(capture) is not dict:
+            counts.malformed_lines += 1
+            continue
+        counts.records += 1
+        metadata = document.get("eventMetadata")
+        if type(metadata) is dict:
+            # The sidecar's extensions: an error response's body is no prediction, and a
+            # body cut short is no whole payload.
+            status = metadata.get("status")
+            if type(status) is int and status >= 400:
+                counts.error_responses += 1
+                continue
+            if metadata.get("truncated") is True:
+                counts.truncated_records += 1
+                continue
+            times.check(metadata.get("inferenceTime"))
+        yield capture.get("endpointInput"), capture.get("endpointOutput")
 
 
-def _analysed_sides(document: Any, counts: RunCounts, window: TimeWindow | None) -> Sides | None:
-    capture = document.get("captureData") if type(document) is dict else None
-    if type(capture) is not dict:
-        counts.malformed_lines += 1
-        return None
-    counts.records += 1
-    metadata = document.get("eventMetadata")
-    if type(metadata) is dict:
-        # The sidecar's extensions: an error response's body is no prediction, and a
-        # body cut short is no whole payload.
-        status = metadata.get("status")
-        if type(status) is int and status >= 400:
-            counts.error_responses += 1
-            return None
-        if metadata.get("truncated") is True:
-            counts.truncated_records += 1
-            return None
-        moment = metadata.get("inferenceTime")
-        if window is None:
-            if not is_inference_time(moment):
-                counts.bad_inference_time += 1
-        else:
-            placement = window.place(moment)
-            if placement is Placement.OUTSIDE:
-                counts.outside_window += 1
-            elif placement is Placement.UNREADABLE:
-                counts.bad_inference_time += 1
-    return capture.get("endpointInput"), capture.get("endpointOutput")
+class _TimeChecker:
+    """Counts inferenceTimes outside the window or unreadable (records of one second share
+    their text, so the last verdict is kept)."""
+
+    def __init__(self, counts: RunCounts, window: TimeWindow | None) -> None:
+        self._counts = counts
+        self._window = window
+        self._last: Any = None
+        self._verdict = Placement.INSIDE
+
+    def check(self, moment: Any) -> None:
+        if moment != self._last or type(moment) is not str:
+            self._last = moment
+            if self._window is not None:
+                self._verdict = self._window.place(moment)
+            elif is_inference_time(moment):
+                self._verdict = Placement.INSIDE
+            else:
+                self._verdict = Placement.UNREADABLE
+        if self._verdict is Placement.OUTSIDE:
+            self._counts.outside_window += 1
+        elif self._verdict is Placement.UNREADABLE:
+            self._counts.bad_inference_time += 1
 
 
 def side_payload(side: Any) -> CapturedPayload | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from analyzer.decoding.columns import Batch, NumericBatch, rows_to_columns
+from analyzer.decoding.columns import Batch, NumericBatch, rows_to_batch
 from analyzer.decoding.csv_fast import CsvBatcher
 from analyzer.decoding.json_fast import InstanceBatcher
 from analyzer.decoding.payloads import DecodeOptions, Decoder, max_values
@@ -51,14 +51,14 @@ class CaptureProfiler:
         width = self.decoder.output_width
         # The fast paths line columns up by the output width, known after the first record.
         if width is not None:
-            if self._csv.offer(endpoint_input, endpoint_output, width):
-                if self._csv.last_size >= self._batch_rows:
-                    self._apply(self._csv.take())
-                return
             json = self._json
             if json is not None and width == 1 and json.offer(endpoint_input, endpoint_output):
                 if json.size >= self._batch_rows:
                     self._apply([json.take()])
+                return
+            if self._csv.offer(endpoint_input, endpoint_output, width):
+                if self._csv.last_size >= self._batch_rows:
+                    self._apply(self._csv.take())
                 return
         rows = self.decoder.record_rows(endpoint_input, endpoint_output)
         if rows:
@@ -77,7 +77,7 @@ class CaptureProfiler:
     def _flush_rows(self) -> None:
         rows, self._rows = self._rows, []
         if rows:
-            self._apply([rows_to_columns(rows)])
+            self._apply([rows_to_batch(rows)])
 
     def _apply(self, batches: Iterable[Batch | None]) -> None:
         for batch in batches:
