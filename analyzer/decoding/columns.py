@@ -16,14 +16,19 @@ import numpy.typing as npt
 
 Column = Sequence[Any] | npt.NDArray[Any]
 _INT64_LIMIT = 2.0**63
+# Text columns become numpy arrays that pad every value to the longest: rows holding a longer
+# value are profiled in batches of their own, so one huge value costs its size, not rows times.
+LONG_VALUE_CHARS = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class ColumnBatch:
-    """`rows` rows given column by column (name -> values)."""
+    """`rows` rows given column by column (name -> values); `long_text` when some text value is
+    longer than LONG_VALUE_CHARS (to be classified without padding every value to it)."""
 
     columns: dict[str, Column]
     rows: int
+    long_text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +115,13 @@ def column_values(values: tuple[Any, ...]) -> Column:
             except OverflowError:
                 return values
     return values
+
+
+def has_long_value(row: dict[str, Any]) -> bool:
+    """True when a row holds text longer than LONG_VALUE_CHARS (or a list or object, profiled
+    as the text of its JSON)."""
+    for value in row.values():
+        kind = type(value)
+        if (kind is str and len(value) > LONG_VALUE_CHARS) or kind is list or kind is dict:
+            return True
+    return False

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from analyzer.decoding.columns import Batch, ColumnBatch, NumericBatch
+from analyzer.decoding.columns import LONG_VALUE_CHARS, Batch, Column, ColumnBatch, NumericBatch
 
 
 class CsvBatcher:
@@ -94,15 +94,23 @@ def csv_batches(rows: list[str], names: Sequence[str]) -> list[Batch]:
         matrix = number_matrix(numeric, len(names))
         assert matrix is not None
         batches.append(NumericBatch(names, matrix, integral_mask(numeric, matrix)))
-    if other:
-        split = [text.split(",") for text in other]
-        if any(" " in text for text in other):
-            split = [[value.strip() for value in values] for values in split]
+    split = [text.split(",") for text in other]
+    if any(" " in text for text in other):
+        split = [[value.strip() for value in values] for values in split]
+    # numpy pads text to the longest value of a column: a long value gets a batch of its own.
+    short = [values for values in split if max(map(len, values)) <= LONG_VALUE_CHARS]
+    if short:
         columns: dict[str, Any] = {
             name: np.array(values, dtype=str)
-            for name, values in zip(names, zip(*split, strict=True), strict=True)
+            for name, values in zip(names, zip(*short, strict=True), strict=True)
         }
-        batches.append(ColumnBatch(columns, len(other)))
+        batches.append(ColumnBatch(columns, len(short)))
+    for values in split:
+        if max(map(len, values)) > LONG_VALUE_CHARS:
+            long_row: dict[str, Column] = {
+                name: [value] for name, value in zip(names, values, strict=True)
+            }
+            batches.append(ColumnBatch(long_row, 1, long_text=True))
     return batches
 
 

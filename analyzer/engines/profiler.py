@@ -9,14 +9,27 @@ are counted by their stages (see analyzer.counts); this driver counts the rows i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from analyzer.decoding.columns import Batch, NumericBatch, rows_to_batch
+import numpy as np
+import pyarrow as pa
+
+from analyzer.decoding.columns import (
+    LONG_VALUE_CHARS,
+    Batch,
+    Column,
+    ColumnBatch,
+    NumericBatch,
+    has_long_value,
+    rows_to_batch,
+)
 from analyzer.decoding.csv_fast import CsvBatcher
 from analyzer.decoding.json_fast import InstanceBatcher
 from analyzer.decoding.payloads import DecodeOptions, Decoder, max_values
 from analyzer.decoding.records import record_sides
-from analyzer.profiling.dataset import DatasetProfile
+from analyzer.profiling.dataset import ColumnValues, DatasetProfile
+from analyzer.profiling.types import classify_arrow
 from analyzer.reading.window import TimeWindow
 
 BATCH_ROWS = 4096
@@ -61,10 +74,16 @@ class CaptureProfiler:
                     self._apply(self._csv.take())
                 return
         rows = self.decoder.record_rows(endpoint_input, endpoint_output)
-        if rows:
-            self._rows.extend(rows)
-            if len(self._rows) >= self._batch_rows:
-                self._flush_rows()
+        if not rows:
+            return
+        if _data_chars(endpoint_input) + _data_chars(endpoint_output) > LONG_VALUE_CHARS:
+            # Only a large record can hold a long value: its rows that do are profiled alone.
+            alone = [row for row in rows if has_long_value(row)]
+            self._apply(_long_text_batch(row) for row in alone)
+            rows = [row for row in rows if not has_long_value(row)]
+        self._rows.extend(rows)
+        if len(self._rows) >= self._batch_rows:
+            self._flush_rows()
 
     def finish(self) -> DatasetProfile:
         """Profile what is buffered and return the profile."""
@@ -87,5 +106,27 @@ class CaptureProfiler:
                 self.profile.update_numeric_matrix(batch.names, batch.matrix, batch.integral)
                 self.counts.rows += len(batch.matrix)
             else:
-                self.profile.update_columns(batch.columns, batch.rows)
+                columns = _classified(batch.columns) if batch.long_text else batch.columns
+                self.profile.update_columns(columns, batch.rows)
                 self.counts.rows += batch.rows
+
+
+def _data_chars(side: Any) -> int:
+    data = side.get("data") if type(side) is dict else None
+    return len(data) if type(data) is str else 0
+
+
+def _long_text_batch(row: dict[str, Any]) -> Batch:
+    batch = rows_to_batch([row])
+    return replace(batch, long_text=True) if isinstance(batch, ColumnBatch) else batch
+
+
+def _classified(columns: dict[str, Column]) -> dict[str, ColumnValues]:
+    """Text columns classified by Arrow, which does not pad values to the longest one."""
+    classified: dict[str, ColumnValues] = {}
+    for name, values in columns.items():
+        if not isinstance(values, np.ndarray) and all(type(v) is str for v in values):
+            classified[name] = classify_arrow(pa.array(list(values), type=pa.string()))
+        else:
+            classified[name] = values
+    return classified
