@@ -72,7 +72,7 @@ def rows_to_batch(rows: Sequence[dict[str, Any]]) -> Batch:
 
 def uniform_values(rows: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> list[Any] | None:
     """Each row's values as a tuple in the order of `keys`, when every row has exactly those."""
-    if sum(map(len, rows)) != len(keys) * len(rows):
+    if not keys or sum(map(len, rows)) != len(keys) * len(rows):
         return None
     if len(keys) == 1:  # itemgetter of one key gives a value, not a 1-tuple
         (key,) = keys
