@@ -63,23 +63,15 @@ def good_lines(count: int) -> list[bytes]:
 def measured_run(baseline: Path, captures: Path, output: Path) -> dict[str, Any]:
     """`infertap-analyzer run` over `captures` in a capped child: its exit code, seconds,
     peak RSS (MB) and execution.json."""
-    command = [
-        sys.executable,
-        "-m",
-        "analyzer",
-        "run",
-        "--captures",
-        str(captures),
-        "--baseline-statistics",
-        str(baseline / "statistics.json"),
-        "--baseline-constraints",
-        str(baseline / "constraints.json"),
-        "--output",
-        str(output),
-        "--endpoint-name",
-        ENDPOINT,
-        *WINDOW,
-    ]
+    flags = {
+        "captures": captures,
+        "baseline-statistics": baseline / "statistics.json",
+        "baseline-constraints": baseline / "constraints.json",
+        "output": output,
+        "endpoint-name": ENDPOINT,
+    }
+    command = [sys.executable, "-m", "analyzer", "run", *WINDOW]
+    command += [part for name, value in flags.items() for part in (f"--{name}", str(value))]
     probe = [sys.executable, "-c", _MEASURE, str(MEMORY_CAP_BYTES), str(MAX_SECONDS), *command]
     done = subprocess.run(probe, capture_output=True, text=True, timeout=MAX_SECONDS + 30)
     result: dict[str, Any] = json.loads(done.stdout)
