@@ -8,12 +8,11 @@ are counted by their stages (see analyzer.counts); this driver counts the rows i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from analyzer.decoding.columns import (
     LONG_VALUE_CHARS,
@@ -29,10 +28,11 @@ from analyzer.decoding.json_fast import InstanceBatcher
 from analyzer.decoding.payloads import DecodeOptions, Decoder, max_values
 from analyzer.decoding.records import record_sides
 from analyzer.profiling.dataset import ColumnValues, DatasetProfile
-from analyzer.profiling.types import classify_arrow
+from analyzer.profiling.types import TextClasses, classify_one, text_counts
 from analyzer.reading.window import TimeWindow
 
 BATCH_ROWS = 4096
+_NUMBER_KINDS = frozenset({"Integral", "Fractional"})
 
 
 class CaptureProfiler:
@@ -122,11 +122,24 @@ def _long_text_batch(row: dict[str, Any]) -> Batch:
 
 
 def _classified(columns: dict[str, Column]) -> dict[str, ColumnValues]:
-    """Text columns classified by Arrow, which does not pad values to the longest one."""
+    """Text columns classified value by value, without padding values to the longest one."""
     classified: dict[str, ColumnValues] = {}
     for name, values in columns.items():
         if not isinstance(values, np.ndarray) and all(type(v) is str for v in values):
-            classified[name] = classify_arrow(pa.array(list(values), type=pa.string()))
+            classified[name] = _text_classes(values)
         else:
             classified[name] = values
     return classified
+
+
+def _text_classes(values: Sequence[str]) -> TextClasses:
+    kinds = [classify_one(value) for value in values]
+    numbers = [v for v, kind in zip(values, kinds, strict=True) if kind in _NUMBER_KINDS]
+    return TextClasses(
+        n_missing=kinds.count("Missing"),
+        n_integral=kinds.count("Integral"),
+        # Deequ allows one space after the sign ("- 5"), which float() does not.
+        numbers=np.array([float(v.replace(" ", "")) for v in numbers], dtype=np.float64),
+        strings=np.array([v for v, kind in zip(values, kinds, strict=True) if kind == "String"]),
+        number_text_counts=text_counts(np.array(numbers, dtype=str)),
+    )

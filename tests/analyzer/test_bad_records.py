@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from analyzer.decoding.json_rows import DecodeError
-from analyzer.decoding.payloads import Base64PayloadError, payload_text
+from analyzer.decoding.payloads import Base64PayloadError, DecodeOptions, payload_text
+from analyzer.engines.profiler import CaptureProfiler
 from sidecar.common.record import CapturedPayload
 from tests.analyzer.captures import ENDPOINT, HOUR, csv_record, json_record, write_local
 from tests.conftest import REPO_ROOT
@@ -149,3 +150,18 @@ def test_base64_errors_name_what_is_wrong() -> None:
     assert not isinstance(undecodable.value, Base64PayloadError)
     with pytest.raises(Base64PayloadError, match="'image/png'"):
         payload_text(CapturedPayload("image/png", latin, "BASE64"))
+
+
+def test_long_values_are_classified_as_any_other(tmp_path: Path) -> None:
+    long_text, long_number = "x" * 10_000, "0" * 5000 + "7.5"  # a long, finite number
+    lines = [
+        csv_record(f"{long_text},1,p", "0.5"),
+        csv_record("2,1,p", "0.5"),
+        json_record({"instances": [{"a": long_number, "b": 1}]}, {"predictions": [0.5]}),
+    ]
+    profiler = CaptureProfiler(DecodeOptions(columns=("y", "a", "b", "c")))
+    profiler.add_file(b"".join(lines))
+    feature = profiler.finish().feature("a")
+    assert (feature.string, feature.integral, feature.fractional) == (1, 1, 1)
+    assert feature.string_counts == {long_text: 1}
+    assert profiler.counts.rows == 3
