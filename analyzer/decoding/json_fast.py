@@ -3,8 +3,8 @@
 Such a record gives one row per instance: the prediction under the baseline's first column,
 then the instance's features, exactly as `Decoder.rows` names them. A batch holds rows whose
 instances have the same features and number types as the batch's first (the usual traffic);
-their values are kept as tuples, the parsed objects die young, and the batch becomes one float
-matrix in one numpy call. Any other record takes the general path.
+each row is packed into bytes as it arrives (the parsed objects die young) and the batch
+becomes one float matrix. Any other record takes the general path.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from analyzer.decoding.columns import Batch, ColumnBatch, NumericBatch, column_values
+from analyzer.decoding.columns import NumericBatch
 
-_INT64_LIMIT = 2.0**63
+_INT64_LIMIT = 2**63
 _NUMBERS = (int, float)
 
 
@@ -30,9 +30,10 @@ class InstanceBatcher:
         self._keys: tuple[str, ...] = ()
         self._types: tuple[type, ...] = ()  # the batch's instance value types, key by key
         self._output_type: type = float
-        # Values packed as doubles, a row a time: parsed objects die young (allocator stays warm).
-        self._pack = struct.Struct("d").pack
-        self._values: list[bytes] = []
+        self._pack = struct.Struct("=d").pack
+        self._dots = 0  # "." in an instance's text whose floats are all written with one
+        self._no_booleans = False  # whether "true"/"false" in the text can only be a boolean
+        self._values: list[bytes] = []  # packed rows: int64 for int features, else double
         self._predictions: list[float] = []
 
     @property
@@ -41,27 +42,43 @@ class InstanceBatcher:
 
     def offer(self, endpoint_input: Any, endpoint_output: Any) -> bool:
         """Buffer the record's rows when it has the fast shape (see the module docstring)."""
-        instances, predictions = _instances_and_predictions(endpoint_input, endpoint_output)
+        text, instances, predictions = _instances_and_predictions(endpoint_input, endpoint_output)
         if not instances or predictions is None or len(predictions) != len(instances):
             return False
         if not self._predictions and not self._start(instances[0], predictions[0]):
             return False
-        keys, types, output_type = self._keys, self._types, self._output_type
+        keys, output_type, pack = self._keys, self._output_type, self._pack
+        packed = []
         for item, prediction in zip(instances, predictions, strict=True):
-            if type(item) is not dict or type(prediction) is not output_type:
-                return False
             # orjson hands out one str object per key text: comparing keys is cheap.
-            if tuple(item) != keys or tuple(map(type, item.values())) != types:
+            if type(item) is not dict or type(prediction) is not output_type or tuple(item) != keys:
                 return False
-        if output_type is int and not all(-_INT64_LIMIT < p < _INT64_LIMIT for p in predictions):
-            return False  # column_values keeps such integers as Python ints
-        try:
-            packed = [self._pack(*item.values()) for item in instances]
-        except OverflowError:  # an integer beyond float range: the general path reads it
+            try:
+                packed.append(pack(*item.values()))
+            except (struct.error, OverflowError):  # text, null, nested, a float as int, huge
+                return False
+        if not self._typed_alike(text, instances):
             return False
+        if output_type is int and not all(-_INT64_LIMIT <= p < _INT64_LIMIT for p in predictions):
+            return False  # column_values keeps such integers as Python ints
         self._values.extend(packed)
         self._predictions.extend(predictions)
         return True
+
+    def _typed_alike(self, text: str, instances: list[dict[str, Any]]) -> bool:
+        """True when every value has the type of the batch's first row in its feature.
+
+        Packing let only numbers and booleans through, ints only where ints belong. Then a
+        text whose dots are its keys' plus one per float feature holds floats in every float
+        feature (an int or boolean has no dot, a float at most one, the wrapper is
+        `{"instances": [...]}`), and one without "true"/"false" holds no boolean; otherwise
+        the types are compared one by one.
+        """
+        dots = text.count(".") == self._dots * len(instances)
+        if dots and self._no_booleans and "true" not in text and "false" not in text:
+            return True
+        types = self._types
+        return all(tuple(map(type, item.values())) == types for item in instances)
 
     def _start(self, item: Any, prediction: Any) -> bool:
         """Take the first row's features and number types as the batch's."""
@@ -74,49 +91,46 @@ class InstanceBatcher:
         if not set(types) <= set(_NUMBERS):
             return False
         self._keys, self._types, self._output_type = keys, types, type(prediction)
-        self._pack = struct.Struct(f"{len(keys)}d").pack
+        self._pack = struct.Struct("=" + "".join("q" if t is int else "d" for t in types)).pack
+        self._dots = sum(key.count(".") for key in keys) + types.count(float)
+        self._no_booleans = not any("true" in key or "false" in key for key in keys)
         return True
 
-    def take(self) -> Batch | None:
+    def take(self) -> NumericBatch | None:
         """The buffered rows as one batch (None when there are none); the buffer is emptied."""
         values, predictions = self._values, self._predictions
         if not predictions:
             return None
         self._values, self._predictions = [], []
-        names = (self._name, *self._keys)
-        matrix = np.empty((len(predictions), len(names)), dtype=np.float64)
-        matrix[:, 0] = predictions
-        matrix[:, 1:] = np.frombuffer(b"".join(values), dtype=np.float64).reshape(len(values), -1)
         ints = np.array([kind is int for kind in (self._output_type, *self._types)])
-        if np.abs(matrix[:, ints]).max(initial=0.0) >= _INT64_LIMIT:
-            # As column_values: integers beyond int64 are profiled as Python numbers.
-            columns = {name: column.tolist() for name, column in zip(names, matrix.T, strict=True)}
-            for name, is_int in zip(names, ints, strict=True):
-                if is_int:
-                    columns[name] = [int(value) for value in columns[name]]
-            return ColumnBatch(
-                {k: column_values(tuple(v)) for k, v in columns.items()}, len(matrix)
-            )
-        return NumericBatch(names, matrix, ints)
+        packed = np.frombuffer(b"".join(values), dtype=np.float64).reshape(len(values), -1)
+        matrix = np.empty((len(values), len(ints)), dtype=np.float64)
+        matrix[:, 0] = predictions
+        matrix[:, 1:] = packed
+        int_features = ints[1:]
+        if int_features.any():
+            matrix[:, 1:][:, int_features] = packed.view(np.int64)[:, int_features]
+        return NumericBatch((self._name, *self._keys), matrix, ints)
 
 
-def _instances_and_predictions(endpoint_input: Any, endpoint_output: Any) -> tuple[Any, Any]:
-    """The "instances" and "predictions" lists of two JSON sides (None where there are none)."""
+def _instances_and_predictions(endpoint_input: Any, endpoint_output: Any) -> tuple[str, Any, Any]:
+    """The request text with the "instances" and "predictions" lists of two JSON sides whose
+    request holds nothing else (None where there are none)."""
     if type(endpoint_input) is not dict or type(endpoint_output) is not dict:
-        return None, None
+        return "", None, None
     if endpoint_input.get("encoding") != "JSON" or endpoint_output.get("encoding") != "JSON":
-        return None, None
-    request, response = endpoint_input.get("data"), endpoint_output.get("data")
-    if type(request) is not str or type(response) is not str:
-        return None, None
+        return "", None, None
+    text, response = endpoint_input.get("data"), endpoint_output.get("data")
+    if type(text) is not str or type(response) is not str:
+        return "", None, None
     try:
-        request, response = orjson.loads(request), orjson.loads(response)
+        request, response = orjson.loads(text), orjson.loads(response)
     except orjson.JSONDecodeError:
-        return None, None
+        return "", None, None
     # json_rows reads "instances" first, on either side.
-    if type(request) is not dict or type(response) is not dict or "instances" in response:
-        return None, None
+    if type(request) is not dict or len(request) != 1 or type(response) is not dict:
+        return "", None, None
     instances, predictions = request.get("instances"), response.get("predictions")
-    if type(instances) is not list or type(predictions) is not list:
-        return None, None
-    return instances, predictions
+    if type(instances) is not list or type(predictions) is not list or "instances" in response:
+        return "", None, None
+    return text, instances, predictions

@@ -8,6 +8,7 @@ import contextlib
 import json
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -200,3 +201,48 @@ def test_every_payload_decodes_or_is_counted(kind: str, encoding: str, data: str
     rows = decoder.rows(payload, None)
     problems = sum(decoder.counts.to_json().values()) - before
     assert rows or problems or not decoder.side_rows(payload, "INPUT")
+
+
+instance_values = st.one_of(
+    st.integers(-(2**65), 2**65),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.sampled_from([50.0, 1e-05, 2e20, -0.0, True, False]),
+)
+
+
+@SETTINGS
+@given(
+    st.lists(st.sampled_from(["a", "a.b", "true", "x"]), min_size=1, max_size=3, unique=True),
+    st.data(),
+)
+def test_json_instances_are_typed_value_by_value(keys: list[str], data: st.DataObject) -> None:
+    """Whatever number types (or booleans) instances mix, each value is counted by its own
+    type: int Integral, float Fractional, boolean String."""
+    count = data.draw(st.integers(1, 30))
+    instances = [{key: data.draw(instance_values) for key in keys} for _ in range(count)]
+    lines = [
+        json_bytes(
+            {
+                "captureData": {
+                    "endpointInput": {"data": json_text({"instances": [item]}), "encoding": "JSON"},
+                    "endpointOutput": {
+                        "data": json_text({"predictions": [0.5]}),
+                        "encoding": "JSON",
+                    },
+                }
+            }
+        )
+        + b"\n"
+        for item in instances
+    ]
+    profiler = CaptureProfiler(DecodeOptions(columns=("p", *keys)), batch_rows=7)
+    profiler.add_file(b"".join(lines))
+    profile = profiler.finish()
+    for key in keys:
+        # As the capture's JSON reads (orjson reads integers beyond 64 bits as floats).
+        values = [orjson.loads(json_text(item))[key] for item in instances]
+        feature = profile.feature(key)
+        assert feature.integral == sum(type(v) is int for v in values)
+        assert feature.fractional == sum(type(v) is float for v in values)
+        assert feature.string == sum(type(v) is bool for v in values)
+    assert profiler.counts.rows == count
