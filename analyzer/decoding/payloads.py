@@ -169,11 +169,13 @@ class Decoder:
     def record_rows(self, endpoint_input: Any, endpoint_output: Any) -> list[dict[str, Any]]:
         """Named rows of a capture record's two sides as parsed; a record without any is
         counted in `empty_records` (and a side without string data as a decode error)."""
+        rows: list[dict[str, Any]] = []
         try:
-            rows = self.rows(side_payload(endpoint_input), side_payload(endpoint_output))
+            inp, out = side_payload(endpoint_input), side_payload(endpoint_output)
         except ValueError:
             self.counts.decode_errors += 1
-            rows = []
+        else:
+            rows = self.rows(inp, out)
         if not rows:
             self.counts.empty_records += 1
         return rows

@@ -69,7 +69,9 @@ def record_sides(data: bytes, counts: RunCounts, window: TimeWindow | None) -> I
             if metadata.get("truncated") is True:
                 counts.truncated_records += 1
                 continue
-            times.check(metadata.get("inferenceTime"))
+            moment = metadata.get("inferenceTime")
+            if moment != times.last or times.verdict is not Placement.INSIDE:
+                times.check(moment)
         yield capture.get("endpointInput"), capture.get("endpointOutput")
 
 
@@ -80,21 +82,21 @@ class _TimeChecker:
     def __init__(self, counts: RunCounts, window: TimeWindow | None) -> None:
         self._counts = counts
         self._window = window
-        self._last: Any = None
-        self._verdict = Placement.INSIDE
+        self.last: Any = None  # the last inferenceTime seen that was a string, and its verdict
+        self.verdict = Placement.UNREADABLE
 
     def check(self, moment: Any) -> None:
-        if moment != self._last or type(moment) is not str:
-            self._last = moment
+        if moment != self.last or type(moment) is not str:
             if self._window is not None:
-                self._verdict = self._window.place(moment)
+                self.verdict = self._window.place(moment)
             elif is_inference_time(moment):
-                self._verdict = Placement.INSIDE
+                self.verdict = Placement.INSIDE
             else:
-                self._verdict = Placement.UNREADABLE
-        if self._verdict is Placement.OUTSIDE:
+                self.verdict = Placement.UNREADABLE
+            self.last = moment if type(moment) is str else None
+        if self.verdict is Placement.OUTSIDE:
             self._counts.outside_window += 1
-        elif self._verdict is Placement.UNREADABLE:
+        elif self.verdict is Placement.UNREADABLE:
             self._counts.bad_inference_time += 1
 
 
