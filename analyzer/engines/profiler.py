@@ -57,23 +57,29 @@ class CaptureProfiler:
 
     def add_file(self, data: bytes) -> None:
         """Profile the records of one capture file's bytes."""
-        json, decoder, limit = self._json, self.decoder, self._batch_rows
+        json, csv, decoder, limit = self._json, self._csv, self.decoder, self._batch_rows
+        csv_took_last = False  # traffic is all of a kind: try first what took the last record
         for endpoint_input, endpoint_output in record_sides(data, self.counts, self._window):
             # The fast paths line columns up by the output width, known after the first record.
             width = decoder.output_width
-            if json is not None and width == 1 and json.offer(endpoint_input, endpoint_output):
-                if json.size >= limit:
-                    self._apply([json.take()])
-                continue
-            self._add(endpoint_input, endpoint_output)
+            if width is not None:
+                if (
+                    json is not None
+                    and not csv_took_last
+                    and width == 1
+                    and json.offer(endpoint_input, endpoint_output)
+                ):
+                    if json.size >= limit:
+                        self._apply([json.take()])
+                    continue
+                csv_took_last = csv.offer(endpoint_input, endpoint_output, width)
+                if csv_took_last:
+                    if csv.last_size >= limit:
+                        self._apply(csv.take())
+                    continue
+            self._add_general(endpoint_input, endpoint_output)
 
-    def _add(self, endpoint_input: Any, endpoint_output: Any) -> None:
-        """A record the JSON fast path did not take: the CSV fast path, or the general one."""
-        width = self.decoder.output_width
-        if width is not None and self._csv.offer(endpoint_input, endpoint_output, width):
-            if self._csv.last_size >= self._batch_rows:
-                self._apply(self._csv.take())
-            return
+    def _add_general(self, endpoint_input: Any, endpoint_output: Any) -> None:
         rows = self.decoder.record_rows(endpoint_input, endpoint_output)
         if not rows:
             return
