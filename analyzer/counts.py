@@ -1,5 +1,18 @@
 """What a monitoring run read and what was wrong with it: one set of counters, summed across
-processes, written to execution.json, and turned into the run's warnings."""
+processes, written to execution.json, and turned into the run's warnings.
+
+Each stage counts its own fields, in one place:
+  reading   files, ignored_files (the run's listing); files_read, bytes, unreadable_files
+            (engines.local, as files arrive)
+  records   truncated_files, malformed_lines, records, error_responses, truncated_records,
+            outside_window, bad_inference_time (decoding.records)
+  decoding  empty_records, decode_errors, base64_payloads, wrong_column_count,
+            row_count_mismatch (decoding.payloads.Decoder)
+  profiling rows (engines.profiler, as batches are profiled); non_numeric_values (the run,
+            from the profile and the baseline)
+Every record parsed is analysed (it gave rows) or skipped for one reason: records ==
+analysed + error_responses + truncated_records + empty_records.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +37,7 @@ class RunCounts:
     error_responses: int = 0  # exchanges answered with HTTP >= 400 (skipped)
     truncated_records: int = 0  # records the sidecar marked truncated (skipped)
     outside_window: int = 0  # records analysed whose inferenceTime is outside [start, end)
+    bad_inference_time: int = 0  # records analysed whose inferenceTime is no ISO 8601 time
     decode_errors: int = 0  # payloads no decoder understood
     wrong_column_count: int = 0  # rows whose value count differs from the baseline's
     row_count_mismatch: int = 0  # records whose input and output hold different row counts
@@ -70,4 +84,6 @@ _WARNINGS = {
     "truncated_records": "records hold truncated bodies (skipped)",
     "outside_window": "records analysed have an inferenceTime outside the window "
     "(records are selected by their hour folder)",
+    "bad_inference_time": "records analysed have an inferenceTime that is no ISO 8601 time "
+    "such as 2026-11-25T08:24:40Z (records are selected by their hour folder)",
 }

@@ -20,6 +20,10 @@ class DecodeError(ValueError):
     """A payload no decoder understood; counted as a decode error."""
 
 
+class TooWideError(DecodeError):
+    """A row of far more values than the baseline has columns; counted as a wrong column count."""
+
+
 def json_documents(text: str) -> list[Any]:
     """One JSON document, or JSON Lines (one document a line)."""
     try:

@@ -19,17 +19,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.counts import RunCounts
-from analyzer.decoding.json_rows import DecodeError, Row, json_documents, json_rows, row_of
+from analyzer.decoding.json_rows import (
+    DecodeError,
+    Row,
+    TooWideError,
+    json_documents,
+    json_rows,
+    row_of,
+)
 from analyzer.errors import ConfigError
-from sidecar.common.record import CapturedPayload, media_type
+from sidecar.common.record import (
+    DEFAULT_CSV_TYPES,
+    DEFAULT_JSON_TYPES,
+    CapturedPayload,
+    captured_payload,
+    media_type,
+)
 
 Hook = Callable[[bytes, str, str], Iterable[Any] | None]
 
 MONITOR_SIDES = ("both", "input", "output")
-CSV_TYPES = frozenset({"text/csv", "application/csv", "text/x-csv"})
-JSON_TYPES = frozenset({"application/json", "application/jsonlines", "application/x-jsonlines"})
+# What the reader accepts: the sidecar's defaults plus the aliases other writers use.
+CSV_TYPES = frozenset({*DEFAULT_CSV_TYPES, "application/csv", "text/x-csv"})
+JSON_TYPES = frozenset({*DEFAULT_JSON_TYPES, "application/x-jsonlines"})
 INPUT = "INPUT"
 OUTPUT = "OUTPUT"
+# Rows may be a little wider than the baseline (a few new features are violations to report);
+# beyond twice its columns plus this they are counted, never profiled (each column costs memory).
+WIDTH_SLACK = 100
 
 
 class Base64PayloadError(DecodeError):
@@ -86,11 +103,15 @@ def payload_text(payload: CapturedPayload) -> tuple[str, str]:
     fmt = _format_of(kind)
     if fmt is None:
         raise Base64PayloadError(f"BASE64 payload of type {kind or 'unknown'!r}")
+    # A readable type whose data is broken is a decode error, not an unreadable type.
     try:
         raw = base64.b64decode(payload.data, validate=True)
-        return raw.decode("utf-8"), fmt
     except (binascii.Error, ValueError) as exc:
-        raise Base64PayloadError(f"BASE64 payload of type {kind!r} is not UTF-8 text") from exc
+        raise DecodeError(f"BASE64 payload of type {kind!r} is not valid BASE64: {exc}") from exc
+    try:
+        return raw.decode("utf-8"), fmt
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"BASE64 payload of type {kind!r} is not UTF-8 text") from exc
 
 
 def _format_of(kind: str) -> str | None:
@@ -101,16 +122,29 @@ def _format_of(kind: str) -> str | None:
     return None
 
 
-def csv_rows(text: str) -> list[Row]:
-    """Rows of CSV text (no header); surrounding spaces of a value are dropped."""
+def max_values(columns: tuple[str, ...]) -> int:
+    """The most values a row may hold before it is too wide to profile (see TooWideError)."""
+    return 2 * len(columns) + WIDTH_SLACK
+
+
+def csv_rows(text: str, limit: int | None = None) -> list[Row]:
+    """Rows of CSV text (no header); surrounding spaces of a value are dropped.
+
+    A line of more than `limit` values raises TooWideError; unquoted lines are measured by
+    their commas before they are split.
+    """
     rows: list[Row] = []
     lines = text.splitlines()
     if any('"' in line for line in lines):
         for values in csv.reader(lines):
+            if limit is not None and len(values) > limit:
+                raise TooWideError(f"a CSV row of {len(values)} values (at most {limit})")
             if values:
                 rows.append([v.strip() for v in values])
         return rows
     for line in lines:
+        if limit is not None and line.count(",") >= limit:
+            raise TooWideError(f"a CSV row of {line.count(',') + 1} values (at most {limit})")
         if line.strip():
             rows.append([v.strip() for v in line.split(",")])
     return rows
@@ -125,27 +159,48 @@ class Decoder:
     output_width: int | None = None  # leading baseline columns that hold outputs, once known
     _hook: Hook | None = None
     _names: frozenset[str] = frozenset()
+    _limit: int = 0
 
     def __post_init__(self) -> None:
         self.output_width = self.options.output_columns
         self._names = frozenset(self.options.columns)
+        self._limit = max_values(self.options.columns)
         if self.options.record_hook:
             self._hook = load_hook(self.options.record_hook)
 
+    @property
+    def hooked(self) -> bool:
+        return self._hook is not None
+
+    def record_rows(self, endpoint_input: Any, endpoint_output: Any) -> list[dict[str, Any]]:
+        """Named rows of a capture record's two sides as parsed; a record without any is
+        counted in `empty_records` (and a side without string data as a decode error)."""
+        rows: list[dict[str, Any]] = []
+        try:
+            inp, out = captured_payload(endpoint_input), captured_payload(endpoint_output)
+        except ValueError:
+            self.counts.decode_errors += 1
+        else:
+            rows = self.rows(inp, out)
+        if not rows:
+            self.counts.empty_records += 1
+        return rows
+
     def side_rows(self, payload: CapturedPayload | None, mode: str) -> list[Row]:
-        """Rows of one side; raises DecodeError when nothing can read it."""
+        """Rows of one side; raises DecodeError when nothing can read it, TooWideError when a
+        row holds more values than the baseline could explain."""
         if payload is None:
             return []
-        if self._hook is not None:
-            rows = self._hooked(payload, mode)
-            if rows is not None:
-                return rows
-        text, fmt = payload_text(payload)
-        if fmt == "csv":
-            return csv_rows(text)
-        rows = []
-        for document in json_documents(text):
-            rows.extend(json_rows(document, self._names))
+        rows = self._hooked(payload, mode) if self._hook is not None else None
+        if rows is None:
+            text, fmt = payload_text(payload)
+            if fmt == "csv":
+                return csv_rows(text, self._limit)
+            rows = []
+            for document in json_documents(text):
+                rows.extend(json_rows(document, self._names))
+        if any(len(row) > self._limit for row in rows):
+            raise TooWideError(f"a row of more than {self._limit} values")
         return rows
 
     def _hooked(self, payload: CapturedPayload, mode: str) -> list[Row] | None:
@@ -184,6 +239,8 @@ class Decoder:
             return self.side_rows(payload, mode)
         except Base64PayloadError:
             self.counts.base64_payloads += 1
+        except TooWideError:
+            self.counts.wrong_column_count += 1
         except DecodeError:
             self.counts.decode_errors += 1
         return None

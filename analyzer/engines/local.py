@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from analyzer.counts import RunCounts
-from analyzer.decoding.ingest import (
-    PartialProfile,
-    TimeWindow,
-    profile_capture_files,
-    profile_files_here,
-)
 from analyzer.decoding.payloads import DecodeOptions
+from analyzer.engines.profiler import CaptureProfiler
 from analyzer.profiling.dataset import DatasetProfile
+from analyzer.reading.captures import iter_files
 from analyzer.reading.storage import ObjectInfo
+from analyzer.reading.window import TimeWindow
+
+
+@dataclass(slots=True)
+class PartialProfile:
+    """What one process made of its share of the files (picklable, profile as bytes)."""
+
+    profile: bytes
+    counts: dict[str, int]  # RunCounts.to_json(), with files_read, bytes and unreadable_files
+    output_width: int | None
+    unreadable: list[str] = field(default_factory=list)  # "url: reason"
 
 
 @dataclass(slots=True)
@@ -35,31 +43,71 @@ def profile_files(
     concurrency: int = 16,
     window: TimeWindow | None = None,
 ) -> Profiled:
-    """Profile `files` in up to `workers` processes (each gets a similar number of bytes)."""
+    """Profile `files` in up to `workers` processes (each gets a similar number of bytes).
+
+    With several processes the first file is profiled here first: it fixes the output width,
+    so every process lines columns up alike, and it is read once.
+    """
     workers = min(workers, len(files))
     if workers <= 1:
         here, part = profile_files_here([f.url for f in files], options, concurrency, window)
         return merge([part], here)
-    options = with_output_width(files[0].url, options)
-    shares = split_by_size(files, workers)
+    here, first = profile_files_here([files[0].url], options, 1, window)
+    if options.output_columns is None and first.output_width is not None:
+        options = replace(options, output_columns=first.output_width)
+    shares = split_by_size(files[1:], workers)
     per_worker = max(1, concurrency // workers)
     # spawn, not fork: the parent may hold event-loop threads (aiobotocore) that fork would copy.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=len(shares), mp_context=context) as pool:
         futures = [
             pool.submit(profile_capture_files, share, options, per_worker, window)
             for share in shares
         ]
-        parts = [future.result() for future in futures]
-    return merge(parts)
+        parts = [first, *(future.result() for future in futures)]
+    return merge(parts, here)
 
 
-def with_output_width(first_url: str, options: DecodeOptions) -> DecodeOptions:
-    """Fix the output width from the first file, so every process lines columns up alike."""
-    if options.output_columns is not None:
-        return options
-    _, probe = profile_files_here([first_url], options, 1)
-    return DecodeOptions(options.columns, options.monitor, probe.output_width, options.record_hook)
+def profile_capture_files(
+    urls: Sequence[str],
+    options: DecodeOptions,
+    concurrency: int = 16,
+    window: TimeWindow | None = None,
+) -> PartialProfile:
+    """Read and profile capture files; the unit of work of one process (profile as bytes)."""
+    profile, part = profile_files_here(urls, options, concurrency, window)
+    part.profile = profile.to_bytes()
+    return part
+
+
+def profile_files_here(
+    urls: Sequence[str],
+    options: DecodeOptions,
+    concurrency: int = 16,
+    window: TimeWindow | None = None,
+) -> tuple[DatasetProfile, PartialProfile]:
+    """Read and profile capture files in this process; the PartialProfile holds no bytes.
+
+    Counts files_read, bytes and unreadable_files (the reading stage's counts).
+    """
+    profiler = CaptureProfiler(options, window=window)
+    counts = profiler.counts
+    unreadable: list[str] = []
+    for item in iter_files(urls, concurrency):
+        if item.data is None:
+            counts.unreadable_files += 1
+            unreadable.append(f"{item.url}: {item.error}")
+            continue
+        counts.files_read += 1
+        counts.bytes += len(item.data)
+        profiler.add_file(item.data)
+    profile = profiler.finish()
+    return profile, PartialProfile(
+        profile=b"",
+        counts=counts.to_json(),
+        output_width=profiler.decoder.output_width,
+        unreadable=unreadable,
+    )
 
 
 def split_by_size(files: list[ObjectInfo], workers: int) -> list[list[str]]:
@@ -74,7 +122,8 @@ def split_by_size(files: list[ObjectInfo], workers: int) -> list[list[str]]:
 
 
 def merge(parts: list[PartialProfile], profile: DatasetProfile | None = None) -> Profiled:
-    """Merge the processes' profiles (or take `profile`, made here) and sum their counts."""
+    """Merge the processes' profiles (`profile`, when given, is parts[0]'s, made here) and sum
+    their counts."""
     if profile is None:
         profile = DatasetProfile.from_bytes(parts[0].profile)
     merged = Profiled(profile=profile, output_width=None)

@@ -7,7 +7,7 @@ Whatever happens, including a bug, the run leaves an execution.json unless its o
 unwritable.
 
 Capture files are chosen by hour folder: the folders of the hours that start in [start, end),
-with every sidecar replica's files in them; see `analyzer.decoding.ingest.TimeWindow` for records
+with every sidecar replica's files in them; see `analyzer.reading.window.TimeWindow` for records
 whose inferenceTime lies outside the window.
 """
 

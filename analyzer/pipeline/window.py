@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from analyzer.decoding.ingest import TimeWindow
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.engines.local import Profiled, profile_files
 from analyzer.errors import RunFailed
@@ -19,6 +18,7 @@ from analyzer.pipeline.stopping import StopToken
 from analyzer.reading import storage
 from analyzer.reading.captures import CaptureListing, list_window
 from analyzer.reading.storage import ObjectInfo
+from analyzer.reading.window import TimeWindow
 from analyzer.reporting.execution import ExecutionResult, window_text
 
 CHUNK_BYTES = 128 * 1024 * 1024  # per worker

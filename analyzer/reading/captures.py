@@ -58,21 +58,13 @@ def window_prefixes(
     return prefixes
 
 
-async def alist_capture_files(
-    captures: str,
-    endpoint: str,
-    variant: str,
-    start: datetime,
-    end: datetime,
-    concurrency: int = 16,
-) -> CaptureListing:
-    """List every hour folder of the window concurrently; keep capture-named `.jsonl` files.
+async def alist_capture_files(prefixes: list[str], concurrency: int = 16) -> CaptureListing:
+    """List hour folders concurrently; keep capture-named `.jsonl` files.
 
     Files of all sidecar replicas share the hour folders (their uuids keep names apart), so all
     of them are read. An S3 folder is listed to its last page (S3 pages hold 1,000 keys).
     Raises CaptureError when a folder cannot be listed (no bucket, no access).
     """
-    prefixes = window_prefixes(captures, endpoint, variant, start, end)
     semaphore = asyncio.Semaphore(max(1, concurrency))
 
     async def one(prefix: str) -> list[ObjectInfo]:
@@ -96,18 +88,6 @@ async def alist_capture_files(
     return CaptureListing(files=files, prefixes=prefixes, ignored=ignored)
 
 
-def list_capture_files(
-    captures: str,
-    endpoint: str,
-    variant: str,
-    start: datetime,
-    end: datetime,
-    concurrency: int = 16,
-) -> list[ObjectInfo]:
-    """The capture files whose hour folders fall in [start, end), sorted by URL."""
-    return list_window(captures, endpoint, variant, start, end, concurrency).files
-
-
 def list_window(
     captures: str,
     endpoint: str,
@@ -116,10 +96,10 @@ def list_window(
     end: datetime,
     concurrency: int = 16,
 ) -> CaptureListing:
-    """Like list_capture_files, with the listed prefixes and the ignored files."""
-    return storage.run_sync(
-        alist_capture_files(captures, endpoint, variant, start, end, concurrency)
-    )
+    """The capture files whose hour folders fall in [start, end), sorted by URL, with the listed
+    prefixes and the ignored files."""
+    prefixes = window_prefixes(captures, endpoint, variant, start, end)
+    return storage.run_sync(alist_capture_files(prefixes, concurrency))
 
 
 def iter_files(urls: Sequence[str], concurrency: int = 16) -> Generator[FileData, None, None]:

@@ -17,7 +17,14 @@ from typing import Any
 
 import orjson
 
-from sidecar.common.record import BodyRejected, Encoding, media_type, text_encoding
+from sidecar.common.record import (
+    DEFAULT_CSV_TYPES,
+    DEFAULT_JSON_TYPES,
+    BodyRejected,
+    Encoding,
+    media_type,
+    text_encoding,
+)
 
 
 class RedactionError(BodyRejected):
@@ -83,8 +90,8 @@ class Redactor:
         self,
         json_fields: Sequence[str] = (),
         csv_columns: Sequence[int] = (),
-        csv_types: Collection[str] = ("text/csv",),
-        json_types: Collection[str] = ("application/json", "application/jsonlines"),
+        csv_types: Collection[str] = DEFAULT_CSV_TYPES,
+        json_types: Collection[str] = DEFAULT_JSON_TYPES,
     ) -> None:
         self._paths = _parse_paths(json_fields)
         self._columns = frozenset(csv_columns)

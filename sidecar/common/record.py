@@ -23,6 +23,7 @@ import orjson
 
 from sidecar.common.event_ids import EventIds
 from sidecar.common.exchange import Exchange
+from sidecar.errors import SidecarError
 
 EVENT_VERSION = "0"
 INFERENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -41,7 +42,7 @@ class Mode(StrEnum):
     OUTPUT = "OUTPUT"
 
 
-class RecordError(ValueError):
+class RecordError(SidecarError, ValueError):
     """A capture line that is not a SageMaker capture record."""
 
 
@@ -180,7 +181,7 @@ _INPUT, _OUTPUT = Mode.INPUT.value, Mode.OUTPUT.value
 _FORM_CACHE_MAX = 256
 
 
-class BodyRejected(ValueError):
+class BodyRejected(SidecarError, ValueError):
     """A body the body filter refuses to let through (it could not be redacted)."""
 
 

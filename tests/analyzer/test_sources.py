@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from analyzer.reading.captures import iter_files, list_capture_files, list_window, window_prefixes
+from analyzer.reading.captures import iter_files, list_window, window_prefixes
 from tests.analyzer.captures import (
     ENDPOINT,
     HOUR,
@@ -32,18 +32,18 @@ def hour_files(root: Path) -> dict[str, Path]:
 
 def test_window_selects_hours_in_start_to_end(tmp_path: Path) -> None:
     files = hour_files(tmp_path)
-    listed = list_capture_files(str(tmp_path), ENDPOINT, VARIANT, HOUR, HOUR + 2 * H)
+    listed = list_window(str(tmp_path), ENDPOINT, VARIANT, HOUR, HOUR + 2 * H).files
     assert sorted(f.url for f in listed) == sorted(
         str(files[k]) for k in ("0/0", "0/1", "1/0", "1/1")
     )
     assert all(f.size > 0 for f in listed)
     # An hour that starts inside the window counts; one that started before it does not.
-    later = list_capture_files(
+    later = list_window(
         str(tmp_path), ENDPOINT, VARIANT, HOUR + 30 * timedelta(minutes=1), HOUR + 3 * H
-    )
+    ).files
     assert sorted(f.url for f in later) == sorted(str(files[k]) for k in ("1/0", "1/1", "2/0"))
-    assert list_capture_files(str(tmp_path), ENDPOINT, "Other", HOUR, HOUR + H) == []
-    assert list_capture_files(str(tmp_path / "nowhere"), ENDPOINT, VARIANT, HOUR, HOUR + H) == []
+    assert list_window(str(tmp_path), ENDPOINT, "Other", HOUR, HOUR + H).files == []
+    assert list_window(str(tmp_path / "nowhere"), ENDPOINT, VARIANT, HOUR, HOUR + H).files == []
 
 
 def test_other_files_in_hour_folders_are_ignored(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_other_files_in_hour_folders_are_ignored(tmp_path: Path) -> None:
 
 def test_file_urls_keep_their_scheme(tmp_path: Path) -> None:
     path = write_local(tmp_path, HOUR, [csv_record("1", "0")])
-    listed = list_capture_files(f"file://{tmp_path}", ENDPOINT, VARIANT, HOUR, HOUR + H)
+    listed = list_window(f"file://{tmp_path}", ENDPOINT, VARIANT, HOUR, HOUR + H).files
     assert [f.url for f in listed] == [f"file://{path}"]
     assert [item.data for item in iter_files([listed[0].url])] == [path.read_bytes()]
 
@@ -80,7 +80,7 @@ def test_s3_window_and_concurrent_reads(s3_server: S3Server, s3_bucket: str) -> 
     assert window_prefixes(captures, ENDPOINT, VARIANT, HOUR, HOUR + H) == [
         f"{captures}/{ENDPOINT}/{VARIANT}/2026/11/25/08/"
     ]
-    listed = list_capture_files(captures, ENDPOINT, VARIANT, HOUR, HOUR + 2 * H, concurrency=2)
+    listed = list_window(captures, ENDPOINT, VARIANT, HOUR, HOUR + 2 * H, concurrency=2).files
     assert {f.url for f in listed} == {f"s3://{s3_bucket}/{k}" for k in inside}
 
     urls = [f.url for f in listed] + [f"s3://{s3_bucket}/datacapture/{capture_key(HOUR)}"]

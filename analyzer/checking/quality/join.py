@@ -22,7 +22,7 @@ from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.labels import LINE_BITS, LabelTable, hour_seconds
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
 from analyzer.checking.quality.problem import LabelValueError
-from analyzer.decoding.ingest import split_records
+from analyzer.decoding.records import split_records
 from analyzer.reading.captures import iter_files
 
 

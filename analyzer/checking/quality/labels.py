@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.predictions import Predictor
 from analyzer.checking.quality.problem import LabelValueError
-from analyzer.decoding.ingest import split_records
+from analyzer.decoding.records import split_records
 from analyzer.reading.captures import FileData, iter_files
 from analyzer.reading.ground_truth import LabelError, parse_label
 from sidecar.common.layout import hour_from_key
