@@ -234,8 +234,12 @@ async def start_traffic_site(
     shutdown_timeout: float = 5.0,
     reuse_port: bool = False,
 ) -> TrafficRunner:
-    """Serve a `build_traffic_app` app; stopping the runner drains it (see `drain`)."""
-    runner = TrafficRunner(app, **_runner_args(shutdown_timeout))
+    """Serve a `build_traffic_app` app; stopping the runner drains it (see `drain`).
+
+    A client that goes away cancels its handler, which closes the upstream request: a model
+    server stops generating for nobody (DESIGN.md section 10); the proxy still records a stream.
+    """
+    runner = TrafficRunner(app, handler_cancellation=True, **_runner_args(shutdown_timeout))
     await _start(runner, host, port, reuse_port)
     return runner
 

@@ -17,6 +17,7 @@ import orjson
 
 from sidecar.capture.queue import CaptureQueue, Exchange
 from sidecar.capture.redact import RedactionError, Redactor
+from sidecar.capture.streams import StreamResult
 from sidecar.common.record import EVENT_VERSION, Encoding, Mode, format_epoch_second, media_type
 from sidecar.metrics import (
     DROP_QUEUE_FULL,
@@ -55,6 +56,9 @@ _TRUNCATED = b',"truncated":true'
 _CLOSE = b'},"eventVersion":' + orjson.dumps(EVENT_VERSION) + b"}\n"
 _QUOTE = b'"'
 _BASE64_TAIL = b'","encoding":"BASE64"}'
+# An assembled stream is JSON whatever its observed type (text/event-stream); redacted as JSON.
+_ASSEMBLED_TYPE = "application/json"
+_JSON_TAIL = b',"encoding":"JSON"}'
 
 
 def _uuid4_batch(count: int) -> bytes:
@@ -195,6 +199,7 @@ class Capturer:
         response_body: bytes,
         upstream_latency: float | None,
         truncated: bool,
+        stream: StreamResult | None,
         event_id: bytes,
     ) -> bytes:
         """The record line, joined from its parts; `event_id` is JSON already. Raises
@@ -207,10 +212,15 @@ class Capturer:
             parts.append(_INPUT_KEY)
             self._payload(parts, self._input_forms, Mode.INPUT, request_type, request_body)
         if self.capture_output:
+            assembled = stream is not None and stream.assembled
             if redactor.active:
-                response_body = redactor.apply(response_type, response_body)
+                body_type = _ASSEMBLED_TYPE if assembled else response_type
+                response_body = redactor.apply(body_type, response_body)
             parts.append(_NEXT_OUTPUT_KEY if self.capture_input else _OUTPUT_KEY)
-            self._payload(parts, self._output_forms, Mode.OUTPUT, response_type, response_body)
+            if assembled:
+                _assembled_payload(parts, response_type, response_body)
+            else:
+                self._payload(parts, self._output_forms, Mode.OUTPUT, response_type, response_body)
         parts.append(_EVENT_ID_KEY)
         parts.append(event_id)
         if inference_id is not None:
@@ -227,6 +237,8 @@ class Capturer:
             parts.append(orjson.dumps(round(upstream_latency * 1000.0, 3)))
         if truncated:
             parts.append(_TRUNCATED)
+        if stream is not None and stream.metadata:
+            parts.append(b"," + orjson.dumps(stream.metadata)[1:-1])
         parts.append(_CLOSE)
         return b"".join(parts)
 
@@ -263,6 +275,7 @@ class Capturer:
             response_body,
             upstream_latency,
             truncated,
+            None,
             orjson.dumps(event_id),
         )
 
@@ -278,9 +291,11 @@ class Capturer:
         response_body: bytes | None,
         upstream_latency: float | None,
         truncated: bool,
+        stream: StreamResult | None = None,
     ) -> None:
         """Stage the exchange for `build_staged`, or count why not; bodies are None when over
-        the size limit. Arguments in `Exchange` order: the request path passes them by position."""
+        the size limit. Arguments in `Exchange` order: the request path passes them by position.
+        `stream`: an event stream's assembly and eventMetadata extensions (DESIGN.md 10)."""
         if not self.capture_input:
             request_body = b""
         elif request_body is None:
@@ -302,6 +317,7 @@ class Capturer:
             response_body,
             upstream_latency,
             truncated,
+            stream,
         )
         if not self._queue.stage(exchange):
             self._queue_full.inc()
@@ -317,3 +333,11 @@ class Capturer:
                 continue
             if not offer(self._hour, line):
                 self._queue_full.inc()
+
+
+def _assembled_payload(parts: list[bytes], content_type: str, body: bytes) -> None:
+    """An assembled stream's output side: the observed type as seen, the data JSON."""
+    parts.append(b'{"observedContentType":' + orjson.dumps(content_type))
+    parts.append(b',"mode":"OUTPUT","data":')
+    parts.append(orjson.dumps(body.decode("utf-8", errors="replace")))
+    parts.append(_JSON_TAIL)

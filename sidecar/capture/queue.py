@@ -15,9 +15,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sidecar.capture.streams import StreamResult
+
 # One exchange waiting for its line, in `Capturer.stage`'s argument order: arrived, inference id,
-# path, status, request type and body, response type and body, upstream latency, truncated.
-Exchange = tuple[float, str | None, str, int, str, bytes, str, bytes, float | None, bool]
+# path, status, request type and body, response type and body, upstream latency, truncated, and
+# for an event stream its capture.streams.StreamResult (else None).
+Exchange = tuple[
+    float, str | None, str, int, str, bytes, str, bytes, float | None, bool,
+    StreamResult | None,
+]  # fmt: skip
 # Turns staged exchanges into lines, calling `offer` for each.
 Builder = Callable[[list[Exchange]], None]
 # A line's bytes besides the bodies and the path, about: the admission estimate of an exchange.

@@ -2,7 +2,7 @@
 
 `StreamCapture.feed` runs after each chunk is written to the client (it never delays one) and
 does work linear in the chunk: a copy up to the capture limit and, for `text/event-stream`, the
-event framing (sidecar.proxy.sse) and the OpenAI-compatible assembly
+event framing (sidecar.capture.sse) and the OpenAI-compatible assembly
 (sidecar.capture.openai_stream). `finish` says what to capture (DESIGN.md section 10): the
 assembled response as JSON with the stream's `eventMetadata` extensions, or the bytes as received
 (other event streams, events that do not parse), or nothing when the stream outgrew the limit.
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from sidecar.capture.openai_stream import ChunkError, ResponseAssembly
-from sidecar.proxy.sse import EventFramer
+from sidecar.capture.sse import EventFramer
 
 EVENT_STREAM = "text/event-stream"
 _DONE = b"[DONE]"

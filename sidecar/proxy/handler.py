@@ -8,6 +8,7 @@ upstream_pool.py; streamed request bodies and https upstreams use aiohttp's Clie
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,9 @@ from prometheus_client import Counter
 from yarl import URL
 
 from sidecar.capture.capturer import Capturer
+from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.sampling import Sampler
+from sidecar.capture.streams import StreamCapture, StreamResult
 from sidecar.common.logs import Throttle
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.upstream_failure import classify_failure
@@ -163,6 +166,7 @@ class Proxy:
         self._capture_input = settings.capture_input
         self._capture_output = settings.capture_output
         self._metrics = metrics
+        self._gen_ai = GenAiMetrics(metrics.registry, settings.gen_ai_models)
         self._request_counters: dict[int, Counter] = {}
         self._upstream_duration = metrics.upstream_duration
         self._request_duration = metrics.request_duration
@@ -282,6 +286,7 @@ class Proxy:
         response_body: bytes | None,
         latency: float | None,
         truncated: bool = False,
+        stream: StreamResult | None = None,
     ) -> None:
         """Hand the exchange to the capturer; a response body over the limit goes as None."""
         if response_body is not None and len(response_body) > self._max_capture:
@@ -297,6 +302,7 @@ class Proxy:
             response_body,
             latency,
             truncated,
+            stream if stream is not None and stream.kind is not None else None,
         )
 
     def _failure(
@@ -333,9 +339,10 @@ class Proxy:
         streaming = (
             length is None or length > BUFFER_LIMIT or content_type.startswith("text/event-stream")
         )
-        truncated = False
+        truncated = cancelled = False
         response: web.StreamResponse
         captured: bytes | None
+        stream: StreamResult | None = None
         if not streaming:
             captured = await upstream.read()
             response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers)
@@ -348,15 +355,20 @@ class Proxy:
             except ConnectionError:
                 truncated = True
         else:
-            keep_copy = exchange.sampled and self._capture_output
-            response, captured, truncated = await self._stream(
-                request, upstream, headers, keep_copy
+            response, stream, truncated, cancelled = await self._stream(
+                request, upstream, headers, exchange, content_type
             )
+            captured = stream.body
         self._count_request(upstream.status, exchange.started)
         if exchange.sampled:
             self._stage(
-                request, exchange, upstream.status, content_type, captured, latency, truncated
-            )
+                request, exchange, upstream.status, content_type, captured, latency, truncated,
+                stream,
+            )  # fmt: skip
+        if stream is None:
+            self._gen_ai.observe_response(content_type, captured)
+        elif cancelled:
+            raise asyncio.CancelledError  # recorded; now let the cancellation go on
         return response
 
     async def _stream(
@@ -364,33 +376,36 @@ class Proxy:
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
         headers: CIMultiDict[str],
-        keep_copy: bool,
-    ) -> tuple[web.StreamResponse, bytes | None, bool]:
-        """Relay chunk by chunk as they arrive; returns (response, captured copy, truncated)."""
+        exchange: _Exchange,
+        content_type: str,
+    ) -> tuple[web.StreamResponse, StreamResult, bool, bool]:
+        """Relay chunk by chunk as they arrive, each followed by StreamCapture after it is sent;
+        returns (response, what was captured, truncated, cancelled)."""
         response = web.StreamResponse(
             status=upstream.status, reason=upstream.reason, headers=headers
         )
-        limit = self._max_capture
         length = upstream.content_length
-        copy: bytearray | None = bytearray() if keep_copy else None
-        if copy is not None and length is not None and length > limit:
-            copy = None
+        keep = exchange.sampled and self._capture_output
+        if length is not None and length > self._max_capture:
+            keep = False
+        tap = StreamCapture(exchange.started, self._max_capture, keep, content_type)
+        gone = failed = cancelled = False
         try:
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
-                if copy is not None:
-                    if len(copy) + len(chunk) > limit:
-                        copy = None
-                    else:
-                        copy += chunk
+                tap.feed(chunk)
             await response.write_eof()
         except ConnectionError:
-            # The client went away: what it got is all the capture can say about the answer.
-            return response, bytes(copy) if copy is not None else None, True
+            gone = True  # the client went away: what it got is all the capture can say
+        except asyncio.CancelledError:
+            # The client went away while the upstream was silent (the server cancels the
+            # handler): leaving closes the upstream connection, so no tokens go on for nobody.
+            gone = cancelled = True
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The upstream broke off mid-response. The status is sent already, so the only
             # honest signal left for the client is an unterminated body: close the connection.
+            failed = True
             failure = classify_failure(exc)
             self._metrics.upstream_errors.labels(failure.reason).inc()
             self._error_log.warning(
@@ -398,5 +413,6 @@ class Proxy:
             )
             if request.transport is not None:
                 request.transport.close()
-            return response, bytes(copy) if copy is not None else None, True
-        return response, bytes(copy) if copy is not None else b"", False
+        result = tap.finish(gone, failed)
+        self._gen_ai.observe_stream(result)
+        return response, result, gone or failed, cancelled

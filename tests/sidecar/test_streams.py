@@ -15,6 +15,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sidecar.capture.sse import EventFramer
 from sidecar.capture.streams import (
     ASSEMBLED,
     CLIENT_DISCONNECTED,
@@ -25,7 +26,6 @@ from sidecar.capture.streams import (
     StreamCapture,
     StreamResult,
 )
-from sidecar.proxy.sse import EventFramer
 
 DATA = Path(__file__).parent / "data"
 CHAT = (DATA / "openai_chat_stream.sse").read_bytes()
