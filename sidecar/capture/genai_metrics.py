@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from sidecar.capture.streams import (
     ASSEMBLED,
+    ASSEMBLY_OUTCOMES,
     COMPLETED,
     UNPARSABLE,
     StreamResult,
@@ -82,9 +83,21 @@ class GenAiMetrics:
             ["model", "outcome"],
             registry=registry,
         )
+        self.event_streams = Counter(
+            "infertap_capture_event_streams",
+            "Event streams (text/event-stream) seen, by how they are captured: assembled (as the "
+            "equivalent response), other (not OpenAI-compatible) or unparsable (an event did not "
+            "parse); the last two are captured as received.",
+            ["assembly"],
+            registry=registry,
+        )
+        self._assembly = {kind: self.event_streams.labels(kind) for kind in ASSEMBLY_OUTCOMES}
 
     def observe_stream(self, result: StreamResult) -> None:
         """One finished stream; streams that are not OpenAI-compatible are not GenAI traffic."""
+        if result.kind is None:
+            return
+        self._assembly[result.kind].inc()
         if result.kind not in (ASSEMBLED, UNPARSABLE):
             return
         model = self._models.label(result.model)

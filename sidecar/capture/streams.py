@@ -122,7 +122,8 @@ class StreamCapture:
                 self._first_token = time.perf_counter()
 
     def finish(self, client_disconnected: bool, upstream_failed: bool) -> StreamResult:
-        """What to capture and observe, once the stream has ended one way or another."""
+        """What to capture and observe, once the stream has ended one way or another; the
+        result's `outcome` says whether it is whole (COMPLETED) or truncated, and how."""
         ended = time.perf_counter()
         framer = self._framer
         if framer is not None and not client_disconnected and not upstream_failed:
@@ -131,14 +132,17 @@ class StreamCapture:
                 self._event(last)
         body = bytes(self._copy) if self._copy is not None else None
         result = StreamResult(body, duration=ended - self._started)
-        if framer is None:
-            return result
         assembly = self._assembly
-        kind = result.kind = self._kind or OTHER
+        # Clients (the openai SDK among them) hang up once they have [DONE]: the stream is whole.
+        if self._done:
+            client_disconnected = upstream_failed = False
         if client_disconnected:
             result.outcome = CLIENT_DISCONNECTED
-        elif upstream_failed or not (self._done or assembly.finished):
+        elif upstream_failed or (framer is not None and not assembly.finished):
             result.outcome = UPSTREAM_TRUNCATED
+        if framer is None:
+            return result
+        kind = result.kind = self._kind or OTHER
         if self._first_token is not None:
             result.time_to_first_token = self._first_token - self._started
         result.content_events = self._content_events

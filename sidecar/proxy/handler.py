@@ -24,7 +24,7 @@ from yarl import URL
 from sidecar.capture.capturer import Capturer
 from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.sampling import Sampler
-from sidecar.capture.streams import StreamCapture, StreamResult
+from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
 from sidecar.common.logs import Throttle
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.upstream_failure import classify_failure
@@ -415,4 +415,4 @@ class Proxy:
                 request.transport.close()
         result = tap.finish(gone, failed)
         self._gen_ai.observe_stream(result)
-        return response, result, gone or failed, cancelled
+        return response, result, result.outcome != COMPLETED, cancelled
