@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from analyzer.decoding.openai import descriptors
 from analyzer.decoding.payloads import DecodeOptions, Decoder
 from analyzer.profiling.dataset import DatasetProfile
 from sidecar.common.record import CapturedPayload
@@ -153,6 +154,15 @@ class CaptureProfiler:
                         self._flush_fast(0)
                     return
         if self._try_fast(endpoint_input, endpoint_output):
+            return
+        # OpenAI-compatible exchanges become descriptor features (analyzer.decoding.openai).
+        row = descriptors(
+            endpoint_input, endpoint_output, metadata if type(metadata) is dict else {}
+        )
+        if row is not None:
+            self._general.append(row)
+            if len(self._general) >= self._batch_rows:
+                self._flush_general()
             return
         self._add_general(endpoint_input, endpoint_output)
 
