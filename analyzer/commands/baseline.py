@@ -113,9 +113,12 @@ def create_capture_baseline(
     output: str,
     *,
     columns: Sequence[str] | None = None,
+    model: str | None = None,
 ) -> BaselineResult:
     """Profile a reference window of captured traffic and write the baseline files."""
-    statistics = profile_capture_window(captures, endpoint, variant, start, end, columns=columns)
+    statistics = profile_capture_window(
+        captures, endpoint, variant, start, end, columns=columns, model=model
+    )
     constraints = suggest_constraints(statistics)
     statistics_url = storage.join(output, STATISTICS_FILE)
     constraints_url = storage.join(output, CONSTRAINTS_FILE)
@@ -133,6 +136,9 @@ def _add_capture_window_options(parser: argparse.ArgumentParser) -> None:
     window.add_argument("--variant-name", default="AllTraffic", help="variant (second folder)")
     window.add_argument("--start", default=None, help="window start, e.g. 2026-11-25T08:00:00Z")
     window.add_argument("--end", default=None, help="window end (exclusive)")
+    window.add_argument(
+        "--model", default=None, help="OpenAI-compatible traffic: only this model's records"
+    )
 
 
 def _baseline_from_captures(args: argparse.Namespace, columns: list[str] | None) -> BaselineResult:
@@ -150,6 +156,7 @@ def _baseline_from_captures(args: argparse.Namespace, columns: list[str] | None)
         parse_utc_time(args.end, "--end"),
         args.output,
         columns=columns,
+        model=args.model or None,
     )
 
 

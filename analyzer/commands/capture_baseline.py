@@ -33,6 +33,7 @@ def profile_capture_window(
     end: datetime,
     *,
     columns: Sequence[str] | None = None,
+    model: str | None = None,
     workers: int = 1,
 ) -> Statistics:
     """Statistics of the traffic captured in [start, end); ConfigError when there is none."""
@@ -44,7 +45,8 @@ def profile_capture_window(
             "check --captures, --endpoint-name, --variant-name and the window"
         )
     names = tuple(columns) if columns else probe_columns(listing.files[0].url)
-    profiled = profile_files(listing.files, DecodeOptions(columns=names), workers)
+    options = DecodeOptions(columns=names, model=model)
+    profiled = profile_files(listing.files, options, workers)
     counts = profiled.counts
     if counts.rows == 0:
         raise ConfigError(

@@ -69,6 +69,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="how many leading baseline columns are model outputs (default: detected)",
     )
     add("--record-hook", default=None, help="package.module:function decoding other payloads")
+    add("--model", default=None, help="OpenAI-compatible traffic: only this model's records")
     add("--workers", default="1", help="processes profiling files in parallel (default 1)")
     add("--read-concurrency", default="16", help="files read at once (default 16)")
     add("--log-level", default="info", help="debug, info, warning or error (default info)")
@@ -109,6 +110,7 @@ def job_from_args(args: argparse.Namespace) -> MonitoringJob:
         if output_columns in (None, "")
         else whole_number(output_columns, "--output-columns", 0),
         record_hook=args.record_hook or None,
+        model=args.model or None,
         workers=whole_number(args.workers, "--workers", 1),
         read_concurrency=whole_number(args.read_concurrency, "--read-concurrency", 1),
     )

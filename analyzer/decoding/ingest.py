@@ -88,6 +88,7 @@ class CaptureProfiler:
         self.profile = DatasetProfile()
         self.counts = self.decoder.counts  # one set of counters for records and payloads
         self._window = window
+        self._model = options.model
         self._columns = options.columns
         self._monitor = options.monitor
         self._both = options.monitor == "both"
@@ -160,6 +161,9 @@ class CaptureProfiler:
             endpoint_input, endpoint_output, metadata if type(metadata) is dict else {}
         )
         if row is not None:
+            if self._model is not None and row["model"] != self._model:
+                self.counts.other_models += 1
+                return
             self._general.append(row)
             if len(self._general) >= self._batch_rows:
                 self._flush_general()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ def with_output_width(first_url: str, options: DecodeOptions) -> DecodeOptions:
     if options.output_columns is not None:
         return options
     _, probe = profile_files_here([first_url], options, 1)
-    return DecodeOptions(options.columns, options.monitor, probe.output_width, options.record_hook)
+    return dataclasses.replace(options, output_columns=probe.output_width)
 
 
 def split_by_size(files: list[ObjectInfo], workers: int) -> list[list[str]]:

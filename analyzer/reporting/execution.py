@@ -86,6 +86,7 @@ class MonitoringJob:
     output_columns: int | None = None
     record_hook: str | None = None
     workers: int = 1
+    model: str | None = None  # OpenAI-compatible traffic: this model's records only
     read_concurrency: int = 16
 
 
@@ -182,6 +183,7 @@ def _analyse(job: MonitoringJob, result: ExecutionResult) -> None:
         monitor=job.monitor,
         output_columns=job.output_columns,
         record_hook=job.record_hook,
+        model=job.model,
     )
     profiled = _profile_window(job, options, result)
     profile, counts = profiled.profile, result.counts

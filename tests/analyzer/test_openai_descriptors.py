@@ -187,3 +187,36 @@ def test_baseline_from_an_empty_window_names_what_to_check(tmp_path: Path) -> No
     assert done.returncode == 2 and "no capture files under" in done.stderr
     missing = analyzer("baseline", "--captures", str(tmp_path), "--output", str(tmp_path))
     assert missing.returncode == 2 and "--endpoint-name is required" in missing.stderr
+
+
+def test_per_model_breakdown_of_an_endpoint_serving_several_models(tmp_path: Path) -> None:
+    captures = tmp_path / "captures"
+
+    def hour_of(big_answer: str) -> list[dict[str, Any]]:
+        small = [chat_record(i, f"Q{i}?", "A" * (i % 20), model="small") for i in range(0, 400, 2)]
+        big = [chat_record(i, f"Q{i}?", big_answer, model="big") for i in range(1, 400, 2)]
+        return small + big
+
+    write_records(captures, HOUR, hour_of("short"))
+    write_records(captures, HOUR + timedelta(hours=1), hour_of("long " * 200))  # big drifts
+    window = ["--captures", str(captures), "--endpoint-name", ENDPOINT, "--model"]
+    for model in ("small", "big"):
+        done = analyzer(
+            "baseline", *window, model, "--output", str(tmp_path / model),
+            "--start", "2026-11-25T08:00:00Z", "--end", "2026-11-25T09:00:00Z",
+        )  # fmt: skip
+        assert done.returncode == 0 and "200 rows" in done.stdout, done.stderr
+
+    def run(model: str) -> int:
+        done = analyzer(
+            "run", *window, model, "--output", str(tmp_path / f"run-{model}"),
+            "--start", "2026-11-25T09:00:00Z", "--end", "2026-11-25T10:00:00Z",
+            "--baseline-statistics", str(tmp_path / model / "statistics.json"),
+            "--baseline-constraints", str(tmp_path / model / "constraints.json"),
+        )  # fmt: skip
+        execution = orjson.loads((tmp_path / f"run-{model}" / "execution.json").read_bytes())
+        assert "200 records are of other models" in " ".join(execution.get("warnings", []))
+        return done.returncode
+
+    assert run("small") == 0
+    assert run("big") == 1
