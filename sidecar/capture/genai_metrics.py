@@ -93,6 +93,10 @@ class GenAiMetrics:
         )
         self._assembly = {kind: self.event_streams.labels(kind) for kind in ASSEMBLY_OUTCOMES}
 
+    def keep_models(self, models: tuple[str, ...]) -> None:
+        """The `model` label values kept (`--gen-ai-models`); empty: the first MAX_MODELS seen."""
+        self._models = ModelLabels(models)
+
     def observe_stream(self, result: StreamResult) -> None:
         """One finished stream; streams that are not OpenAI-compatible are not GenAI traffic."""
         if result.kind is None:

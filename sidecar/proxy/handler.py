@@ -22,7 +22,6 @@ from prometheus_client import Counter
 from yarl import URL
 
 from sidecar.capture.capturer import Capturer
-from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.sampling import Sampler
 from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
 from sidecar.common.logs import Throttle
@@ -166,7 +165,8 @@ class Proxy:
         self._capture_input = settings.capture_input
         self._capture_output = settings.capture_output
         self._metrics = metrics
-        self._gen_ai = GenAiMetrics(metrics.registry, settings.gen_ai_models)
+        self._gen_ai = metrics.gen_ai
+        self._gen_ai.keep_models(settings.gen_ai_models)
         self._request_counters: dict[int, Counter] = {}
         self._upstream_duration = metrics.upstream_duration
         self._request_duration = metrics.request_duration
