@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from demo_analysis import AnalyzerFailed, PhaseReport, make_baseline, monitor, summary_table
+from demo_llm import llm_traffic, monitor_llm, start_llm_server
 from demo_traffic import (
     DRIFT_SHIFTS,
     MISSING_FEATURE,
@@ -34,7 +35,12 @@ from processes import Child, ChildError, Children, free_port, raise_on_sigterm
 
 VARIANT = "AllTraffic"
 PHASES = ("clean", "drifted")
-EXPECTED = {"clean": "Completed", "drifted": "CompletedWithViolations"}
+EXPECTED = {
+    "clean": "Completed",
+    "drifted": "CompletedWithViolations",
+    "llm-clean": "Completed",
+    "llm-drifted": "CompletedWithViolations",
+}
 STARTED = time.monotonic()
 
 
@@ -147,7 +153,7 @@ def drain(out: Path, sidecar: Sidecar, sent: int) -> int:
 
 
 def clear_previous_run(out: Path) -> None:
-    for name in ("capture", "spool", "logs", "baseline", "monitoring"):
+    for name in ("capture", "spool", "logs", "baseline", "baseline-llm", "monitoring"):
         shutil.rmtree(out / name, ignore_errors=True)
     (out / "train.csv").unlink(missing_ok=True)
 
@@ -157,12 +163,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=Path("demo-output"), help="work folder")
     parser.add_argument("--clean-rows", type=int, default=1500, help="requests, one row each")
     parser.add_argument("--drifted-rows", type=int, default=1500, help="requests, one row each")
-    parser.add_argument("--quick", action="store_true", help="600 + 600 rows (for tests)")
+    parser.add_argument(
+        "--llm-streams", type=int, default=300, help="streamed chats per LLM phase (0: none)"
+    )
+    parser.add_argument("--quick", action="store_true", help="600 + 600 rows, 120 + 120 streams")
     parser.add_argument("--seed", type=int, default=7, help="traffic random seed")
     parser.add_argument("--flush-interval", type=float, default=2.0, help="sidecar file age limit")
     args = parser.parse_args(argv)
     if args.quick:
         args.clean_rows, args.drifted_rows = 600, 600
+        args.llm_streams = min(args.llm_streams, 120)
     return args
 
 
@@ -196,6 +206,20 @@ def start_servers(children: Children, out: Path, flush_interval: float) -> list[
             f"  {sidecar.endpoint}: PID {sidecar.child.pid}, traffic on :{sidecar.port}, "
             f"admin (/metrics, /readyz) on :{sidecar.admin_port}"
         )
+    return sidecars
+
+
+def start_llm_servers(children: Children, out: Path, flush_interval: float) -> list[Sidecar]:
+    """The OpenAI-compatible example server, then one sidecar per LLM phase in front of it."""
+    server, upstream = start_llm_server(children, out)
+    say(f"LLM phase: an OpenAI-compatible server streaming token by token, PID {server.pid}")
+    sidecars = [
+        start_sidecar(children, out, f"support-chat-{phase}", upstream, flush_interval)
+        for phase in PHASES
+    ]
+    for sidecar in sidecars:
+        sidecar.child.wait_http(f"http://127.0.0.1:{sidecar.admin_port}/readyz")
+        say(f"  {sidecar.endpoint}: sidecar PID {sidecar.child.pid}, traffic on :{sidecar.port}")
     return sidecars
 
 
@@ -271,18 +295,27 @@ def run(args: argparse.Namespace, children: Children) -> int:
     started = datetime.now(UTC)
     sidecars = start_servers(children, out, args.flush_interval)
     reports = send_traffic(args, sidecars)
+    llm_reports: list[PhaseReport] = []
+    if args.llm_streams:
+        llm_sidecars = start_llm_servers(children, out, args.flush_interval)
+        sidecars += llm_sidecars
+        llm_reports = llm_traffic(llm_sidecars, args.llm_streams, args.seed, say, wait_captured)
     say("stopping the sidecars with SIGTERM: they seal and deliver everything before exiting")
-    for sidecar, report in zip(sidecars, reports, strict=True):
+    for sidecar, report in zip(sidecars, reports + llm_reports, strict=True):
         delivered = drain(out, sidecar, report.records)
         if delivered != report.records:
             raise DemoFailed(f"{report.records - delivered} {report.phase} records were lost")
     children.stop_all()
+    window = hour_window(started, datetime.now(UTC))
     try:
-        analyze(out, reports, hour_window(started, datetime.now(UTC)))
+        analyze(out, reports, window)
+        if llm_reports:
+            say("analyzer baseline --captures: the clean LLM phase's traffic is the reference")
+            monitor_llm(out, llm_reports, window)
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")
         return 2
-    return print_summary(out, reports)
+    return print_summary(out, reports + llm_reports)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,6 +59,19 @@ def test_demo_captures_traffic_and_finds_the_drift(tmp_path: Path) -> None:
     )
     assert "completeness_check: mean_symmetry" in table
 
+    # The LLM phase: streams captured as the assembled responses, drift in the descriptors.
+    chats = records(tmp_path / "capture" / "support-chat-drifted" / "AllTraffic")
+    assert len(chats) == 120
+    chat = parse_record(chats[0])
+    assert chat.endpoint_output is not None and chat.endpoint_output.encoding == "JSON"
+    assert json.loads(chat.endpoint_output.data)["object"] == "chat.completion"
+    assert chat.metadata["stream"] is True and chat.metadata["timeToFirstTokenMs"] > 0
+    assert re.search(r"^llm-clean\s+support-chat-clean\s+120\s+Completed\s+none$", table, re.M)
+    drift = re.search(r"^llm-drifted\s+support-chat-drifted\s+120\s+CompletedWithViolations\s+"
+                      r"baseline_drift_check: (.*)$", table, re.M)  # fmt: skip
+    assert drift is not None
+    assert {"prompt_chars", "completion_tokens"} <= set(drift.group(1).split(", "))
+
 
 def alive(pid: int) -> bool:
     try:
