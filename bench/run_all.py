@@ -24,6 +24,7 @@ BENCHMARKS = (
     ("latency.py", 130),
     ("s3_stall.py", 110),
     ("analyzer_throughput.py", 250),
+    ("stream_ttft.py", 120),
 )
 # The whole run stops within this budget, whatever each benchmark does.
 TOTAL_BUDGET = 570.0
@@ -76,6 +77,15 @@ def summary(since: float) -> list[str]:
                 f"latency added at {latency['method']['rate']:.0f} req/s ({name}): "
                 f"p50 {added['p50_ms']:+.3f} ms, p99 {added['p99_ms']:+.3f} ms"
             )
+    streams = load_result("stream_ttft", since)
+    if streams:
+        added = streams["added_over_direct"]
+        lines.append(
+            f"time to first token added at {streams['method']['concurrency']} concurrent streams: "
+            f"p50 {added['p50_ms']:+.3f} ms, p99 {added['p99_ms']:+.3f} ms; "
+            f"{streams['rss_bytes_per_stream'] / 1024:.1f} KiB per stream, "
+            f"{streams['cpu_ms_per_1000_tokens']:.1f} ms CPU per 1000 tokens"
+        )
     stall = load_result("s3_stall", since)
     if stall:
         lines.append(

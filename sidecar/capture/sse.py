@@ -41,11 +41,21 @@ class EventFramer:
     def feed(self, chunk: bytes) -> list[bytes]:
         if self.overflowed or not chunk:
             return []
+        events: list[bytes] = []
+        if not self._after_cr and b"\r" not in chunk:
+            # The usual case, LF line endings only: split in C, no per-line regex match.
+            lines = chunk.split(b"\n")
+            if self._pending:
+                lines[0] = bytes(self._pending) + lines[0]
+                self._pending.clear()
+            self._pending += lines.pop()
+            for line in lines:
+                self._line(line, events)
+            return self._check_overflow(events)
         if self._after_cr:
             self._after_cr = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        events: list[bytes] = []
         start = 0
         for match in _LINE_END.finditer(chunk):
             self._pending += chunk[start : match.start()]
@@ -54,6 +64,9 @@ class EventFramer:
             self._pending.clear()
         self._after_cr = chunk.endswith(b"\r")
         self._pending += chunk[start:]
+        return self._check_overflow(events)
+
+    def _check_overflow(self, events: list[bytes]) -> list[bytes]:
         if len(self._pending) > self.max_line:
             self.overflowed = True
             self._pending.clear()
