@@ -20,7 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from demo_analysis import AnalyzerFailed, PhaseReport, make_baseline, monitor, summary_table
+from demo_analysis import (
+    AnalyzerFailed,
+    PhaseReport,
+    make_baseline,
+    monitor_phases,
+    summary_table,
+)
 from demo_llm import llm_traffic, monitor_llm, start_llm_server
 from demo_traffic import (
     DRIFT_SHIFTS,
@@ -254,16 +260,7 @@ def analyze(out: Path, reports: Sequence[PhaseReport], window: tuple[datetime, d
     """Baseline from train.csv, then one monitoring run per phase over `window`."""
     say("analyzer baseline: statistics and constraints from the training CSV")
     baseline = make_baseline(out / "train.csv", out / "baseline", out / "logs" / "baseline.log")
-    for report in reports:
-        say(f"analyzer run: {report.endpoint}, hours {window[0]:%H:%M}-{window[1]:%H:%M} UTC")
-        monitor(
-            report,
-            out / "capture",
-            baseline,
-            window,
-            out / "monitoring" / report.endpoint,
-            out / "logs" / f"run-{report.endpoint}.log",
-        )
+    monitor_phases(out, reports, baseline, window, say)
 
 
 def print_summary(out: Path, reports: Sequence[PhaseReport]) -> int:
@@ -311,7 +308,7 @@ def run(args: argparse.Namespace, children: Children) -> int:
         analyze(out, reports, window)
         if llm_reports:
             say("analyzer baseline --captures: the clean LLM phase's traffic is the reference")
-            monitor_llm(out, llm_reports, window)
+            monitor_llm(out, llm_reports, window, say)
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")
         return 2

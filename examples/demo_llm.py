@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from demo_analysis import AnalyzerFailed, PhaseReport, analyzer, monitor
+from demo_analysis import AnalyzerFailed, PhaseReport, analyzer, monitor_phases
 from processes import Child, Children, free_port, tail
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -124,22 +124,17 @@ def capture_baseline(
 
 
 def monitor_llm(
-    out: Path, reports: Sequence[PhaseReport], window: tuple[datetime, datetime]
+    out: Path,
+    reports: Sequence[PhaseReport],
+    window: tuple[datetime, datetime],
+    say: Callable[[str], None],
 ) -> None:
     """Baseline from the clean phase's captures, then a run per phase against it."""
     clean = reports[0].endpoint
     baseline = capture_baseline(
         out / "capture", clean, window, out / "baseline-llm", out / "logs" / "baseline-llm.log"
     )
-    for report in reports:
-        monitor(
-            report,
-            out / "capture",
-            baseline,
-            window,
-            out / "monitoring" / report.endpoint,
-            out / "logs" / f"run-{report.endpoint}.log",
-        )
+    monitor_phases(out, reports, baseline, window, say)
 
 
 def llm_traffic(

@@ -3,8 +3,8 @@
 `python examples/llm_server.py --port 8000` serves `POST /v1/chat/completions` and
 `POST /v1/completions` (streamed with `"stream": true`, as Server-Sent Events ending with
 `data: [DONE]`; `stream_options.include_usage` adds the usage event), `GET /v1/models` and
-`GET /health` (and `/ping`). The answer is made of words picked from the prompt's hash, `max_tokens` of them
-(default 16); the first token comes after `--first-token-delay` plus 20 microseconds per prompt
+`GET /health` (and `/ping`). The answer is `max_tokens` words (default 16) picked from the
+prompt's hash; the first token comes after `--first-token-delay` plus 20 microseconds per prompt
 character (prefill grows with the prompt, as on a real server), the next ones `--token-delay`
 apart. No model weights: the point is realistic traffic shapes, not text.
 """

@@ -95,7 +95,11 @@ def create_baseline(
         )
     )
     profile = profile_dataset(dataset, fmt=fmt, header=header, columns=columns, progress=reporter)
-    statistics = profile.to_statistics()
+    return write_baseline(profile.to_statistics(), output)
+
+
+def write_baseline(statistics: Statistics, output: str) -> BaselineResult:
+    """Suggest constraints from `statistics` and write both files under `output`."""
     constraints = suggest_constraints(statistics)
     statistics_url = storage.join(output, STATISTICS_FILE)
     constraints_url = storage.join(output, CONSTRAINTS_FILE)
@@ -119,12 +123,7 @@ def create_capture_baseline(
     statistics = profile_capture_window(
         captures, endpoint, variant, start, end, columns=columns, model=model
     )
-    constraints = suggest_constraints(statistics)
-    statistics_url = storage.join(output, STATISTICS_FILE)
-    constraints_url = storage.join(output, CONSTRAINTS_FILE)
-    schema.dump_statistics(statistics, statistics_url)
-    schema.dump_constraints(constraints, constraints_url)
-    return BaselineResult(statistics, constraints, statistics_url, constraints_url)
+    return write_baseline(statistics, output)
 
 
 def _add_capture_window_options(parser: argparse.ArgumentParser) -> None:
