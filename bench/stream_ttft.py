@@ -125,19 +125,28 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
-async def held_rss(url: str, held: int, sidecar_pid: int) -> tuple[int, int]:
-    """(RSS idle, RSS with `held` long streams in flight, each past its first 100 tokens)."""
+async def held_rss(url: str, held: int, sidecar_pid: int) -> tuple[int, int, int]:
+    """(RSS idle, RSS with `held` long streams in flight and read, tokens each had then)."""
     idle = rss_bytes(sidecar_pid)
     connector = aiohttp.TCPConnector(limit=held)
+    counts = [0] * held
+
+    async def read(session: aiohttp.ClientSession, index: int) -> None:
+        async with session.post(url, data=body(3000)) as response:
+            async for chunk in response.content.iter_any():
+                counts[index] += chunk.count(CONTENT)
+
     async with aiohttp.ClientSession(
         connector=connector, headers={"Content-Type": "application/json"}
     ) as session:
-        responses = [await session.post(url, data=body(3000)) for _ in range(held)]
-        await asyncio.sleep(1.5)  # ~100+ tokens each at 10 ms per token
+        readers = [asyncio.create_task(read(session, i)) for i in range(held)]
+        await asyncio.sleep(2.0)  # some 150 tokens each at 10 ms per token
         peak = rss_bytes(sidecar_pid)
-        for response in responses:
-            response.close()  # the client goes away: the sidecar cancels the upstream
-    return idle, peak
+        tokens = sorted(counts)[held // 2]
+        for reader in readers:
+            reader.cancel()  # the client goes away: the sidecar cancels the upstream
+        await asyncio.gather(*readers, return_exceptions=True)
+    return idle, peak, tokens
 
 
 def start_llm(children: Children, work: Path) -> str:
@@ -200,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"p99 {result['p99_ms']:7.3f} ms  ({len(ttfts)} streams, {received} tokens)"
                 )
         samples = scrape(sidecar.admin_port)
-        idle, peak = asyncio.run(held_rss(urls["sidecar"], args.held, sidecar.child.pid))
+        idle, peak, held_tokens = asyncio.run(
+            held_rss(urls["sidecar"], args.held, sidecar.child.pid)
+        )
     summary = {
         name: {key: median([r[key] for r in results]) for key in ("p50_ms", "p99_ms")}
         for name, results in runs.items()
@@ -222,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     say(
         f"sidecar RSS: idle {idle / 2**20:.1f} MiB, with {args.held} streams in flight "
-        f"{peak / 2**20:.1f} MiB: {per_stream / 1024:.1f} KiB per stream"
+        f"{peak / 2**20:.1f} MiB: {per_stream / 1024:.1f} KiB per stream "
+        f"({held_tokens} tokens into each, median)"
     )
     write_result(
         "stream_ttft",
@@ -245,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rss_idle_bytes": idle,
             "rss_held_bytes": peak,
             "held_streams": args.held,
+            "held_tokens_median": held_tokens,
             "rss_bytes_per_stream": per_stream,
         },
     )
