@@ -79,13 +79,13 @@ def summary(since: float) -> list[str]:
             )
     streams = load_result("stream_ttft", since)
     if streams:
-        added = streams["added_over_direct"]
-        lines.append(
-            f"time to first token added at {streams['method']['concurrency']} concurrent streams: "
-            f"p50 {added['p50_ms']:+.3f} ms, p99 {added['p99_ms']:+.3f} ms; "
-            f"{streams['rss_bytes_per_stream'] / 1024:.1f} KiB per stream, "
-            f"{streams['cpu_ms_per_1000_tokens']:.1f} ms CPU per 1000 tokens"
-        )
+        for name, added in streams["added_over_direct"].items():
+            lines.append(
+                f"time to first token added at {streams['method']['concurrency']} concurrent "
+                f"streams ({name}): p50 {added['p50_ms']:+.3f} ms, p99 {added['p99_ms']:+.3f} ms; "
+                f"{streams['rss_bytes_per_stream'][name] / 1024:.1f} KiB per stream, "
+                f"{streams['cpu_ms_per_1000_tokens'][name]:.1f} ms CPU per 1000 tokens"
+            )
     stall = load_result("s3_stall", since)
     if stall:
         lines.append(

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -28,6 +29,7 @@ from harness import (
     LOAD_CPU,
     PROXY_CPU,
     Children,
+    SidecarProcess,
     describe_machine,
     free_port,
     machine,
@@ -164,6 +166,51 @@ def start_llm(children: Children, work: Path) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+@dataclass
+class Proxy:
+    """A sidecar under test, with its CPU time over its runs and the tokens it relayed."""
+
+    sidecar: SidecarProcess
+    idle_rate: float = 0.0  # CPU seconds per second of its own background work
+    cpu: float = 0.0
+    tokens: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sidecar.port}/v1/chat/completions"
+
+    def settle(self) -> None:
+        """Measure the background CPU rate (delivery loop, timers), subtracted from runs."""
+        before = cpu_seconds(self.sidecar.child.pid)
+        time.sleep(2.0)
+        self.idle_rate = (cpu_seconds(self.sidecar.child.pid) - before) / 2.0
+
+
+def run_rounds(
+    args: argparse.Namespace, upstream: str, proxies: dict[str, Proxy]
+) -> dict[str, list[dict[str, float]]]:
+    urls = {"direct": f"{upstream}/v1/chat/completions"}
+    urls.update((name, proxy.url) for name, proxy in proxies.items())
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+    for round_number in range(1, args.rounds + 1):
+        for name, url in urls.items():
+            proxy = proxies.get(name)
+            before = cpu_seconds(proxy.sidecar.child.pid) if proxy else 0.0
+            started = time.monotonic()
+            ttfts, received = asyncio.run(run_streams(url, args.streams, args.concurrency))
+            if proxy is not None:
+                spent = cpu_seconds(proxy.sidecar.child.pid) - before
+                proxy.cpu += spent - proxy.idle_rate * (time.monotonic() - started)
+                proxy.tokens += received
+            result = {"p50_ms": percentile(ttfts, 0.5), "p99_ms": percentile(ttfts, 0.99)}
+            runs[name].append(result)
+            say(
+                f"round {round_number} {name:<12} TTFT p50 {result['p50_ms']:7.3f} ms  "
+                f"p99 {result['p99_ms']:7.3f} ms  ({len(ttfts)} streams, {received} tokens)"
+            )
+    return runs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raise_on_sigterm()
@@ -174,68 +221,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(
         f"method: {args.streams} streams of {TOKENS} tokens per run, {args.concurrency} in "
         f"flight, {args.rounds} interleaved rounds; server: examples/llm_server.py (20 ms to "
-        f"the first token, 10 ms per token); proxy on CPU {PROXY_CPU}, server + client on "
-        f"CPU {LOAD_CPU}; sidecar at {args.sampling:g} % sampling"
+        f"the first token, 10 ms per token); direct, and through a sidecar with capture off "
+        f"and with {args.sampling:g} % capture; proxy on CPU {PROXY_CPU}, server + client on "
+        f"CPU {LOAD_CPU}"
     )
-    runs: dict[str, list[dict[str, float]]] = {"direct": [], "sidecar": []}
     with tempfile.TemporaryDirectory(prefix="infertap-bench-") as tmp, Children() as children:
         work = Path(tmp)
         upstream = start_llm(children, work)
-        sidecar = start_sidecar(
-            children, "streams", upstream, work, sampling=args.sampling, cpus=PROXY_CPU
-        )
-        urls = {
-            "direct": f"{upstream}/v1/chat/completions",
-            "sidecar": f"http://127.0.0.1:{sidecar.port}/v1/chat/completions",
+        proxies = {
+            name: Proxy(
+                start_sidecar(children, name, upstream, work, sampling=rate, cpus=PROXY_CPU)
+            )
+            for name, rate in (("capture_off", 0.0), ("capture_100", args.sampling))
         }
-        # The sidecar's own background work (delivery loop, timers), subtracted from each run.
-        idle_before = cpu_seconds(sidecar.child.pid)
-        time.sleep(2.0)
-        idle_rate = (cpu_seconds(sidecar.child.pid) - idle_before) / 2.0
-        cpu = 0.0
-        tokens = 0
-        for round_number in range(1, args.rounds + 1):
-            for name, url in urls.items():
-                before, started = cpu_seconds(sidecar.child.pid), time.monotonic()
-                ttfts, received = asyncio.run(run_streams(url, args.streams, args.concurrency))
-                if name == "sidecar":
-                    elapsed = time.monotonic() - started
-                    cpu += cpu_seconds(sidecar.child.pid) - before - idle_rate * elapsed
-                    tokens += received
-                result = {"p50_ms": percentile(ttfts, 0.5), "p99_ms": percentile(ttfts, 0.99)}
-                runs[name].append(result)
-                say(
-                    f"round {round_number} {name:<8} TTFT p50 {result['p50_ms']:7.3f} ms  "
-                    f"p99 {result['p99_ms']:7.3f} ms  ({len(ttfts)} streams, {received} tokens)"
-                )
-        samples = scrape(sidecar.admin_port)
-        idle, peak, held_tokens = asyncio.run(
-            held_rss(urls["sidecar"], args.held, sidecar.child.pid)
-        )
+        for proxy in proxies.values():
+            proxy.settle()
+        runs = run_rounds(args, upstream, proxies)
+        full = proxies["capture_100"]
+        samples = scrape(full.sidecar.admin_port)
+        rss = {
+            name: asyncio.run(held_rss(proxy.url, args.held, proxy.sidecar.child.pid))
+            for name, proxy in proxies.items()
+        }
     summary = {
         name: {key: median([r[key] for r in results]) for key in ("p50_ms", "p99_ms")}
         for name, results in runs.items()
     }
-    added = {key: summary["sidecar"][key] - summary["direct"][key] for key in ("p50_ms", "p99_ms")}
-    per_stream = (peak - idle) / args.held
-    cpu_per_1000 = cpu / tokens * 1000.0 if tokens else float("nan")
+    added = {
+        name: {key: summary[name][key] - summary["direct"][key] for key in ("p50_ms", "p99_ms")}
+        for name in proxies
+    }
+    cpu_per_1000 = {
+        name: proxy.cpu / proxy.tokens * 1e6 if proxy.tokens else float("nan")
+        for name, proxy in proxies.items()
+    }
+    per_stream = {name: (peak - idle) / args.held for name, (idle, peak, _) in rss.items()}
     captured = samples.get('infertap_capture_records_total{outcome="captured"}', 0.0)
     say("")
     for name, values in summary.items():
-        say(f"{name:<8} TTFT p50 {values['p50_ms']:7.3f} ms  p99 {values['p99_ms']:7.3f} ms")
-    say(
-        f"added by the sidecar: p50 {added['p50_ms']:+.3f} ms, p99 {added['p99_ms']:+.3f} ms "
-        f"(target: p99 <= 1 ms); {captured:.0f} streams captured"
-    )
-    say(
-        f"sidecar CPU per 1000 streamed tokens: {cpu_per_1000 * 1000:.1f} ms "
-        f"(relay, assembly and capture; idle background CPU subtracted)"
-    )
-    say(
-        f"sidecar RSS: idle {idle / 2**20:.1f} MiB, with {args.held} streams in flight "
-        f"{peak / 2**20:.1f} MiB: {per_stream / 1024:.1f} KiB per stream "
-        f"({held_tokens} tokens into each, median)"
-    )
+        say(f"{name:<12} TTFT p50 {values['p50_ms']:7.3f} ms  p99 {values['p99_ms']:7.3f} ms")
+    for name in proxies:
+        say(
+            f"added by the sidecar ({name}): p50 {added[name]['p50_ms']:+.3f} ms, "
+            f"p99 {added[name]['p99_ms']:+.3f} ms; CPU per 1000 streamed tokens "
+            f"{cpu_per_1000[name]:.1f} ms; RSS {per_stream[name] / 1024:.1f} KiB per in-flight "
+            f"stream ({rss[name][2]} tokens into each)"
+        )
+    say(f"target: p99 added <= 1 ms at 100 % capture; {captured:.0f} streams captured")
     write_result(
         "stream_ttft",
         {
@@ -247,18 +279,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "server": "examples/llm_server.py, 20 ms first-token delay, 10 ms per token",
                 "pinning": f"proxy on CPU {PROXY_CPU}; server + client on CPU {LOAD_CPU}",
                 "sampling_percentage": args.sampling,
+                "held_streams": args.held,
             },
             "machine": info,
             "runs": runs,
             "median": summary,
             "added_over_direct": added,
             "captured_streams": captured,
-            "cpu_ms_per_1000_tokens": cpu_per_1000 * 1000,
-            "rss_idle_bytes": idle,
-            "rss_held_bytes": peak,
-            "held_streams": args.held,
-            "held_tokens_median": held_tokens,
+            "cpu_ms_per_1000_tokens": cpu_per_1000,
             "rss_bytes_per_stream": per_stream,
+            "held_tokens_median": {name: value[2] for name, value in rss.items()},
         },
     )
     return 0
