@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from sidecar.capture.genai_metrics import OTHER_MODEL, GenAiMetrics, ModelLabels
 from sidecar.capture.streams import StreamCapture
+from sidecar.settings import parse_settings
 from tests.sidecar.test_streams import CHAT, SSE
 
 
@@ -41,3 +42,10 @@ def test_a_stream_and_a_plain_response_are_counted() -> None:
     metrics.observe_response("text/csv", b'"usage",1')
     assert sample(registry, "infertap_gen_ai_tokens_total", model=OTHER_MODEL, type="input") == 5
     assert sample(registry, "infertap_capture_event_streams_total", assembly="assembled") == 1
+
+
+def test_gen_ai_models_flag_and_environment() -> None:
+    assert parse_settings([], environ={}).gen_ai_models == ()
+    assert parse_settings(["--gen-ai-models", "a, b"], environ={}).gen_ai_models == ("a", "b")
+    from_env = parse_settings([], environ={"INFERTAP_GEN_AI_MODELS": "llama"})
+    assert from_env.gen_ai_models == ("llama",)
