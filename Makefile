@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := prometheus wrk chromium
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,llm]'
 	touch $@
 
 install: $(STAMP)

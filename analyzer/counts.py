@@ -44,11 +44,14 @@ class RunCounts:
     non_numeric_values: int = 0  # non-numbers in columns the baseline says are numeric
     base64_payloads: int = 0  # BASE64 payloads whose content type names no readable format
     non_finite_values: int = 0  # numbers too large for a double (1e999, inf): profiled as missing
+    other_models: int = 0  # OpenAI-compatible records of another model than --model (skipped)
 
     @property
     def skipped_records(self) -> int:
         """Records that gave no rows to analyse."""
-        return self.error_responses + self.truncated_records + self.empty_records
+        return (
+            self.error_responses + self.truncated_records + self.empty_records + self.other_models
+        )
 
     def add(self, other: RunCounts) -> None:
         for item in fields(self):
@@ -82,6 +85,7 @@ _WARNINGS = {
     "empty_records": "records have nothing to monitor on the chosen side",
     "error_responses": "records are of error responses (HTTP status >= 400; skipped)",
     "truncated_records": "records hold truncated bodies (skipped)",
+    "other_models": "records are of other models than --model (skipped)",
     "outside_window": "records analysed have an inferenceTime outside the window "
     "(records are selected by their hour folder)",
     "bad_inference_time": "records analysed have an inferenceTime that is no ISO 8601 time "

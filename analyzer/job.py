@@ -1,12 +1,14 @@
-"""What one monitoring run is asked to do: the window, the baseline, where to read and write."""
+"""What one run is asked to do (monitoring, model quality): window, baseline, input, output."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 # SageMaker's StoppingCondition.MaxRuntimeInSeconds defaults to 3600 for monitoring schedules.
 DEFAULT_MAX_RUNTIME = 3600.0
+# Labels arrive late: a model-quality run reads label hours up to a day past its window.
+DEFAULT_LABEL_WINDOW = timedelta(hours=24)
 
 
 @dataclass(slots=True)
@@ -33,6 +35,28 @@ class MonitoringJob:
     monitor: str = "both"
     output_columns: int | None = None
     record_hook: str | None = None
+    model: str | None = None  # OpenAI-compatible traffic: this model's records only
     workers: int = 1
     read_concurrency: int = 16
     max_runtime: float = DEFAULT_MAX_RUNTIME
+
+
+@dataclass(slots=True)
+class QualityJob:
+    """Everything one model-quality run needs; `start`/`end` are timezone-aware."""
+
+    captures: str
+    ground_truth: str
+    endpoint_name: str
+    variant_name: str
+    baseline_constraints: str
+    problem_type: str
+    start: datetime
+    end: datetime
+    output: str
+    inference_attribute: str | None = None
+    probability_attribute: str | None = None
+    probability_threshold: float = 0.5
+    label_window: timedelta = DEFAULT_LABEL_WINDOW
+    baseline_statistics: str | None = None
+    read_concurrency: int = 4  # capture files in memory at once: the join's memory bound

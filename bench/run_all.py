@@ -25,6 +25,7 @@ BENCHMARKS = (
     ("cpu_cost.py", 130),
     ("s3_stall.py", 110),
     ("analyzer_throughput.py", 250),
+    ("stream_ttft.py", 120),
 )
 # The whole run stops within this budget, whatever each benchmark does.
 TOTAL_BUDGET = 570.0
@@ -88,6 +89,15 @@ def summary(since: float) -> list[str]:
             f"1000 req/s ({'within' if cost['within_target'] else 'ABOVE'} the "
             f"{cost['target_vcpu_per_1000_rps']} target)"
         )
+    streams = load_result("stream_ttft", since)
+    if streams:
+        for name, added in streams["added_over_direct"].items():
+            lines.append(
+                f"time to first token added at {streams['method']['concurrency']} concurrent "
+                f"streams ({name}): p50 {added['p50_ms']:+.3f} ms, p99 {added['p99_ms']:+.3f} ms; "
+                f"{streams['rss_bytes_per_stream'][name] / 1024:.1f} KiB per stream, "
+                f"{streams['cpu_ms_per_1000_tokens'][name]:.1f} ms CPU per 1000 tokens"
+            )
     stall = load_result("s3_stall", since)
     if stall:
         lines.append(

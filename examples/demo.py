@@ -20,7 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from demo_analysis import AnalyzerFailed, PhaseReport, make_baseline, monitor, summary_table
+from demo_analysis import (
+    AnalyzerFailed,
+    PhaseReport,
+    make_baseline,
+    monitor_phases,
+    summary_table,
+)
+from demo_llm import llm_traffic, monitor_llm, start_llm_server
 from demo_quality import QUALITY_FOLDERS, QualityReport, model_quality, quality_table, unexpected
 from demo_reports import history_page, run_pages
 from demo_traffic import (
@@ -36,7 +43,12 @@ from processes import Child, ChildError, Children, free_port, raise_on_sigterm
 
 VARIANT = "AllTraffic"
 PHASES = ("clean", "drifted")
-EXPECTED = {"clean": "Completed", "drifted": "CompletedWithViolations"}
+EXPECTED = {
+    "clean": "Completed",
+    "drifted": "CompletedWithViolations",
+    "llm-clean": "Completed",
+    "llm-drifted": "CompletedWithViolations",
+}
 STARTED = time.monotonic()
 
 
@@ -149,7 +161,10 @@ def drain(out: Path, sidecar: Sidecar, sent: int) -> int:
 
 
 def clear_previous_run(out: Path) -> None:
-    for name in ("capture", "spool", "logs", "baseline", "monitoring", "history", *QUALITY_FOLDERS):
+    for name in (
+        "capture", "spool", "logs", "baseline", "baseline-llm", "monitoring", "history",
+        *QUALITY_FOLDERS,
+    ):  # fmt: skip
         shutil.rmtree(out / name, ignore_errors=True)
     (out / "train.csv").unlink(missing_ok=True)
 
@@ -159,13 +174,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=Path("demo-output"), help="work folder")
     parser.add_argument("--clean-rows", type=int, default=1500, help="requests, one row each")
     parser.add_argument("--drifted-rows", type=int, default=1500, help="requests, one row each")
-    parser.add_argument("--quick", action="store_true", help="600 + 600 rows (for tests)")
+    parser.add_argument(
+        "--llm-streams", type=int, default=300, help="streamed chats per LLM phase (0: none)"
+    )
+    parser.add_argument("--quick", action="store_true", help="600 + 600 rows, 120 + 120 streams")
     parser.add_argument("--history-hours", type=int, default=12, help="hourly runs in the history")
     parser.add_argument("--seed", type=int, default=7, help="traffic random seed")
     parser.add_argument("--flush-interval", type=float, default=2.0, help="sidecar file age limit")
     args = parser.parse_args(argv)
     if args.quick:
         args.clean_rows, args.drifted_rows, args.history_hours = 600, 600, 5
+        args.llm_streams = min(args.llm_streams, 120)
     return args
 
 
@@ -202,6 +221,20 @@ def start_servers(children: Children, out: Path, flush_interval: float) -> list[
     return sidecars
 
 
+def start_llm_servers(children: Children, out: Path, flush_interval: float) -> list[Sidecar]:
+    """The OpenAI-compatible example server, then one sidecar per LLM phase in front of it."""
+    server, upstream = start_llm_server(children, out)
+    say(f"LLM phase: an OpenAI-compatible server streaming token by token, PID {server.pid}")
+    sidecars = [
+        start_sidecar(children, out, f"support-chat-{phase}", upstream, flush_interval)
+        for phase in PHASES
+    ]
+    for sidecar in sidecars:
+        sidecar.child.wait_http(f"http://127.0.0.1:{sidecar.admin_port}/readyz")
+        say(f"  {sidecar.endpoint}: sidecar PID {sidecar.child.pid}, traffic on :{sidecar.port}")
+    return sidecars
+
+
 def send_traffic(args: argparse.Namespace, sidecars: Sequence[Sidecar]) -> list[PhaseReport]:
     """The clean rows through the first sidecar, the drifted rows through the second."""
     features, data, _ = load_data()
@@ -233,16 +266,7 @@ def analyze(out: Path, reports: Sequence[PhaseReport], window: tuple[datetime, d
     """Baseline from train.csv, then one monitoring run per phase over `window`."""
     say("analyzer baseline: statistics and constraints from the training CSV")
     baseline = make_baseline(out / "train.csv", out / "baseline", out / "logs" / "baseline.log")
-    for report in reports:
-        say(f"analyzer run: {report.endpoint}, hours {window[0]:%H:%M}-{window[1]:%H:%M} UTC")
-        monitor(
-            report,
-            out / "capture",
-            baseline,
-            window,
-            out / "monitoring" / report.endpoint,
-            out / "logs" / f"run-{report.endpoint}.log",
-        )
+    monitor_phases(out, reports, baseline, window, say)
 
 
 def print_summary(out: Path, reports: Sequence[PhaseReport], history: Path) -> int:
@@ -279,8 +303,13 @@ def run(args: argparse.Namespace, children: Children) -> int:
     started = datetime.now(UTC)
     sidecars = start_servers(children, out, args.flush_interval)
     reports = send_traffic(args, sidecars)
+    llm_reports: list[PhaseReport] = []
+    if args.llm_streams:
+        llm_sidecars = start_llm_servers(children, out, args.flush_interval)
+        sidecars += llm_sidecars
+        llm_reports = llm_traffic(llm_sidecars, args.llm_streams, args.seed, say, wait_captured)
     say("stopping the sidecars with SIGTERM: they seal and deliver everything before exiting")
-    for sidecar, report in zip(sidecars, reports, strict=True):
+    for sidecar, report in zip(sidecars, reports + llm_reports, strict=True):
         delivered = drain(out, sidecar, report.records)
         if delivered != report.records:
             raise DemoFailed(f"{report.records - delivered} {report.phase} records were lost")
@@ -291,12 +320,15 @@ def run(args: argparse.Namespace, children: Children) -> int:
         quality = model_quality(
             out, {"good": reports[0].endpoint, "failing": reports[1].endpoint}, window
         )
+        if llm_reports:
+            say("analyzer baseline --captures: the clean LLM phase's traffic is the reference")
+            monitor_llm(out, llm_reports, window, say)
         say(f"a model's history: {args.history_hours} hourly runs, drifting in the last three")
         history = history_page(out, args.history_hours, features=8)
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")
         return 2
-    return max(print_summary(out, reports, history), print_quality(out, quality))
+    return max(print_summary(out, reports + llm_reports, history), print_quality(out, quality))
 
 
 def print_quality(out: Path, reports: list[QualityReport]) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,6 +107,26 @@ def monitor(
         raise AnalyzerFailed(
             f"`analyzer run` for {report.endpoint} reported violations but no "
             f"constraint_violations.json under {output} lists any"
+        )
+
+
+def monitor_phases(
+    out: Path,
+    reports: Sequence[PhaseReport],
+    baseline: tuple[Path, Path],
+    window: tuple[datetime, datetime],
+    say: Callable[[str], None],
+) -> None:
+    """`analyzer run` for each phase's endpoint over `window`, reports under out/monitoring."""
+    for report in reports:
+        say(f"analyzer run: {report.endpoint}, hours {window[0]:%H:%M}-{window[1]:%H:%M} UTC")
+        monitor(
+            report,
+            out / "capture",
+            baseline,
+            window,
+            out / "monitoring" / report.endpoint,
+            out / "logs" / f"run-{report.endpoint}.log",
         )
 
 

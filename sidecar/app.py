@@ -247,10 +247,16 @@ async def start_traffic_site(
     shutdown_timeout: float = 5.0,
     reuse_port: bool = False,
 ) -> TrafficRunner:
-    """Serve a `build_traffic_app` app; stopping the runner drains it (see `drain`)."""
+    """Serve a `build_traffic_app` app; stopping the runner drains it (see `drain`).
+
+    A client that goes away cancels its handler, which closes the upstream request: a model
+    server stops generating for nobody (DESIGN.md section 10); the proxy still records a stream.
+    """
     # Request bodies are forwarded as they came: a gzip body stays gzip (aiohttp's server would
     # otherwise inflate it under its unchanged Content-Encoding header).
-    runner = TrafficRunner(app, auto_decompress=False, **_runner_args(shutdown_timeout))
+    runner = TrafficRunner(
+        app, auto_decompress=False, handler_cancellation=True, **_runner_args(shutdown_timeout)
+    )
     await _start(runner, host, port, reuse_port)
     return runner
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from sidecar.capture.genai_metrics import GenAiMetrics
+
 # Client-observed latency sits around a millisecond through loopback; long tails reach seconds.
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -97,6 +99,8 @@ class SidecarMetrics:
         self.capture_outcomes = CaptureOutcomes(self.registry)
         self._add_delivery(self.registry)
         self._add_clients(self.registry)
+        # Token streams (DESIGN.md section 10); the proxy sets the model labels kept.
+        self.gen_ai = GenAiMetrics(self.registry)
 
     def _add_traffic(self, r: CollectorRegistry) -> None:
         self.requests = Counter(

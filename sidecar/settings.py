@@ -62,6 +62,8 @@ class Settings:
     upload_timeout: float
     workers: int
     log_level: str
+    # Token streams (DESIGN.md section 10); defaults keep older callers of Settings working.
+    gen_ai_models: tuple[str, ...] = ()
 
 
 def parse_size(text: str, option: str) -> int:
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_capture_options(parser.add_argument_group("capture"))
     _add_delivery_options(parser.add_argument_group("delivery"))
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    _add_gen_ai_options(parser)
     return parser
 
 
@@ -192,6 +195,16 @@ def _add_delivery_options(out: argparse._ArgumentGroup) -> None:
     )
     out.add_argument(
         "--shutdown-grace", type=float, default=25.0, help="seconds to drain on SIGTERM"
+    )
+
+
+def _add_gen_ai_options(parser: argparse.ArgumentParser) -> None:
+    gen_ai = parser.add_argument_group("generative traffic (token streams)")
+    gen_ai.add_argument(
+        "--gen-ai-models",
+        default="",
+        help="comma-separated model names kept as the `model` label of the GenAI metrics; "
+        "empty: the first 10 seen (every other model is labelled `other`)",
     )
 
 
@@ -305,4 +318,5 @@ def validate(a: Mapping[str, object]) -> Settings:
         upload_timeout=_number(a["upload_timeout"], "--upload-timeout", 0.01),
         workers=int(_number(a["workers"], "--workers", 1, 64)),
         log_level=str(a["log_level"]),
+        gen_ai_models=_csv_list(str(a.get("gen_ai_models") or "")),
     )

@@ -14,10 +14,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from analyzer.commands.flags import apply_env, configure_logging, parse_flag
+from analyzer.commands.flags import apply_env, configure_logging, parse_flag, parse_utc_time
 from analyzer.errors import AnalyzerError, ConfigError
+from analyzer.pipeline.capture_baseline import profile_capture_window
 from analyzer.reading import storage
 from analyzer.reading.datasets import FORMATS, ProgressReporter, profile_dataset
 from analyzer.reporting import baseline_files
@@ -28,6 +30,7 @@ from analyzer.reporting.baseline_files import (
     MonitoringConfig,
     Statistics,
 )
+from sidecar.common.options import env_name
 
 DOMAIN_MAX_DISTINCT = 120
 DOMAIN_MAX_SINGLETON_SHARE = 0.1
@@ -92,13 +95,68 @@ def create_baseline(
         )
     )
     profile = profile_dataset(dataset, fmt=fmt, header=header, columns=columns, progress=reporter)
-    statistics = profile.to_statistics()
+    return write_baseline(profile.to_statistics(), output)
+
+
+def write_baseline(statistics: Statistics, output: str) -> BaselineResult:
+    """Suggest constraints from `statistics` and write both files under `output`."""
     constraints = suggest_constraints(statistics)
     statistics_url = storage.join(output, STATISTICS_FILE)
     constraints_url = storage.join(output, CONSTRAINTS_FILE)
     baseline_files.dump_statistics(statistics, statistics_url)
     baseline_files.dump_constraints(constraints, constraints_url)
     return BaselineResult(statistics, constraints, statistics_url, constraints_url)
+
+
+def create_capture_baseline(
+    captures: str,
+    endpoint: str,
+    variant: str,
+    start: datetime,
+    end: datetime,
+    output: str,
+    *,
+    columns: Sequence[str] | None = None,
+    model: str | None = None,
+) -> BaselineResult:
+    """Profile a reference window of captured traffic and write the baseline files."""
+    statistics = profile_capture_window(
+        captures, endpoint, variant, start, end, columns=columns, model=model
+    )
+    return write_baseline(statistics, output)
+
+
+def _add_capture_window_options(parser: argparse.ArgumentParser) -> None:
+    window = parser.add_argument_group(
+        "a reference window of captured traffic (instead of --dataset)"
+    )
+    window.add_argument("--captures", default=None, help="capture prefix: s3://, file:/// or path")
+    window.add_argument("--endpoint-name", default=None, help="endpoint (first folder)")
+    window.add_argument("--variant-name", default="AllTraffic", help="variant (second folder)")
+    window.add_argument("--start", default=None, help="window start, e.g. 2026-11-25T08:00:00Z")
+    window.add_argument("--end", default=None, help="window end (exclusive)")
+    window.add_argument(
+        "--model", default=None, help="OpenAI-compatible traffic: only this model's records"
+    )
+
+
+def _baseline_from_captures(args: argparse.Namespace, columns: list[str] | None) -> BaselineResult:
+    if args.dataset:
+        raise ConfigError("give --dataset or --captures, not both")
+    for flag in ("endpoint_name", "start", "end"):
+        if not getattr(args, flag):
+            name = "--" + flag.replace("_", "-")
+            raise ConfigError(f"{name} is required with --captures (or set {env_name(flag)})")
+    return create_capture_baseline(
+        args.captures,
+        args.endpoint_name,
+        args.variant_name,
+        parse_utc_time(args.start, "--start"),
+        parse_utc_time(args.end, "--end"),
+        args.output,
+        columns=columns,
+        model=args.model or None,
+    )
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -115,6 +173,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _add_dataset_flags(parser.add_argument_group("the dataset"))
     parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
+    _add_capture_window_options(parser)
     apply_env(parser)
     return parser
 
@@ -158,25 +217,39 @@ def run(args: argparse.Namespace) -> int:
     """Execute `baseline`; 0 on success, 2 with a one-line message on stderr otherwise."""
     configure_logging("info")
     try:
-        if not args.dataset:
-            raise ConfigError("--dataset is required (or set INFERTAP_DATASET)")
         if not args.output:
             raise ConfigError("--output is required (or set INFERTAP_OUTPUT)")
-        if args.format is not None and args.format not in FORMATS:
-            raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
         columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
         if columns is not None and not all(columns):
             raise ConfigError(f"--columns has an empty name: {args.columns!r}")
-        result = create_baseline(
-            args.dataset,
-            args.output,
-            fmt=args.format,
-            header=_header_flag(args.header),
-            columns=columns,
-        )
+        if getattr(args, "captures", None):
+            result = _baseline_from_captures(args, columns)
+        else:
+            result = _baseline_from_dataset(args, columns)
     except AnalyzerError as exc:
         print(f"infertap-analyzer baseline: error: {exc}", file=sys.stderr)
         return 2
+    return _report(result)
+
+
+def _baseline_from_dataset(args: argparse.Namespace, columns: list[str] | None) -> BaselineResult:
+    if not args.dataset:
+        raise ConfigError(
+            "--dataset is required (or --captures for a window of captured traffic; "
+            "or set INFERTAP_DATASET)"
+        )
+    if args.format is not None and args.format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
+    return create_baseline(
+        args.dataset,
+        args.output,
+        fmt=args.format,
+        header=_header_flag(args.header),
+        columns=columns,
+    )
+
+
+def _report(result: BaselineResult) -> int:
     stats = result.statistics
     print(
         f"wrote {result.statistics_url} and {result.constraints_url} "

@@ -22,7 +22,8 @@ from analyzer.commands.flags import (
     whole_number,
 )
 from analyzer.errors import AnalyzerError, ConfigError
-from analyzer.pipeline.quality import QualityJob, run_quality
+from analyzer.job import QualityJob
+from analyzer.pipeline.quality import run_quality
 from sidecar.common.options import env_name
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

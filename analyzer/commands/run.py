@@ -94,6 +94,7 @@ def _add_decoding_flags(group: argparse._ArgumentGroup) -> None:
         help="how many leading baseline columns are model outputs (default: detected)",
     )
     add("--record-hook", default=None, help="package.module:function decoding other payloads")
+    add("--model", default=None, help="OpenAI-compatible traffic: only this model's records")
 
 
 def _add_execution_flags(group: argparse._ArgumentGroup) -> None:
@@ -142,6 +143,7 @@ def job_from_args(args: argparse.Namespace) -> MonitoringJob:
         if output_columns in (None, "")
         else whole_number(output_columns, "--output-columns", 0),
         record_hook=args.record_hook or None,
+        model=args.model or None,
         workers=whole_number(args.workers, "--workers", 1),
         read_concurrency=whole_number(args.read_concurrency, "--read-concurrency", 1),
         max_runtime=seconds(args.max_runtime, "--max-runtime"),

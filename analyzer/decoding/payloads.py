@@ -61,6 +61,8 @@ class DecodeOptions:
     monitor: str = "both"
     output_columns: int | None = None
     record_hook: str | None = None
+    # OpenAI-compatible traffic of this model only (a per-model breakdown); None: every record.
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if self.monitor not in MONITOR_SIDES:

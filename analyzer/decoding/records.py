@@ -14,7 +14,8 @@ import orjson
 from analyzer.counts import RunCounts
 from analyzer.reading.window import Placement, TimeWindow, is_inference_time
 
-Sides = tuple[Any, Any]  # (endpointInput, endpointOutput) as parsed: dicts, or anything else
+# (endpointInput, endpointOutput, eventMetadata) as parsed: dicts, or anything else
+Sides = tuple[Any, Any, Any]
 
 
 def split_records(data: bytes) -> tuple[list[bytes], bool]:
@@ -71,7 +72,7 @@ def record_sides(data: bytes, counts: RunCounts, window: TimeWindow | None) -> I
             moment = metadata.get("inferenceTime")
             if moment != times.last or times.verdict is not Placement.INSIDE:
                 times.check(moment)
-        yield capture.get("endpointInput"), capture.get("endpointOutput")
+        yield capture.get("endpointInput"), capture.get("endpointOutput"), metadata
 
 
 class _TimeChecker:

@@ -25,6 +25,7 @@ from analyzer.decoding.columns import (
 )
 from analyzer.decoding.csv_fast import CsvBatcher
 from analyzer.decoding.json_fast import InstanceBatcher
+from analyzer.decoding.openai import descriptors
 from analyzer.decoding.payloads import DecodeOptions, Decoder, max_values
 from analyzer.decoding.records import record_sides
 from analyzer.profiling.dataset import ColumnValues, DatasetProfile
@@ -54,12 +55,14 @@ class CaptureProfiler:
         if options.monitor == "both" and options.columns and not self.decoder.hooked:
             self._json = InstanceBatcher(options.columns[0], max_values(options.columns))
         self._rows: list[dict[str, Any]] = []
+        self._model = options.model
 
     def add_file(self, data: bytes) -> None:
         """Profile the records of one capture file's bytes."""
         json, csv, decoder, limit = self._json, self._csv, self.decoder, self._batch_rows
         csv_took_last = False  # traffic is all of a kind: try first what took the last record
-        for endpoint_input, endpoint_output in record_sides(data, self.counts, self._window):
+        sides = record_sides(data, self.counts, self._window)
+        for endpoint_input, endpoint_output, metadata in sides:
             # The fast paths line columns up by the output width, known after the first record.
             width = decoder.output_width
             if width is not None:
@@ -77,10 +80,20 @@ class CaptureProfiler:
                     if csv.last_size >= limit:
                         self._apply(csv.take())
                     continue
-            self._add_general(endpoint_input, endpoint_output)
+            self._add_general(endpoint_input, endpoint_output, metadata)
 
-    def _add_general(self, endpoint_input: Any, endpoint_output: Any) -> None:
-        rows = self.decoder.record_rows(endpoint_input, endpoint_output)
+    def _add_general(self, endpoint_input: Any, endpoint_output: Any, metadata: Any) -> None:
+        # OpenAI-compatible exchanges become descriptor features (analyzer.decoding.openai).
+        row = descriptors(
+            endpoint_input, endpoint_output, metadata if type(metadata) is dict else {}
+        )
+        if row is not None:
+            if self._model is not None and row["model"] != self._model:
+                self.counts.other_models += 1
+                return
+            rows = [row]
+        else:
+            rows = self.decoder.record_rows(endpoint_input, endpoint_output)
         if not rows:
             return
         if _data_chars(endpoint_input) + _data_chars(endpoint_output) > LONG_VALUE_CHARS:

@@ -129,6 +129,7 @@ def _analyse(job: MonitoringJob, result: ExecutionResult, stop: StopToken) -> No
         monitor=job.monitor,
         output_columns=job.output_columns,
         record_hook=job.record_hook,
+        model=job.model,
     )
     profiled = profile_window(job, options, result, stop)
     profile, counts = profiled.profile, result.counts

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -25,6 +23,7 @@ from analyzer.checking.quality.predictions import Predictor
 from analyzer.checking.quality.problem import BINARY, METRICS_KEY, PROBLEM_TYPES, class_label
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
 from analyzer.errors import AnalyzerError, BaselineError, ConfigError
+from analyzer.job import QualityJob
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
@@ -33,28 +32,6 @@ from analyzer.reporting.html.run_page import write_run_report
 from analyzer.reporting.quality_record import QualityResult, execution_record, message
 
 log = logging.getLogger("infertap.analyzer.quality")
-DEFAULT_LABEL_WINDOW = timedelta(hours=24)
-
-
-@dataclass(slots=True)
-class QualityJob:
-    """Everything one model-quality run needs; `start`/`end` are timezone-aware."""
-
-    captures: str
-    ground_truth: str
-    endpoint_name: str
-    variant_name: str
-    baseline_constraints: str
-    problem_type: str
-    start: datetime
-    end: datetime
-    output: str
-    inference_attribute: str | None = None
-    probability_attribute: str | None = None
-    probability_threshold: float = 0.5
-    label_window: timedelta = DEFAULT_LABEL_WINDOW
-    baseline_statistics: str | None = None
-    read_concurrency: int = 4  # capture files in memory at once: the join's memory bound
 
 
 def run_quality(job: QualityJob) -> QualityResult:

@@ -10,7 +10,7 @@ from analyzer.checking.quality.constraints import QualityViolation
 from analyzer.checking.quality.counts import QualityCounts
 
 if TYPE_CHECKING:
-    from analyzer.pipeline.quality import QualityJob
+    from analyzer.job import QualityJob
 
 EXIT_CODES = {"Completed": 0, "CompletedWithViolations": 1}
 

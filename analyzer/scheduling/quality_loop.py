@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from analyzer.pipeline.quality import QualityJob, run_quality
+from analyzer.job import QualityJob
+from analyzer.pipeline.quality import run_quality
 from analyzer.reading import storage
 from analyzer.reporting.quality_record import QualityResult
 from analyzer.scheduling.config import EndpointConfig

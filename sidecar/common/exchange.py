@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -27,3 +29,31 @@ class Exchange:
     upstream_latency: float | None = None  # seconds until the upstream's response headers
     truncated: bool = False
     event_id: str | None = None  # a given eventId (tests, replays); else a fresh random UUID4
+    # A token stream assembled into the equivalent non-streamed response (JSON whatever the
+    # observed type), and the stream's eventMetadata extensions (DESIGN.md section 10).
+    assembled: bool = False
+    extra_metadata: dict[str, Any] | None = None
+
+
+def _clean(text: str | None) -> str | None:
+    """`text` as valid Unicode: header values may carry undecodable bytes as lone surrogates
+    (aiohttp decodes with surrogateescape); each becomes U+FFFD."""
+    if text is None:
+        return None
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def with_valid_text(exchange: Exchange) -> Exchange:
+    """A copy of `exchange` whose header-borne strings are valid Unicode."""
+    return dataclasses.replace(
+        exchange,
+        path=_clean(exchange.path),
+        inference_id=_clean(exchange.inference_id),
+        request_type=_clean(exchange.request_type) or "",
+        response_type=_clean(exchange.response_type) or "",
+        event_id=_clean(exchange.event_id),
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import functools
 import itertools
 import math
@@ -22,7 +21,7 @@ from typing import Any
 import orjson
 
 from sidecar.common.event_ids import EventIds
-from sidecar.common.exchange import Exchange
+from sidecar.common.exchange import Exchange, with_valid_text
 from sidecar.errors import SidecarError
 
 EVENT_VERSION = "0"
@@ -233,30 +232,6 @@ class EncodedBatch:
         return sum(len(hour) for hour in self.hours)
 
 
-def _clean(text: str | None) -> str | None:
-    """`text` as valid Unicode: header values may carry undecodable bytes as lone surrogates
-    (aiohttp decodes with surrogateescape); each becomes U+FFFD."""
-    if text is None:
-        return None
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = text.encode("utf-8", "replace")
-    return raw.decode("utf-8", "replace")
-
-
-def _cleaned(exchange: Exchange) -> Exchange:
-    """A copy of `exchange` whose header-borne strings are valid Unicode."""
-    return dataclasses.replace(
-        exchange,
-        path=_clean(exchange.path),
-        inference_id=_clean(exchange.inference_id),
-        request_type=_clean(exchange.request_type) or "",
-        response_type=_clean(exchange.response_type) or "",
-        event_id=_clean(exchange.event_id),
-    )
-
-
 # The fixed parts of a record line, in SageMaker's key order.
 _OPEN = b'{"captureData":{'
 _INPUT_KEY = b'"endpointInput":'
@@ -274,6 +249,10 @@ _QUOTE = b'"'
 _BASE64_TAIL = b'","encoding":"BASE64"}'
 # content type -> (what precedes a payload's data, what follows text data; None: BASE64 only)
 _Forms = dict[str, tuple[bytes, bytes | None]]
+
+
+# What an assembled token stream is, whatever its observed type: redacted as this.
+ASSEMBLED_TYPE = "application/json"
 
 
 class RecordEncoder:
@@ -306,7 +285,7 @@ class RecordEncoder:
                 try:
                     line = line_of(exchange)
                 except orjson.JSONEncodeError:
-                    line = line_of(_cleaned(exchange))
+                    line = line_of(with_valid_text(exchange))
             except BodyRejected:
                 batch.rejected += 1
                 continue
@@ -335,9 +314,16 @@ class RecordEncoder:
             )
         if form.capture_output:
             parts.append(_NEXT_OUTPUT_KEY if form.capture_input else _OUTPUT_KEY)
-            self._payload(
-                parts, self._output_forms, _OUTPUT, exchange.response_type, exchange.response_body
-            )
+            if exchange.assembled:
+                self._assembled_payload(parts, exchange.response_type, exchange.response_body)
+            else:
+                self._payload(
+                    parts,
+                    self._output_forms,
+                    _OUTPUT,
+                    exchange.response_type,
+                    exchange.response_body,
+                )
         parts.append(_EVENT_ID_KEY)
         parts.append(dumps(exchange.event_id) if exchange.event_id else self._event_ids.next())
         if exchange.inference_id is not None:
@@ -352,6 +338,8 @@ class RecordEncoder:
             parts.append(_LATENCY_KEY + dumps(round(exchange.upstream_latency * 1000.0, 3)))
         if exchange.truncated:
             parts.append(_TRUNCATED)
+        if exchange.extra_metadata:
+            parts.append(b"," + dumps(exchange.extra_metadata)[1:-1])
         parts.append(_CLOSE)
         return b"".join(parts)
 
@@ -380,6 +368,19 @@ class RecordEncoder:
         parts.append(_QUOTE)
         parts.append(base64.b64encode(body))
         parts.append(_BASE64_TAIL)
+
+    def _assembled_payload(self, parts: list[bytes], content_type: str, body: bytes | None) -> None:
+        """An assembled stream's output side: the type as observed (text/event-stream), the data
+        the equivalent JSON response, redacted as JSON."""
+        if body is None:
+            raise ValueError("a body over the capture limit reached the encoder")
+        if self._filter is not None:
+            body = self._filter(ASSEMBLED_TYPE, body)
+        parts.append(
+            b'{"observedContentType":%s,"mode":"OUTPUT","data":' % orjson.dumps(content_type)
+        )
+        parts.append(orjson.dumps(body.decode("utf-8", errors="replace")))
+        parts.append(b',"encoding":"JSON"}')
 
     def _form(self, forms: _Forms, mode: str, content_type: str) -> tuple[bytes, bytes | None]:
         # Key order is SageMaker's: observedContentType, mode, data, encoding.

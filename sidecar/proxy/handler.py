@@ -23,6 +23,7 @@ from prometheus_client import Counter
 
 from sidecar.capture.capturer import Capturer
 from sidecar.capture.sampling import Sampler
+from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
 from sidecar.common.exchange import Exchange
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
@@ -81,6 +82,8 @@ class Proxy:
         self._capture_input = settings.capture_input
         self._capture_output = settings.capture_output
         self._metrics = metrics
+        self._gen_ai = metrics.gen_ai
+        self._gen_ai.keep_models(settings.gen_ai_models)
         self._request_counters: dict[int, Counter] = {}
         self._upstream_duration = metrics.upstream_duration
         self._request_duration = metrics.request_duration
@@ -279,9 +282,10 @@ class Proxy:
         response_body: bytes | None,
         latency: float | None,
         truncated: bool = False,
+        stream: StreamResult | None = None,
     ) -> None:
         """Complete the exchange and hand it to the capture stage as is; a response body over the
-        limit goes as None."""
+        limit goes as None. `stream`: an event stream's assembly and metadata (DESIGN.md 10)."""
         if response_body is not None and len(response_body) > self._max_capture:
             response_body = None
         exchange.status = status
@@ -290,6 +294,9 @@ class Proxy:
         exchange.response_body = response_body
         exchange.upstream_latency = latency
         exchange.truncated = truncated
+        if stream is not None and stream.kind is not None:
+            exchange.assembled = stream.assembled
+            exchange.extra_metadata = stream.metadata
         self._capturer.stage(exchange)
 
     def _failure(
@@ -330,9 +337,10 @@ class Proxy:
         streaming = (
             length is None or length > BUFFER_LIMIT or content_type.startswith("text/event-stream")
         )
-        truncated = False
+        truncated = cancelled = False
         response: web.StreamResponse
         captured: bytes | None
+        stream: StreamResult | None = None
         if not streaming:
             captured = await upstream.read()
             response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers)
@@ -345,15 +353,20 @@ class Proxy:
             except ConnectionError:
                 truncated = True
         else:
-            keep_copy = exchange.sampled and self._capture_output
-            response, captured, truncated = await self._stream(
-                request, upstream, headers, keep_copy
+            response, stream, truncated, cancelled = await self._stream(
+                request, upstream, headers, exchange, content_type
             )
+            captured = stream.body if stream.body is not None or self._capture_output else b""
         self._count_request(upstream.status, exchange.started)
         if exchange.sampled:
             self._stage(
-                request, exchange, upstream.status, content_type, captured, latency, truncated
-            )
+                request, exchange, upstream.status, content_type, captured, latency, truncated,
+                stream,
+            )  # fmt: skip
+        if stream is None:
+            self._gen_ai.observe_response(content_type, captured)
+        elif cancelled:
+            raise asyncio.CancelledError  # recorded; now let the cancellation go on
         return response
 
     async def _stream(
@@ -361,33 +374,37 @@ class Proxy:
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
         headers: CIMultiDict[str],
-        keep_copy: bool,
-    ) -> tuple[web.StreamResponse, bytes | None, bool]:
-        """Relay chunk by chunk as they arrive; returns (response, captured copy, truncated)."""
+        exchange: Exchange,
+        content_type: str,
+    ) -> tuple[web.StreamResponse, StreamResult, bool, bool]:
+        """Relay chunk by chunk as they arrive, each followed by StreamCapture after it is sent;
+        returns (response, what was captured, truncated, cancelled). The capture's body is None
+        when it outgrew --max-capture-bytes (counted as too_large, never stored empty)."""
         response = web.StreamResponse(
             status=upstream.status, reason=upstream.reason, headers=headers
         )
-        limit = self._max_capture
         length = upstream.content_length
-        copy: bytearray | None = bytearray() if keep_copy else None
-        if copy is not None and length is not None and length > limit:
-            copy = None
+        keep = exchange.sampled and self._capture_output
+        if length is not None and length > self._max_capture:
+            keep = False
+        tap = StreamCapture(exchange.started, self._max_capture, keep, content_type)
+        gone = failed = cancelled = False
         try:
             await _prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
-                if copy is not None:
-                    if len(copy) + len(chunk) > limit:
-                        copy = None
-                    else:
-                        copy += chunk
+                tap.feed(chunk)
             await response.write_eof()
         except ConnectionError:
-            # The client went away: what it got is all the capture can say about the answer.
-            return response, _copy_of(copy, keep_copy), True
+            gone = True  # the client went away: what it got is all the capture can say
+        except asyncio.CancelledError:
+            # The client went away while the upstream was silent (the server cancels the
+            # handler): leaving closes the upstream connection, so no tokens go on for nobody.
+            gone = cancelled = True
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The upstream broke off mid-response. The status is sent already, so the only
             # honest signal left for the client is an unterminated body: close the connection.
+            failed = True
             failure = classify_failure(exc)
             self._metrics.upstream_errors.labels(failure.reason).inc()
             self._error_log.warning(
@@ -395,13 +412,6 @@ class Proxy:
             )
             if request.transport is not None:
                 request.transport.close()
-            return response, _copy_of(copy, keep_copy), True
-        return response, _copy_of(copy, keep_copy), False
-
-
-def _copy_of(copy: bytearray | None, wanted: bool) -> bytes | None:
-    """The streamed body's copy for capture: None when one was wanted but the body outgrew the
-    limit (counted as too_large), b"" when none was wanted."""
-    if copy is not None:
-        return bytes(copy)
-    return None if wanted else b""
+        result = tap.finish(gone, failed)
+        self._gen_ai.observe_stream(result)
+        return response, result, result.outcome != COMPLETED, cancelled

@@ -223,6 +223,9 @@ def _send_traffic(sidecar: SidecarProcess) -> None:
         assert _post(sidecar.url + "/invocations", body) == 200
     # The upstream stays silent past --upstream-timeout: 504, counted as an upstream error.
     assert _post(sidecar.url + "/slow?seconds=2", b"") == 504
+    # One OpenAI-compatible token stream, for the GenAI panels.
+    chat = b'{"model": "fixture", "stream": true, "messages": []}'
+    assert _post(sidecar.url + "/v1/chat/completions", chat, "application/json") == 200
     wait_until(
         lambda: sidecar.metric("infertap_uploads_total", outcome="success") > 0,
         timeout=20,

@@ -67,9 +67,24 @@ def test_demo_captures_traffic_and_finds_the_drift(tmp_path: Path) -> None:
     )
     assert re.search(r"Metric accuracy with [0-9.]+ was LessThanThreshold [0-9.]+", table)
     pages = re.findall(r"^  (?:run report|history):\s+(\S+)$", table, re.M)
-    assert [Path(p).name for p in pages] == ["report.html", "report.html", "history.html"]
-    assert all(Path(p).stat().st_size > 10_000 for p in pages)
-    assert "mean_texture" in Path(pages[1]).read_text()  # the drifted endpoint's page
+    names = [Path(p).name for p in pages]
+    # One page per monitored phase (the tabular and the LLM phases), then the history.
+    assert names[-1] == "history.html" and names[:-1] == ["report.html"] * (len(names) - 1)
+    assert len(names) >= 3 and all(Path(p).stat().st_size > 10_000 for p in pages)
+    assert any("mean_texture" in Path(p).read_text() for p in pages[:-1])  # the drifted page
+
+    # The LLM phase: streams captured as the assembled responses, drift in the descriptors.
+    chats = records(tmp_path / "capture" / "support-chat-drifted" / "AllTraffic")
+    assert len(chats) == 120
+    chat = parse_record(chats[0])
+    assert chat.endpoint_output is not None and chat.endpoint_output.encoding == "JSON"
+    assert json.loads(chat.endpoint_output.data)["object"] == "chat.completion"
+    assert chat.metadata["stream"] is True and chat.metadata["timeToFirstTokenMs"] > 0
+    assert re.search(r"^llm-clean\s+support-chat-clean\s+120\s+Completed\s+none$", table, re.M)
+    drift = re.search(r"^llm-drifted\s+support-chat-drifted\s+120\s+CompletedWithViolations\s+"
+                      r"baseline_drift_check: (.*)$", table, re.M)  # fmt: skip
+    assert drift is not None
+    assert {"prompt_chars", "completion_tokens"} <= set(drift.group(1).split(", "))
 
 
 def alive(pid: int) -> bool:

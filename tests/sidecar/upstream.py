@@ -18,6 +18,7 @@ Routes:
   GET  /status/N         empty answer with status N
   GET  /headers          response with hop-by-hop headers, repeated Set-Cookie, odd casing
   GET  /gzip             a gzip-encoded JSON body with Content-Encoding: gzip
+  POST /v1/chat/completions  OpenAI-compatible, as tests/sidecar/llm_upstream.py answers it
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import gzip
 import json
 
 from aiohttp import web
+
+from tests.sidecar.llm_upstream import completions
 
 HOLDS: dict[str, asyncio.Event] = {}
 HOLD_TIMEOUT = 20.0
@@ -176,6 +179,7 @@ def build_app() -> web.Application:
     app.router.add_get("/headers", headers)
     app.router.add_get("/gzip", gzipped)
     app.router.add_route("*", "/echo{tail:.*}", echo)
+    app.router.add_post("/v1/chat/completions", completions)
     return app
 
 
