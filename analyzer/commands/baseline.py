@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.commands.flags import apply_env, configure_logging, parse_flag
+from analyzer.engines.spark.flags import add_engine_flags, engine_from_args
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading import storage
 from analyzer.reading.datasets import FORMATS, ProgressReporter, profile_dataset
@@ -84,14 +85,25 @@ def create_baseline(
     fmt: str | None = None,
     header: bool = True,
     columns: Sequence[str] | None = None,
+    engine: str = "local",
+    spark_master: str | None = None,
 ) -> BaselineResult:
     """Profile `dataset` and write statistics.json and constraints.json under `output`."""
-    reporter = ProgressReporter(
-        lambda rows, elapsed: log.info(
-            "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
+    if engine == "spark":
+        from analyzer.engines.spark.datasets import profile_dataset as on_spark
+        from analyzer.engines.spark.session import spark_session
+
+        spark = spark_session(spark_master)
+        profile = on_spark(spark, dataset, fmt=fmt, header=header, columns=columns)
+    else:
+        reporter = ProgressReporter(
+            lambda rows, elapsed: log.info(
+                "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
+            )
         )
-    )
-    profile = profile_dataset(dataset, fmt=fmt, header=header, columns=columns, progress=reporter)
+        profile = profile_dataset(
+            dataset, fmt=fmt, header=header, columns=columns, progress=reporter
+        )
     statistics = profile.to_statistics()
     constraints = suggest_constraints(statistics)
     statistics_url = storage.join(output, STATISTICS_FILE)
@@ -115,6 +127,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _add_dataset_flags(parser.add_argument_group("the dataset"))
     parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
+    add_engine_flags(parser)
     apply_env(parser)
     return parser
 
@@ -167,12 +180,15 @@ def run(args: argparse.Namespace) -> int:
         columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
         if columns is not None and not all(columns):
             raise ConfigError(f"--columns has an empty name: {args.columns!r}")
+        engine, spark_master = engine_from_args(args)
         result = create_baseline(
             args.dataset,
             args.output,
             fmt=args.format,
             header=_header_flag(args.header),
             columns=columns,
+            engine=engine,
+            spark_master=spark_master,
         )
     except AnalyzerError as exc:
         print(f"infertap-analyzer baseline: error: {exc}", file=sys.stderr)

@@ -1,0 +1,94 @@
+"""The Spark engine's only calls into the rest of the analyzer: profiles, readers, decoders.
+
+Every entry point the executors and the driver use is named here once, so a restructure of
+analyzer.decoding / analyzer.engines / analyzer.reading re-points this module and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from analyzer.decoding.ingest import PartialProfile, TimeWindow, profile_capture_files
+from analyzer.decoding.payloads import DecodeOptions
+from analyzer.engines.local import Profiled, merge, split_by_size, with_output_width
+from analyzer.profiling.dataset import ColumnValues, DatasetProfile
+from analyzer.profiling.types import classify_arrow
+from analyzer.reading import datasets
+from analyzer.reading.storage import ObjectInfo
+
+__all__ = [
+    "DatasetProfile",
+    "DecodeOptions",
+    "ObjectInfo",
+    "PartialProfile",
+    "Profiled",
+    "TimeWindow",
+    "arrow_values",
+    "detect_format",
+    "fix_output_width",
+    "json_line_columns",
+    "merge_parts",
+    "profile_capture_share",
+    "split_files",
+    "text_columns",
+]
+
+FORMATS = datasets.FORMATS
+
+
+def detect_format(url: str) -> str:
+    """The dataset format from the file name, as the local engine tells it."""
+    return datasets.detect_format(url)
+
+
+def text_columns(batch: Any) -> dict[str, ColumnValues]:
+    """CSV text columns of an Arrow batch, classified as Deequ does (nulls and "" missing)."""
+    return {name: classify_arrow(batch.column(i)) for i, name in enumerate(batch.schema.names)}
+
+
+def arrow_values(batch: Any) -> dict[str, ColumnValues]:
+    """Typed Arrow columns (Parquet) as the local Parquet reader profiles them."""
+    import pyarrow as pa
+
+    return {
+        name: datasets._arrow_column(batch.column(i), pa)
+        for i, name in enumerate(batch.schema.names)
+    }
+
+
+def json_line_columns(lines: Sequence[str], where: str) -> Iterator[tuple[dict[str, Any], int]]:
+    """JSON Lines text as the local reader's columns (nested objects flattened to a.b)."""
+    handle = io.StringIO("\n".join(lines))
+    yield from datasets.jsonl_chunks(handle, where, chunk_rows=max(1, len(lines)))
+
+
+def profile_capture_share(
+    urls: Sequence[str],
+    options: DecodeOptions,
+    concurrency: int,
+    window: TimeWindow | None,
+) -> PartialProfile:
+    """Read, decode and profile capture files with the local engine's readers (bytes out)."""
+    return profile_capture_files(urls, options, concurrency, window)
+
+
+def fix_output_width(first_url: str, options: DecodeOptions) -> DecodeOptions:
+    """Fix the output width from the first file, so every executor lines columns up alike."""
+    return with_output_width(first_url, options)
+
+
+def split_files(files: list[ObjectInfo], shares: int) -> list[list[str]]:
+    """Files in `shares` lists of similar total size."""
+    return split_by_size(files, shares)
+
+
+def merge_parts(parts: list[PartialProfile]) -> Profiled:
+    """The executors' partial profiles merged, their counts summed."""
+    return merge(parts)
+
+
+def update(profile: DatasetProfile, columns: Mapping[str, ColumnValues], rows: int) -> None:
+    """Absorb a batch of columns into `profile`."""
+    profile.update_columns(columns, rows)
