@@ -11,6 +11,7 @@ from analyzer.errors import ConfigError
 
 ENGINES = ("local", "spark")
 APP_NAME = "infertap-analyzer"
+ARROW_BATCH_ROWS = 65_536
 
 
 def check_engine(engine: str) -> str:
@@ -46,4 +47,6 @@ def spark_session(master: str | None = None) -> Any:
         # Not under spark-submit (which sets the master itself): this machine's cores.
         builder = builder.master("local[*]")
     builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    # mapInArrow batches as large as the local engine's chunks: fewer per-batch sketch updates.
+    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
     return builder.getOrCreate()
