@@ -10,15 +10,21 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
+from datasketches import kll_doubles_sketch
+
 from analyzer.decoding.ingest import PartialProfile, TimeWindow, profile_capture_files
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.engines.local import Profiled, merge, split_by_size, with_output_width
 from analyzer.profiling.dataset import ColumnValues, DatasetProfile
+from analyzer.profiling.feature import FeatureProfile
+from analyzer.profiling.kll import KLL_K
 from analyzer.profiling.types import classify_arrow
 from analyzer.reading import datasets
 from analyzer.reading.storage import ObjectInfo
 
 __all__ = [
+    "KLL_K",
     "DatasetProfile",
     "DecodeOptions",
     "ObjectInfo",
@@ -30,7 +36,9 @@ __all__ = [
     "fix_output_width",
     "json_line_columns",
     "merge_parts",
+    "numeric_feature",
     "profile_capture_share",
+    "profile_of",
     "split_files",
     "text_columns",
 ]
@@ -92,3 +100,39 @@ def merge_parts(parts: list[PartialProfile]) -> Profiled:
 def update(profile: DatasetProfile, columns: Mapping[str, ColumnValues], rows: int) -> None:
     """Absorb a batch of columns into `profile`."""
     profile.update_columns(columns, rows)
+
+
+def numeric_feature(
+    name: str,
+    *,
+    integral: bool,
+    stats: Mapping[str, Any],
+    sketch: bytes | None,
+) -> FeatureProfile:
+    """A typed numeric column's profile from Spark's aggregates and its KLL sketch's bytes.
+
+    As the local Parquet path has it: nulls and NaN missing, infinities non-finite (and missing),
+    every present value Integral for integer types and Fractional otherwise, no texts kept.
+    """
+    count = int(stats["count"])
+    feature = FeatureProfile(name=name, missing=int(stats["missing"]))
+    feature.add_non_finite(int(stats["non_finite"]))
+    if count == 0:
+        return feature
+    total = float(stats["sum"])
+    feature.add_moments(
+        count, total, float(stats["var_pop"]) * count, float(stats["min"]), float(stats["max"])
+    )
+    feature.integral, feature.fractional = (count, 0) if integral else (0, count)
+    feature.numeric_texts = None
+    assert sketch is not None
+    feature.sketch = kll_doubles_sketch.deserialize(bytes(sketch))
+    return feature
+
+
+def profile_of(item_count: int, features: Sequence[FeatureProfile]) -> DatasetProfile:
+    """A DatasetProfile of `item_count` rows holding `features`, through its serialised form."""
+    raw = orjson.loads(DatasetProfile().to_bytes())
+    raw["item_count"] = item_count
+    raw["features"] = [feature.to_json() for feature in features]
+    return DatasetProfile.from_bytes(orjson.dumps(raw))

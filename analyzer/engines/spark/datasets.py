@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from analyzer.engines.spark import adapter, partitions
+from analyzer.engines.spark import adapter, native, partitions
 from analyzer.errors import DatasetError
 
 
@@ -27,17 +27,40 @@ def profile_dataset(
     if fmt not in adapter.FORMATS:
         raise DatasetError(f"--format must be one of {', '.join(adapter.FORMATS)}, got {fmt!r}")
     frame, profile_partition = _read(spark, url, fmt, header, columns)
+    names = list(frame.columns) if fmt != "jsonl" else []
+    # Typed numbers (Parquet) are sketched by Spark itself where it can; the rest in Python.
+    sketched = native.numeric_columns(frame) if fmt == "parquet" and native.supported(spark) else {}
+    rest = [name for name in names if name not in sketched]
     try:
-        rows = frame.mapInArrow(profile_partition, partitions.PROFILE_SCHEMA).collect()
+        python_part = frame.select(*map(_quoted, rest)) if sketched else frame
+        profile = _profile_partitions(python_part, profile_partition, rest)
+        if sketched:
+            rows, features = native.profile_numeric(frame, sketched)
+            by_name = {feature.name: feature for feature in features}
+            ordered = [by_name[n] if n in by_name else profile.feature(n) for n in names]
+            profile = adapter.profile_of(rows, ordered)
+    except DatasetError:
+        raise
     except Exception as exc:  # Spark wraps executor errors in its own (Java or Python) types
         raise DatasetError(f"Spark could not profile {url}: {_first_line(exc)}") from exc
-    names = list(frame.columns) if fmt != "jsonl" else []
-    profile = adapter.DatasetProfile(names)
-    for row in rows:
-        profile.absorb(adapter.DatasetProfile.from_bytes(bytes(row.profile)))
     if profile.item_count == 0:
         raise DatasetError(f"{url} has no data rows; a baseline needs at least one")
     return profile
+
+
+def _profile_partitions(
+    frame: Any, profile_partition: partitions.ProfilePartition, names: list[str]
+) -> adapter.DatasetProfile:
+    """Each partition profiled by `profile_partition`, merged in partition order."""
+    profile = adapter.DatasetProfile(names)
+    if frame.columns:  # none left when Spark sketched every column itself
+        for row in frame.mapInArrow(profile_partition, partitions.PROFILE_SCHEMA).collect():
+            profile.absorb(adapter.DatasetProfile.from_bytes(bytes(row.profile)))
+    return profile
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _read(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,11 @@ def test_json_lines_keep_their_json_types(spark: Any, tmp_path: Path) -> None:
     assert_same_profile(on_spark(spark, str(path)), locally(str(path)))
 
 
+def ratio(i: int) -> float | None:
+    """Every 50th value is null, NaN, +inf or -inf in turn."""
+    return [None, math.nan, math.inf, -math.inf][i // 50 % 4] if i % 50 == 0 else i / 7
+
+
 def test_parquet_keeps_its_arrow_types(spark: Any, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -87,11 +93,16 @@ def test_parquet_keeps_its_arrow_types(spark: Any, tmp_path: Path) -> None:
             "score": pa.array([r["score"] for r in rows], pa.float64()),
             "city": pa.array([None if i % 9 == 0 else r["city"] for i, r in enumerate(rows)]),
             "flag": pa.array([i % 3 == 0 for i in range(ROWS)]),
+            # NaN and null missing, infinities non-finite: as locally, on Spark's own sketches too.
+            "ratio": pa.array([ratio(i) for i in range(ROWS)], pa.float32()),
+            "empty": pa.array([None] * ROWS, pa.float64()),
         }
     )
     path = tmp_path / "train.parquet"
     pq.write_table(table, path, row_group_size=1000)
-    assert_same_profile(on_spark(spark, str(path)), locally(str(path)))
+    spread = on_spark(spark, str(path))
+    assert_same_profile(spread, locally(str(path)))
+    assert spread.feature("ratio").non_finite == 2 * len(range(0, ROWS, 200))
 
 
 def test_the_breast_cancer_baseline_files_match(spark: Any, tmp_path: Path) -> None:
