@@ -29,7 +29,7 @@ def profile_dataset(
     frame, profile_partition = _read(spark, url, fmt, header, columns)
     names = list(frame.columns) if fmt != "jsonl" else []
     # Typed numbers (Parquet) are sketched by Spark itself where it can; the rest in Python.
-    sketched = native.numeric_columns(frame) if fmt == "parquet" and native.supported(spark) else {}
+    sketched = native.numeric_columns(frame) if fmt == "parquet" and native.enabled(spark) else {}
     rest = [name for name in names if name not in sketched]
     try:
         python_part = frame.select(*map(_quoted, rest)) if sketched else frame

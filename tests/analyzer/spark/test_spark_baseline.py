@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from analyzer.commands.baseline import create_baseline
+from analyzer.engines.spark import native
 from analyzer.engines.spark.datasets import profile_dataset as on_spark
 from analyzer.errors import DatasetError
 from analyzer.reading.datasets import profile_dataset as locally
@@ -81,7 +82,8 @@ def ratio(i: int) -> float | None:
     return [None, math.nan, math.inf, -math.inf][i // 50 % 4] if i % 50 == 0 else i / 7
 
 
-def test_parquet_keeps_its_arrow_types(spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sketches", ["python", "spark"])
+def test_parquet_keeps_its_arrow_types(spark: Any, tmp_path: Path, sketches: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -100,7 +102,11 @@ def test_parquet_keeps_its_arrow_types(spark: Any, tmp_path: Path) -> None:
     )
     path = tmp_path / "train.parquet"
     pq.write_table(table, path, row_group_size=1000)
-    spread = on_spark(spark, str(path))
+    spark.conf.set(native.ENABLE_KEY, str(sketches == "spark").lower())
+    try:
+        spread = on_spark(spark, str(path))
+    finally:
+        spark.conf.unset(native.ENABLE_KEY)
     assert_same_profile(spread, locally(str(path)))
     assert spread.feature("ratio").non_finite == 2 * len(range(0, ROWS, 200))
 
