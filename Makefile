@@ -4,23 +4,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_PACKAGES := prometheus wrk chromium
+SYSTEM_PACKAGES := prometheus wrk chromium openjdk-17-jre-headless
 
 .PHONY: install system-deps demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,llm]'
+	$(PY) -m pip install -q -e '.[dev,llm,spark]'
 	touch $@
 
 install: $(STAMP)
 
-# Real binaries the tests and benchmarks run: Prometheus (promtool too), wrk, and Chromium (the
-# report.html tests open the pages in it, headless, with the network cut).
+# Real binaries the tests and benchmarks run: Prometheus (promtool too), wrk, Chromium (the
+# report.html tests open the pages in it, headless, with the network cut) and a Java runtime for
+# the Spark engine (--engine spark).
 system-deps:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v wrk >/dev/null \
-	  && command -v chromium >/dev/null || \
+	  && command -v chromium >/dev/null && command -v java >/dev/null || \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }
 
 demo: $(STAMP)

@@ -21,7 +21,8 @@ class MonitoringJob:
     `record_hook`: "module:function" or "module.function" decoding payloads the built-in
     decoders cannot (analyzer.decoding.payloads). `workers`: processes profiling files in parallel.
     `max_runtime`: seconds after which the run stops (status Stopped), SageMaker's
-    MaxRuntimeInSeconds.
+    MaxRuntimeInSeconds. `engine`: "local" (processes here) or "spark" (executors of the
+    Spark cluster at `spark_master`, default spark-submit's or local[*]).
     """
 
     captures: str
@@ -39,6 +40,8 @@ class MonitoringJob:
     workers: int = 1
     read_concurrency: int = 16
     max_runtime: float = DEFAULT_MAX_RUNTIME
+    engine: str = "local"
+    spark_master: str | None = None
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from analyzer.commands.flags import apply_env, configure_logging, parse_flag, parse_utc_time
+from analyzer.engines.spark.flags import add_engine_flags, engine_from_args
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.pipeline.capture_baseline import profile_capture_window
 from analyzer.reading import storage
@@ -87,14 +88,25 @@ def create_baseline(
     fmt: str | None = None,
     header: bool = True,
     columns: Sequence[str] | None = None,
+    engine: str = "local",
+    spark_master: str | None = None,
 ) -> BaselineResult:
     """Profile `dataset` and write statistics.json and constraints.json under `output`."""
-    reporter = ProgressReporter(
-        lambda rows, elapsed: log.info(
-            "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
+    if engine == "spark":
+        from analyzer.engines.spark.datasets import profile_dataset as on_spark
+        from analyzer.engines.spark.session import spark_session
+
+        spark = spark_session(spark_master)
+        profile = on_spark(spark, dataset, fmt=fmt, header=header, columns=columns)
+    else:
+        reporter = ProgressReporter(
+            lambda rows, elapsed: log.info(
+                "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
+            )
         )
-    )
-    profile = profile_dataset(dataset, fmt=fmt, header=header, columns=columns, progress=reporter)
+        profile = profile_dataset(
+            dataset, fmt=fmt, header=header, columns=columns, progress=reporter
+        )
     return write_baseline(profile.to_statistics(), output)
 
 
@@ -174,6 +186,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     _add_dataset_flags(parser.add_argument_group("the dataset"))
     parser.add_argument("--output", default=None, help="folder or s3:// prefix for the files")
     _add_capture_window_options(parser)
+    add_engine_flags(parser)
     apply_env(parser)
     return parser
 
@@ -240,12 +253,15 @@ def _baseline_from_dataset(args: argparse.Namespace, columns: list[str] | None) 
         )
     if args.format is not None and args.format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
+    engine, spark_master = engine_from_args(args)
     return create_baseline(
         args.dataset,
         args.output,
         fmt=args.format,
         header=_header_flag(args.header),
         columns=columns,
+        engine=engine,
+        spark_master=spark_master,
     )
 
 

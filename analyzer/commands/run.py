@@ -24,6 +24,7 @@ from analyzer.commands.flags import (
     whole_number,
 )
 from analyzer.decoding.payloads import MONITOR_SIDES
+from analyzer.engines.spark.flags import add_engine_flags, engine_from_args
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import DEFAULT_MAX_RUNTIME, MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
@@ -69,6 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     _add_location_flags(parser.add_argument_group("what to analyse"))
     _add_decoding_flags(parser.add_argument_group("how to read the captures"))
     _add_execution_flags(parser.add_argument_group("execution"))
+    add_engine_flags(parser)
     apply_env(parser)
     return parser
 
@@ -129,6 +131,7 @@ def job_from_args(args: argparse.Namespace) -> MonitoringJob:
             f"--monitor must be one of {', '.join(MONITOR_SIDES)}, got {args.monitor!r}"
         )
     output_columns = args.output_columns
+    engine, spark_master = engine_from_args(args)
     return MonitoringJob(
         captures=args.captures,
         endpoint_name=args.endpoint_name,
@@ -147,6 +150,8 @@ def job_from_args(args: argparse.Namespace) -> MonitoringJob:
         workers=whole_number(args.workers, "--workers", 1),
         read_concurrency=whole_number(args.read_concurrency, "--read-concurrency", 1),
         max_runtime=seconds(args.max_runtime, "--max-runtime"),
+        engine=engine,
+        spark_master=spark_master,
     )
 
 

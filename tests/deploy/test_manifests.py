@@ -31,6 +31,7 @@ from tests.deploy.k8s import (
     render,
     validate,
 )
+from tests.deploy.spark_application import SPARK_APPLICATION_FIELDS
 
 Obj = dict[str, Any]
 # Custom resources kubernetes-validate has no schema for: their fields, checked structurally
@@ -50,6 +51,7 @@ CRD_FIELDS: dict[tuple[str, str], set[str]] = {
         "podTargetLabels", "sampleLimit",
     },
     ("monitoring.coreos.com/v1", "PrometheusRule"): {"groups"},
+    ("sparkoperator.k8s.io/v1beta2", "SparkApplication"): SPARK_APPLICATION_FIELDS,
 }  # fmt: skip
 ENDPOINT_FIELDS = {"port", "path", "interval", "scrapeTimeout", "honorLabels", "relabelings",
                    "metricRelabelings", "scheme", "tlsConfig"}  # fmt: skip
@@ -70,6 +72,7 @@ def test_every_kustomization_is_found() -> None:
         "model-example",
         "model-injected",
         "prometheus/operator",
+        "spark",
         "webhook/base",
         "webhook/cert-manager",
     }

@@ -1,0 +1,1 @@
+"""The Spark engine: baselines and monitoring runs profiled on Spark executors, merged here."""
