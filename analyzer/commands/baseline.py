@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from analyzer.commands.flags import apply_env, configure_logging, parse_flag, parse_utc_time
+from analyzer.commands.flags import (
+    apply_env,
+    configure_logging,
+    parse_flag,
+    parse_utc_time,
+    require,
+)
 from analyzer.engines.spark.flags import add_engine_flags, engine_from_args
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.pipeline.capture_baseline import profile_capture_window
@@ -31,7 +37,6 @@ from analyzer.reporting.baseline_files import (
     MonitoringConfig,
     Statistics,
 )
-from sidecar.common.options import env_name
 
 DOMAIN_MAX_DISTINCT = 120
 DOMAIN_MAX_SINGLETON_SHARE = 0.1
@@ -155,10 +160,7 @@ def _add_capture_window_options(parser: argparse.ArgumentParser) -> None:
 def _baseline_from_captures(args: argparse.Namespace, columns: list[str] | None) -> BaselineResult:
     if args.dataset:
         raise ConfigError("give --dataset or --captures, not both")
-    for flag in ("endpoint_name", "start", "end"):
-        if not getattr(args, flag):
-            name = "--" + flag.replace("_", "-")
-            raise ConfigError(f"{name} is required with --captures (or set {env_name(flag)})")
+    require(args, "endpoint_name", "start", "end", when="with --captures")
     return create_capture_baseline(
         args.captures,
         args.endpoint_name,

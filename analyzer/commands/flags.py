@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from analyzer.errors import ConfigError
 from sidecar.common import options
 from sidecar.common.logs import setup_logging
-from sidecar.common.options import LOG_LEVELS
+from sidecar.common.options import LOG_LEVELS, env_name
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -19,6 +20,28 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 def apply_env(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
     """INFERTAP_<FLAG> variables become the flags' defaults, so the command line still wins."""
     options.apply_env(parser, os.environ if environ is None else environ, ConfigError)
+
+
+def require(args: argparse.Namespace, *dests: str, when: str = "") -> None:
+    """Each flag, named by its destination, must be set; ConfigError names the first one that is
+    not (`when`: the condition under which it is required, e.g. "with --captures")."""
+    for dest in dests:
+        if not getattr(args, dest, None):
+            flag = "--" + dest.replace("_", "-")
+            condition = f" {when}" if when else ""
+            raise ConfigError(f"{flag} is required{condition} (or set {env_name(dest)})")
+
+
+def print_outcome(
+    message: str, warnings: Sequence[str], output_files: Sequence[str], finished: bool
+) -> None:
+    """A run's outcome for the person who started it: stdout when it finished, else stderr."""
+    stream = sys.stdout if finished else sys.stderr
+    print(message, file=stream)
+    for warning in warnings:
+        print(f"warning: {warning}", file=stream)
+    if output_files:
+        print(f"reports: {', '.join(output_files)}", file=stream)
 
 
 def number(

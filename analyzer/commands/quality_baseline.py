@@ -18,7 +18,7 @@ from analyzer.checking.quality.attributes import Attribute
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
 from analyzer.checking.quality.problem import PROBLEM_TYPES, LabelValueError
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
-from analyzer.commands.flags import apply_env, configure_logging, number, parse_flag
+from analyzer.commands.flags import apply_env, configure_logging, number, parse_flag, require
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading.labelled_rows import iter_rows
 from analyzer.reporting import quality_files
@@ -56,14 +56,7 @@ def _column(name: str | None) -> Attribute | None:
 
 
 def predictor_from_args(args: argparse.Namespace) -> Predictor:
-    for dest, flag in (
-        ("dataset", "--dataset"),
-        ("problem_type", "--problem-type"),
-        ("ground_truth_attribute", "--ground-truth-attribute"),
-        ("output", "--output"),
-    ):
-        if not getattr(args, dest, None):
-            raise ConfigError(f"{flag} is required")
+    require(args, "dataset", "problem_type", "ground_truth_attribute", "output")
     if args.problem_type not in PROBLEM_TYPES:
         raise ConfigError(
             f"--problem-type must be one of {', '.join(PROBLEM_TYPES)}, got {args.problem_type!r}"

@@ -19,12 +19,13 @@ from analyzer.commands.flags import (
     number,
     parse_log_level,
     parse_utc_time,
+    print_outcome,
+    require,
     whole_number,
 )
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
 from analyzer.pipeline.quality import run_quality
-from sidecar.common.options import env_name
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
@@ -86,7 +87,8 @@ def parse_duration(text: str, option: str) -> timedelta:
 
 def job_from_args(args: argparse.Namespace) -> QualityJob:
     """Validate the parsed flags into a QualityJob; ConfigError names the flag."""
-    required = (
+    require(
+        args,
         "captures",
         "ground_truth",
         "endpoint_name",
@@ -96,10 +98,6 @@ def job_from_args(args: argparse.Namespace) -> QualityJob:
         "end",
         "output",
     )
-    for dest in required:
-        if not getattr(args, dest, None):
-            flag = "--" + dest.replace("_", "-")
-            raise ConfigError(f"{flag} is required (or set {env_name(dest)})")
     return QualityJob(
         captures=args.captures,
         ground_truth=args.ground_truth,
@@ -130,10 +128,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"infertap-analyzer quality-run: error: {exc}", file=sys.stderr)
         return 2
     result = run_quality(job)
-    stream = sys.stderr if result.status == "Failed" else sys.stdout
-    print(result.message, file=stream)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=stream)
-    if result.output_files:
-        print(f"reports: {', '.join(result.output_files)}", file=stream)
+    finished = result.status != "Failed"
+    print_outcome(result.message, result.warnings, result.output_files, finished)
     return result.exit_code

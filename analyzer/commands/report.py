@@ -6,10 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from analyzer.commands.flags import apply_env, configure_logging, parse_log_level, parse_utc_time
-from analyzer.errors import AnalyzerError, ConfigError
+from analyzer.commands.flags import (
+    apply_env,
+    configure_logging,
+    parse_log_level,
+    parse_utc_time,
+    require,
+)
+from analyzer.errors import AnalyzerError
 from analyzer.reporting.html.history_page import HISTORY_FILE, write_history
-from sidecar.common.options import env_name
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -48,13 +53,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the page; print where it is and what it found. 0 when written, 2 otherwise."""
     try:
         configure_logging(parse_log_level(getattr(args, "log_level", "info")))
-        for dest, flag in (
-            ("reports", "--reports"),
-            ("endpoint_name", "--endpoint-name"),
-            ("output", "--output"),
-        ):
-            if not getattr(args, dest, None):
-                raise ConfigError(f"{flag} is required (or set {env_name(dest)})")
+        require(args, "reports", "endpoint_name", "output")
         since = parse_utc_time(args.since, "--since") if args.since else None
         until = parse_utc_time(args.until, "--until") if args.until else None
         url, page = write_history(

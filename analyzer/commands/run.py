@@ -20,6 +20,8 @@ from analyzer.commands.flags import (
     configure_logging,
     parse_log_level,
     parse_utc_time,
+    print_outcome,
+    require,
     seconds,
     whole_number,
 )
@@ -30,7 +32,6 @@ from analyzer.job import DEFAULT_MAX_RUNTIME, MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.pipeline.stopping import StopToken
 from analyzer.reporting.execution import EXIT_FAILED, FINISHED
-from sidecar.common.options import env_name
 
 _EPILOG = """\
 exit status:
@@ -114,18 +115,16 @@ def _add_execution_flags(group: argparse._ArgumentGroup) -> None:
 
 def job_from_args(args: argparse.Namespace) -> MonitoringJob:
     """Validate the parsed flags into a MonitoringJob; ConfigError names the flag."""
-    required = {
-        "captures": "--captures",
-        "endpoint_name": "--endpoint-name",
-        "baseline_statistics": "--baseline-statistics",
-        "baseline_constraints": "--baseline-constraints",
-        "start": "--start",
-        "end": "--end",
-        "output": "--output",
-    }
-    for dest, flag in required.items():
-        if not getattr(args, dest, None):
-            raise ConfigError(f"{flag} is required (or set {env_name(dest)})")
+    require(
+        args,
+        "captures",
+        "endpoint_name",
+        "baseline_statistics",
+        "baseline_constraints",
+        "start",
+        "end",
+        "output",
+    )
     if args.monitor not in MONITOR_SIDES:
         raise ConfigError(
             f"--monitor must be one of {', '.join(MONITOR_SIDES)}, got {args.monitor!r}"
@@ -166,12 +165,8 @@ def run(args: argparse.Namespace) -> int:
     stop = StopToken(job.max_runtime)
     with _stop_on_signals(stop):
         result = run_monitoring(job, stop)
-    stream = sys.stdout if result.status in FINISHED else sys.stderr
-    print(result.message, file=stream)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=stream)
-    if result.output_files:
-        print(f"reports: {', '.join(result.output_files)}", file=stream)
+    finished = result.status in FINISHED
+    print_outcome(result.message, result.warnings, result.output_files, finished)
     return result.exit_code
 
 
