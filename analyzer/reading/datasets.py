@@ -235,22 +235,28 @@ def _text_columns(names: Sequence[str], rows: list[list[str]]) -> dict[str, Colu
     }
 
 
+def jsonl_rows(handle: IO[str], url: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON Lines text, one a line (blank lines skipped)."""
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise DatasetError(f"{url} line {number} is not JSON: {exc}") from exc
+        if not isinstance(row, dict):
+            raise DatasetError(
+                f"{url} line {number} is a JSON {type(row).__name__}; each line must be an "
+                "object of feature names to values"
+            )
+        yield row
+
+
 def jsonl_chunks(handle: IO[str], url: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """Chunks of JSON Lines objects as columns of JSON values (absent keys are missing)."""
     rows: list[dict[str, Any]] = []
     try:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise DatasetError(f"{url} line {number} is not JSON: {exc}") from exc
-            if not isinstance(row, dict):
-                raise DatasetError(
-                    f"{url} line {number} is a JSON {type(row).__name__}; each line must be an "
-                    "object of feature names to values"
-                )
+        for row in jsonl_rows(handle, url):
             rows.append(row)
             if len(rows) >= chunk_rows:
                 yield _json_columns(rows), len(rows)

@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from analyzer.errors import DatasetError
 from analyzer.reading import storage
-from analyzer.reading.datasets import default_column_names, detect_format
+from analyzer.reading.datasets import default_column_names, detect_format, jsonl_rows
 
 
 def iter_rows(url: str, fmt: str | None = None, header: bool = True) -> Iterator[dict[str, Any]]:
@@ -30,7 +28,7 @@ def iter_rows(url: str, fmt: str | None = None, header: bool = True) -> Iterator
             return
         with _open(path) as handle:
             if fmt == "jsonl":
-                yield from _jsonl_rows(handle, url)
+                yield from jsonl_rows(handle, url)
             elif fmt == "csv":
                 yield from _csv_rows(handle, header)
             else:
@@ -56,19 +54,6 @@ def _csv_rows(handle: IO[str], header: bool) -> Iterator[dict[str, Any]]:
         row: dict[str, Any] = dict(zip(names, values, strict=False))
         if not header:
             row.update({str(i): v for i, v in enumerate(values)})
-        yield row
-
-
-def _jsonl_rows(handle: IO[str], url: str) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(handle, 1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise DatasetError(f"{url} line {number} is not JSON: {exc}") from None
-        if not isinstance(row, dict):
-            raise DatasetError(f"{url} line {number} is not a JSON object")
         yield row
 
 
