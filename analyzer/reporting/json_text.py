@@ -7,20 +7,22 @@ import math
 from typing import Any
 
 
-def pretty_json(document: Any) -> bytes:
+def pretty_json(document: Any, non_finite: Any = None) -> bytes:
     """2-space indented JSON and a final newline, as SageMaker's files are written.
 
-    A number JSON cannot hold (a sum past the double range, a NaN) is written as null, never as
-    an Infinity or NaN token that JSON readers reject.
+    A number JSON cannot hold (a sum past the double range, a NaN) is written as `non_finite`
+    (null by default; model-quality files write "NaN", as SageMaker does), never as an Infinity or
+    NaN token that JSON readers reject.
     """
-    return (json.dumps(_finite(document), indent=2, allow_nan=False) + "\n").encode("utf-8")
+    finite = _finite(document, non_finite)
+    return (json.dumps(finite, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
-def _finite(value: Any) -> Any:
+def _finite(value: Any, non_finite: Any) -> Any:
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return value if math.isfinite(value) else non_finite
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: _finite(item, non_finite) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
+        return [_finite(item, non_finite) for item in value]
     return value

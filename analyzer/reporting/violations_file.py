@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 DATA_TYPE_CHECK = "data_type_check"
 COMPLETENESS_CHECK = "completeness_check"
@@ -38,7 +39,13 @@ class Violation:
         }
 
 
-def violations_to_bytes(violations: Sequence[Violation]) -> bytes:
+class ViolationEntry(Protocol):
+    """A violation of either kind (data or model quality): its keys in the file's order."""
+
+    def to_json(self) -> Mapping[str, str]: ...
+
+
+def violations_to_bytes(violations: Sequence[ViolationEntry]) -> bytes:
     """constraint_violations.json exactly as SageMaker's container writes it (Jackson's pretty
     printer: `" : "` separators, `[ {` … `}, {` … `} ]`, two-space indents, `[ ]` when empty)."""
     if not violations:
