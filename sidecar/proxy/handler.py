@@ -356,7 +356,7 @@ class Proxy:
             response, stream, truncated, cancelled = await self._stream(
                 request, upstream, headers, exchange, content_type
             )
-            captured = stream.body if stream.body is not None or self._capture_output else b""
+            captured = stream.body  # the capturer ignores it when output is not captured
         self._count_request(upstream.status, exchange.started)
         if exchange.sampled:
             self._stage(
