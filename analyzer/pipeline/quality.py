@@ -6,7 +6,6 @@ found on each side, and every unmatched or bad input is counted in execution.jso
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -15,14 +14,12 @@ import numpy as np
 
 from analyzer.checking.quality import constraints as quality_constraints
 from analyzer.checking.quality.attributes import Attribute
-from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate
 from analyzer.checking.quality.join import Joined, join_captures
 from analyzer.checking.quality.labels import read_labels
 from analyzer.checking.quality.predictions import Predictor
-from analyzer.checking.quality.problem import BINARY, METRICS_KEY, PROBLEM_TYPES, class_label
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
-from analyzer.errors import AnalyzerError, BaselineError, ConfigError
+from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
@@ -30,6 +27,8 @@ from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting import quality_files
 from analyzer.reporting.html.run_page import write_run_report
 from analyzer.reporting.quality_record import QualityResult, execution_record, message
+from analyzer.results.problem import BINARY, PROBLEM_TYPES, class_label
+from analyzer.results.quality_counts import QualityCounts
 
 log = logging.getLogger("infertap.analyzer.quality")
 
@@ -86,7 +85,7 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
     if job.end <= job.start:
         raise ConfigError("--end must be after --start")
     predictor = predictor_of(job)
-    wanted = quality_constraints.load(job.baseline_constraints, job.problem_type)
+    wanted = quality_files.load_constraints(job.baseline_constraints, job.problem_type)
     result.thresholds = {c.metric: c.threshold for c in wanted}
     counts = result.counts
     listing = list_window(
@@ -114,7 +113,11 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
 
 def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: QualityResult) -> None:
     names = predictor.classes.names
-    seen = baseline_classes(job.baseline_statistics) if job.baseline_statistics else set()
+    seen = (
+        quality_files.baseline_classes(job.baseline_statistics)
+        if job.baseline_statistics
+        else set()
+    )
     if seen:
         unseen = {code for code, name in enumerate(names) if class_label(name) not in seen}
         result.counts.unseen_classes = sum(1 for v in joined.labels if int(v) in unseen)
@@ -135,19 +138,6 @@ def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: Qual
     result.label_delay_seconds = (joined.delay_sum / len(joined), joined.delay_max)
     if result.estimated is not None:
         result.estimate_vs_realised = compare(result.estimated, result.metric_values)
-
-
-def baseline_classes(url: str) -> set[str]:
-    """The classes of a baseline statistics.json: the actual labels of its confusion matrix."""
-    try:
-        document = json.loads(storage.read_bytes(url))
-    except ValueError as exc:
-        raise BaselineError(f"{url} is not JSON: {exc}") from exc
-    for key in METRICS_KEY.values():
-        body = document.get(key) if isinstance(document, dict) else None
-        if isinstance(body, dict) and isinstance(body.get("confusion_matrix"), dict):
-            return {class_label(name) for name in body["confusion_matrix"]}
-    return set()
 
 
 def _nothing_joined(job: QualityJob, counts: QualityCounts, files: int) -> str:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from analyzer.counts import RunCounts
 from analyzer.job import MonitoringJob
-from analyzer.reporting.baseline_files import Statistics
-from analyzer.reporting.violations_file import CHECK_TYPES, Violation
+from analyzer.profiling.statistics import Statistics
+from analyzer.results.counts import RunCounts
+from analyzer.results.violations import CHECK_TYPES, Violation
 
 COMPLETED = "Completed"
 COMPLETED_WITH_VIOLATIONS = "CompletedWithViolations"

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from analyzer.checking.quality.constraints import QualityViolation
-from analyzer.checking.quality.counts import QualityCounts
+from analyzer.results.quality_counts import QualityCounts
+from analyzer.results.violations import QualityViolation
 
 if TYPE_CHECKING:
     from analyzer.job import QualityJob

@@ -16,7 +16,7 @@ from scipy.stats import ks_2samp
 
 from analyzer.reporting.baseline_files import FeatureStatistics, Statistics
 from analyzer.reporting.execution import ExecutionResult
-from analyzer.reporting.violations_file import CHECK_TYPES, Violation
+from analyzer.results.violations import CHECK_TYPES, Violation
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.metrics_server import MetricsServer
 from analyzer.scheduling.planning import latest_due_hour

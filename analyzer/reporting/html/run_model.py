@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.reporting import violations_file as checks
 from analyzer.reporting.baseline_files import (
     NUMERIC_TYPES,
     STRING,
@@ -21,6 +20,7 @@ from analyzer.reporting.baseline_files import (
 )
 from analyzer.reporting.html import distributions, templates
 from analyzer.reporting.html.sources import RunFiles
+from analyzer.results import violations as checks
 
 CHECK_RANK = {
     checks.MISSING_COLUMN_CHECK: 0,
