@@ -26,15 +26,9 @@ from analyzer.pipeline.window import profile_window
 from analyzer.profiling.types import NUMERIC_TYPES
 from analyzer.reporting import baseline_files, run_files
 from analyzer.reporting.baseline_files import Constraints, Statistics
-from analyzer.reporting.execution import (
-    COMPLETED,
-    COMPLETED_WITH_VIOLATIONS,
-    FAILED,
-    STOPPED,
-    ExecutionResult,
-    iso,
-)
+from analyzer.reporting.execution import ExecutionResult, iso
 from analyzer.reporting.html.run_page import write_run_report
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED, STOPPED, Status
 
 __all__ = ["run_monitoring"]
 
@@ -83,16 +77,12 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
     return result
 
 
-def _end(result: ExecutionResult, status: str, reason: str) -> None:
+def _end(result: ExecutionResult, status: Status, reason: str) -> None:
     """End the run early: no statistics or violations are reported, only why."""
-    result.status = status
+    result.end_early(status, reason)
     result.statistics = None
     result.set_violations([])
     result.feature_drift, result.feature_p_value = {}, {}
-    if status == STOPPED:
-        result.stop_reason = reason
-    else:
-        result.failure_reason = reason
 
 
 def _write(result: ExecutionResult, job: MonitoringJob) -> None:

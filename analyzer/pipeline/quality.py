@@ -26,9 +26,10 @@ from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting import quality_files
 from analyzer.reporting.html.run_page import write_run_report
-from analyzer.reporting.quality_record import QualityResult, execution_record, message
+from analyzer.reporting.quality_record import QualityResult, execution_record
 from analyzer.results.problem import BINARY, PROBLEM_TYPES, class_label
 from analyzer.results.quality_counts import QualityCounts
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 
 log = logging.getLogger("infertap.analyzer.quality")
 
@@ -36,23 +37,27 @@ log = logging.getLogger("infertap.analyzer.quality")
 def run_quality(job: QualityJob) -> QualityResult:
     """Run one model-quality job; bad data, missing files and bad baselines end it Failed."""
     started = time.monotonic()
-    result = QualityResult(status="Failed", message="")
+    result = QualityResult(
+        status=FAILED,
+        endpoint_name=job.endpoint_name,
+        variant_name=job.variant_name,
+        start=job.start,
+        end=job.end,
+    )
     try:
         _analyse(job, result)
     except AnalyzerError as exc:
-        result.status, result.failure_reason = "Failed", str(exc)
+        result.end_early(FAILED, str(exc))
     except Exception as exc:  # a bug must still end the run with a record, not a traceback
         log.exception("model-quality run failed unexpectedly")
-        result.status = "Failed"
-        result.failure_reason = f"internal error: {type(exc).__name__}: {exc}"
-    result.message = message(result)
+        result.end_early(FAILED, f"internal error: {type(exc).__name__}: {exc}")
+    result.message = result.describe()
     result.duration_seconds = time.monotonic() - started
     try:
         _write(job, result)
     except AnalyzerError as exc:
-        result.status = "Failed"
-        result.failure_reason = f"cannot write the reports under {job.output}: {exc}"
-        result.message = message(result)
+        result.end_early(FAILED, f"cannot write the reports under {job.output}: {exc}")
+        result.message = result.describe()
     log.info(
         "model-quality run finished",
         extra={
@@ -86,7 +91,7 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
         raise ConfigError("--end must be after --start")
     predictor = predictor_of(job)
     wanted = quality_files.load_constraints(job.baseline_constraints, job.problem_type)
-    result.thresholds = {c.metric: c.threshold for c in wanted}
+    result.constraints = wanted
     counts = result.counts
     listing = list_window(
         job.captures, job.endpoint_name, job.variant_name, job.start, job.end, job.read_concurrency
@@ -108,7 +113,7 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
     violations, warnings = quality_constraints.evaluate(wanted, result.metric_values)
     result.violations = violations
     result.warnings.extend(warnings)
-    result.status = "CompletedWithViolations" if violations else "Completed"
+    result.status = COMPLETED_WITH_VIOLATIONS if violations else COMPLETED
 
 
 def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: QualityResult) -> None:

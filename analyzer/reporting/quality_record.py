@@ -6,46 +6,36 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from analyzer.results.constraints import MetricConstraint
+from analyzer.results.outcome import RunResult
 from analyzer.results.quality_counts import QualityCounts
 from analyzer.results.violations import QualityViolation
 
 if TYPE_CHECKING:
     from analyzer.job import QualityJob
 
-EXIT_CODES = {"Completed": 0, "CompletedWithViolations": 1}
-
 
 @dataclass(slots=True)
-class QualityResult:
-    status: str  # Completed | CompletedWithViolations | Failed
-    message: str
-    failure_reason: str | None = None
+class QualityResult(RunResult):
+    """The outcome of one model-quality run, also written as execution.json."""
+
     counts: QualityCounts = field(default_factory=QualityCounts)
     statistics: dict[str, Any] | None = None
     metric_values: dict[str, float] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=dict)  # the baseline constraints'
+    constraints: list[MetricConstraint] = field(default_factory=list)  # the baseline's
     estimated: dict[str, Any] | None = None
     estimate_vs_realised: dict[str, Any] = field(default_factory=dict)
     violations: list[QualityViolation] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    output_files: list[str] = field(default_factory=list)
     label_delay_seconds: tuple[float, float] | None = None  # (mean, max), hour resolution
-    duration_seconds: float = 0.0
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_CODES.get(self.status, 2)
+    def violation_count(self) -> int:
+        return len(self.violations)
 
-
-def message(result: QualityResult) -> str:
-    if result.status == "Failed":
-        return f"Failed: {result.failure_reason}"
-    if result.violations:
-        return (
-            "CompletedWithViolations: Job completed successfully with "
-            f"{len(result.violations)} violations."
-        )
-    return "Completed: Job completed successfully with no violations."
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Metric -> the baseline constraint's threshold."""
+        return {c.metric: c.threshold for c in self.constraints}
 
 
 def _iso(moment: datetime) -> str:
