@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting import quality_files
 from analyzer.reporting.html.run_page import write_run_report
+from analyzer.reporting.html.sources import QualityReport
 from analyzer.reporting.quality_record import QualityResult, execution_record
 from analyzer.results.problem import BINARY, PROBLEM_TYPES, class_label
 from analyzer.results.quality_counts import QualityCounts
@@ -181,8 +183,10 @@ def _write(job: QualityJob, result: QualityResult) -> None:
             written,
         )
     written.append(storage.join(job.output, quality_files.EXECUTION_FILE))
+    result.finished_at = datetime.now(UTC)
     record = execution_record(result, job)
     storage.write_bytes(written[-1], quality_files.document_bytes(record))
-    # The page reads the files just written; it never changes the run's outcome.
-    if (page := write_run_report(job.output)) is not None:
+    # The page is drawn from the result in memory; it never changes the run's outcome.
+    report = QualityReport(job.output, result, result.constraints or None)
+    if (page := write_run_report(report)) is not None:
         written.append(page)
