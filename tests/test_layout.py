@@ -23,7 +23,7 @@ FLOORS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("scheduling",),
         ("pipeline",),
         ("engines",),
-        ("checking", "reporting"),
+        ("checking", "reporting", "suggesting"),
         ("decoding",),
         ("reading",),
         ("results", "job"),
