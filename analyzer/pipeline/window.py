@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.engines.local import Profiled, profile_files
@@ -78,10 +79,8 @@ def _profile_chunks(
         if merged is None:
             merged = part
             width = part.output_width if options.output_columns is None else None
-            if width is not None:
-                options = DecodeOptions(
-                    options.columns, options.monitor, width, options.record_hook
-                )
+            if width is not None:  # every other option, --model too, holds as given
+                options = replace(options, output_columns=width)
             continue
         merged.profile.absorb(part.profile)
         merged.counts.add(part.counts)
