@@ -18,11 +18,13 @@ from analyzer.commands.flags import (
     parse_utc_time,
     require,
 )
+from analyzer.engines.choice import profile_dataset
+from analyzer.engines.local import ProgressReporter
 from analyzer.engines.spark.flags import add_engine_flags, engine_from_args
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.pipeline.capture_baseline import profile_capture_window
 from analyzer.reading import storage
-from analyzer.reading.datasets import FORMATS, ProgressReporter, profile_dataset
+from analyzer.reading.datasets import FORMATS
 from analyzer.reporting import baseline_files
 from analyzer.reporting.baseline_files import Constraints, Statistics
 from analyzer.suggesting.data_quality import suggest_constraints
@@ -52,21 +54,14 @@ def create_baseline(
     spark_master: str | None = None,
 ) -> BaselineResult:
     """Profile `dataset` and write statistics.json and constraints.json under `output`."""
-    if engine == "spark":
-        from analyzer.engines.spark.datasets import profile_dataset as on_spark
-        from analyzer.engines.spark.session import spark_session
-
-        spark = spark_session(spark_master)
-        profile = on_spark(spark, dataset, fmt=fmt, header=header, columns=columns)
-    else:
-        reporter = ProgressReporter(
-            lambda rows, elapsed: log.info(
-                "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
-            )
+    reporter = ProgressReporter(
+        lambda rows, elapsed: log.info(
+            "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
         )
-        profile = profile_dataset(
-            dataset, fmt=fmt, header=header, columns=columns, progress=reporter
-        )
+    )
+    profile = profile_dataset(
+        engine, spark_master, dataset, fmt=fmt, header=header, columns=columns, progress=reporter
+    )
     return write_baseline(profile.to_statistics(), output)
 
 
