@@ -78,6 +78,13 @@ class ExecutionResult(RunResult):
     def violation_count(self) -> int:
         return sum(self.violations_by_check.values())
 
+    def end_early(self, status: Status, reason: str) -> None:
+        """End as Failed or Stopped: no statistics or violations are reported, only why."""
+        RunResult.end_early(self, status, reason)  # slotted dataclasses have no zero-arg super()
+        self.statistics = None
+        self.set_violations([])
+        self.feature_drift, self.feature_p_value = {}, {}
+
     def set_violations(self, violations: list[Violation]) -> None:
         self.violations = violations
         self.violations_by_check = dict(Counter(v.constraint_check_type for v in violations))
