@@ -20,7 +20,7 @@ from analyzer.checking.checks import evaluate
 from analyzer.decoding.payloads import MONITOR_SIDES, DecodeOptions
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.job import MonitoringJob
-from analyzer.pipeline.outcome import run_outcome
+from analyzer.pipeline.outcome import new_result, run_outcome
 from analyzer.pipeline.stopping import StopToken
 from analyzer.pipeline.window import profile_window
 from analyzer.profiling.types import NUMERIC_TYPES
@@ -41,14 +41,7 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
 
     `stop`: the run's deadline and stop requests; by default one of `job.max_runtime` seconds.
     """
-    result = ExecutionResult(
-        status=FAILED,
-        message="",
-        endpoint_name=job.endpoint_name,
-        variant_name=job.variant_name,
-        start=job.start,
-        end=job.end,
-    )
+    result = new_result(ExecutionResult, job)
     report = RunReport(job.output, result, baseline_url=job.baseline_statistics)
     with run_outcome(result, log, "monitoring run"):
         _validate(job)

@@ -1,6 +1,7 @@
 """How every run ends: whatever its stages raise becomes a status and a reason, never a traceback.
 
-Each kind of run wraps its stages in `run_outcome(result, log, what)`: a stop (--max-runtime,
+Each kind of run starts from `new_result(Kind, job)` and wraps its stages in
+`run_outcome(result, log, what)`: a stop (--max-runtime,
 SIGTERM, SIGINT) ends it Stopped, an AnalyzerError or a bug ends it Failed with a reason a user
 can act on, and the result's message and duration are set either way.
 """
@@ -11,12 +12,26 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from typing import TypeVar
 
 from analyzer.errors import AnalyzerError, RunStopped
+from analyzer.job import RunJob
 from analyzer.results.outcome import RunResult
 from analyzer.results.status import FAILED, STOPPED, Status
 
 INTERRUPTED = "interrupted (SIGINT); the window was not analysed, run it again"
+ResultT = TypeVar("ResultT", bound=RunResult)
+
+
+def new_result(kind: type[ResultT], job: RunJob) -> ResultT:
+    """A `kind` result for `job`'s window, Failed until its stages say otherwise."""
+    return kind(
+        status=FAILED,
+        endpoint_name=job.endpoint_name,
+        variant_name=job.variant_name,
+        start=job.start,
+        end=job.end,
+    )
 
 
 @contextlib.contextmanager

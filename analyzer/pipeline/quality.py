@@ -21,7 +21,7 @@ from analyzer.checking.quality.predictions import Predictor
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
-from analyzer.pipeline.outcome import run_outcome
+from analyzer.pipeline.outcome import new_result, run_outcome
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
@@ -38,13 +38,7 @@ log = logging.getLogger("infertap.analyzer.quality")
 
 def run_quality(job: QualityJob) -> QualityResult:
     """Run one model-quality job; bad data, missing files and bad baselines end it Failed."""
-    result = QualityResult(
-        status=FAILED,
-        endpoint_name=job.endpoint_name,
-        variant_name=job.variant_name,
-        start=job.start,
-        end=job.end,
-    )
+    result = new_result(QualityResult, job)
     with run_outcome(result, log, "model-quality run"):
         _analyse(job, result)
     try:
