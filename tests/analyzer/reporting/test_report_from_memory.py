@@ -96,3 +96,6 @@ def test_model_quality_run_draws_its_page_without_reading_back(
     assert _under(reads, output) == {str(output / "report.html"): 1}  # the test's own read
     baseline = tmp_path / "baseline"
     assert _under(reads, baseline) == {str(baseline / "constraints.json"): 1}
+    (output / "report.html").unlink()
+    assert main(["report", "--run", str(output)]) == 0
+    assert _undated((output / "report.html").read_text()) == _undated(page)
