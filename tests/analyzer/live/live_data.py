@@ -1,0 +1,111 @@
+"""Traffic for the live tests: a baseline of known distributions made by the real `baseline`
+command, and capture files written with the sidecar's record encoder in its folder layout, one
+file per 10 seconds as a sidecar flushing every 10 s writes them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from analyzer.__main__ import main as analyzer_main
+from sidecar.common.layout import file_name, partition_key
+from sidecar.common.record import Payload, build_record
+
+ENDPOINT = "churn"
+VARIANT = "AllTraffic"
+FILE_SECONDS = 10
+# label (the model's score), then the inputs x ~ N(0, 1) and y ~ N(5, 2)
+COLUMNS = ("score", "x", "y")
+
+Rows = Callable[[np.random.Generator, int], np.ndarray]
+
+
+def normal_rows(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Rows drawn from the baseline's own distribution."""
+    return np.column_stack(
+        [rng.uniform(0, 1, count), rng.normal(0, 1, count), rng.normal(5, 2, count)]
+    )
+
+
+def shifted_rows(rng: np.random.Generator, count: int) -> np.ndarray:
+    """x moved by one standard deviation."""
+    rows = normal_rows(rng, count)
+    rows[:, 1] += 1.0
+    return rows
+
+
+def stuck_rows(rng: np.random.Generator, count: int) -> np.ndarray:
+    """A broken sensor: x reads 0."""
+    rows = normal_rows(rng, count)
+    rows[:, 1] = 0.0
+    return rows
+
+
+def make_baseline(folder: Path, rows: int = 5000, seed: int = 7) -> tuple[Path, Path]:
+    """statistics.json and constraints.json by `infertap-analyzer baseline` on a CSV dataset."""
+    data = normal_rows(np.random.default_rng(seed), rows)
+    dataset = folder / "train.csv"
+    lines = [",".join(COLUMNS)] + [",".join(f"{v:.4f}" for v in row) for row in data]
+    dataset.write_text("\n".join(lines) + "\n")
+    out = folder / "baseline"
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = analyzer_main(
+            ["baseline", "--dataset", str(dataset), "--header", "--output", str(out)]
+        )
+    assert code == 0
+    return out / "statistics.json", out / "constraints.json"
+
+
+@dataclass
+class Traffic:
+    """Writes requests at a fixed rate into capture files of FILE_SECONDS each."""
+
+    root: Path
+    per_minute: float
+    seed: int = 1
+    instances: int = 1  # rows per request (CSV lines in one body)
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+
+    def write(self, start: datetime, end: datetime, rows: Rows = normal_rows) -> int:
+        """Requests evenly spread over [start, end); returns how many were written."""
+        gap = 60.0 / self.per_minute
+        written = 0
+        opened = start
+        while opened < end:
+            closes = min(opened + timedelta(seconds=FILE_SECONDS), end)
+            first = int(np.ceil((opened - start).total_seconds() / gap))
+            last = int(np.ceil((closes - start).total_seconds() / gap))
+            moments = [start + timedelta(seconds=i * gap) for i in range(first, last)]
+            if moments:
+                self.write_file(opened, moments, rows)
+                written += len(moments)
+            opened = closes
+        return written
+
+    def write_file(self, opened: datetime, moments: list[datetime], rows: Rows) -> Path:
+        folder = self.root / partition_key(ENDPOINT, VARIANT, opened)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / file_name(opened, uuid.uuid4())
+        data = rows(self.rng, len(moments) * self.instances)
+        with path.open("wb") as out:
+            for index, moment in enumerate(moments):
+                part = data[index * self.instances : (index + 1) * self.instances]
+                inputs = "\n".join(f"{x:.4f},{y:.4f}" for _, x, y in part)
+                outputs = "\n".join(f"{s:.4f}" for s in part[:, 0])
+                out.write(
+                    build_record(
+                        inference_time=moment,
+                        request=Payload("text/csv", inputs.encode()),
+                        response=Payload("text/csv", outputs.encode()),
+                    )
+                )
+        return path
