@@ -58,6 +58,8 @@ class LiveEvaluation:
     records: int
     evaluated: bool  # False below --min-records: no check ran
     violations: list[Violation] = field(default_factory=list)
+    # per feature, the larger of the two scales' drift values as the check compares them
+    drift: dict[str, float] = field(default_factory=dict)
     checked: CheckedProfile | None = None  # the whole window's, for the metrics and the page
     merged: Merged | None = None
 
@@ -93,6 +95,7 @@ def evaluate_window(
         whole.output_width,
     )
     result.violations = _kept(result.checked, baseline)
+    result.drift = dict(result.checked.evaluation.feature_drift)
     recent = merge(buckets.window(end - recent_span(window, buckets.step), end))
     if recent.records >= min_records and recent.records < whole.records:
         checked = check_profile(
@@ -102,6 +105,8 @@ def evaluate_window(
             baseline.options,
             recent.output_width or whole.output_width,
         )
+        for name, value in checked.evaluation.feature_drift.items():
+            result.drift[name] = max(value, result.drift.get(name, value))
         found = {(v.feature_name, v.constraint_check_type) for v in result.violations}
         result.violations.extend(
             v

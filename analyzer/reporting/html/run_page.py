@@ -19,13 +19,23 @@ from analyzer.reporting.html.run_model import RunPage, build_run_page
 
 log = logging.getLogger("infertap.analyzer.report")
 CHART_BUDGET = 150  # feature charts per page: features with findings get theirs first
-# matplotlib is not thread-safe and `schedule` runs endpoints in threads: one page at a time.
-_DRAWING = threading.Lock()
+# matplotlib is not thread-safe and `schedule` runs endpoints in threads: one page at a time
+# (re-entrant: writing a report renders one).
+_DRAWING = threading.RLock()
 
 
 def render_run_report(folder: str, chart_budget: int = CHART_BUDGET) -> str:
     """The HTML page of the run whose files are in `folder` (local or s3://)."""
-    files = sources.read_run(folder)
+    return render_run_files(sources.read_run(folder), chart_budget)
+
+
+def render_run_files(files: sources.RunFiles, chart_budget: int = CHART_BUDGET) -> str:
+    """The HTML page of a run's documents, read from its folder or held in memory (`watch`)."""
+    with _DRAWING:
+        return _render(files, chart_budget)
+
+
+def _render(files: sources.RunFiles, chart_budget: int) -> str:
     if files.is_model_quality:
         from analyzer.reporting.html.quality_page import render_quality_report
 

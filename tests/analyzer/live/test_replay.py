@@ -17,6 +17,7 @@ from tests.analyzer.live.live_data import (
     ENDPOINT,
     Traffic,
     make_baseline,
+    shifted_rows,
     stuck_rows,
 )
 
@@ -58,3 +59,45 @@ def test_a_constant_feature_is_flagged_within_five_minutes(
     flagged = datetime.fromisoformat(str(first["time"]))
     assert change < flagged <= change + timedelta(minutes=5)
     assert {v["feature_name"] for v in first["violations"]} == {"x"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "instances"),
+    [(10, 1), (100, 1), (100, 10)],
+    ids=["10-records-a-minute", "100-records-a-minute", "1000-rows-a-minute"],
+)
+def test_a_day_of_traffic_like_the_baseline_raises_no_live_violation(
+    tmp_path: Path, baseline: tuple[Path, Path], per_minute: int, instances: int
+) -> None:
+    """1,440 evaluations of every feature at two scales; 1000 rows a minute come as 100
+    requests of 10 instances, which is what the checks count (rows), at a tenth of the files."""
+    traffic = Traffic(tmp_path / "captures", per_minute=per_minute, instances=instances, seed=3)
+    traffic.write(DAY, DAY + timedelta(hours=24))
+    lines = replay(tmp_path / "captures", baseline, DAY, DAY + timedelta(hours=24), tmp_path / "e")
+    assert len(lines) == 1440
+    assert [line for line in lines if line["violations"]] == []
+    # The windows were checked, not skipped: past the first window, each holds 15 minutes.
+    assert min(int(str(line["records"])) for line in lines[15:]) >= 15 * per_minute - 1
+
+
+def test_a_one_standard_deviation_shift_is_flagged_within_five_minutes(
+    tmp_path: Path, baseline: tuple[Path, Path]
+) -> None:
+    traffic = Traffic(tmp_path / "captures", per_minute=100)
+    change = DAY + timedelta(minutes=33, seconds=20)
+    traffic.write(DAY, change)
+    traffic.write(change, DAY + timedelta(hours=1), shifted_rows)
+    lines = replay(tmp_path / "captures", baseline, DAY, DAY + timedelta(hours=1), tmp_path / "e")
+    assert all(not line["violations"] for line in lines[:33])
+    first = next(line for line in lines if line["violations"])
+    assert datetime.fromisoformat(str(first["time"])) <= change + timedelta(minutes=5)
+    assert first["violations"] == [
+        {
+            "feature_name": "x",
+            "constraint_check_type": "baseline_drift_check",
+            "description": first["violations"][0]["description"],  # type: ignore[index]
+        }
+    ]
+    assert str(first["violations"][0]["description"]).startswith(  # type: ignore[index]
+        "Baseline drift distance: "
+    )
