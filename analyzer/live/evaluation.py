@@ -104,6 +104,7 @@ def evaluate_window(
             recent.profile,
             baseline.options,
             recent.output_width or whole.output_width,
+            sketches=False,
         )
         for name, value in checked.evaluation.feature_drift.items():
             result.drift[name] = max(value, result.drift.get(name, value))

@@ -47,7 +47,8 @@ def live_files(
             "fewer than --min-records: nothing was checked"
         )
     else:
-        result.statistics = checked.statistics
+        statistics = evaluation.merged.profile.to_statistics() if evaluation.merged else None
+        result.statistics = statistics or checked.statistics
         result.set_violations(evaluation.violations)
         result.feature_drift = checked.evaluation.feature_drift
         result.feature_p_value = checked.evaluation.feature_p_value
@@ -56,9 +57,9 @@ def live_files(
     return RunFiles(
         folder=f"the live window {window_text(start, end)}",
         execution=result.to_json(job),
-        statistics_json=checked.statistics.to_json() if checked else None,
+        statistics_json=result.statistics.to_json() if result.statistics else None,
         violations=[v.to_json() for v in evaluation.violations],
-        statistics=checked.statistics if checked else None,
+        statistics=result.statistics,
         baseline_statistics=baseline.statistics,
         baseline_statistics_json=baseline.statistics.to_json(),
         baseline_constraints=baseline.constraints,

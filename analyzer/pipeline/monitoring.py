@@ -157,9 +157,14 @@ def check_profile(
     profile: DatasetProfile,
     options: DecodeOptions,
     output_width: int | None,
+    sketches: bool = True,
 ) -> CheckedProfile:
-    """The checks of DESIGN.md section 6 on a merged profile (one run's, or a live window's)."""
-    statistics = _ordered(profile.to_statistics(), options.columns)
+    """The checks of DESIGN.md section 6 on a merged profile (one run's, or a live window's).
+
+    `sketches`: whether the statistics keep numeric features' KLL buckets and sketch (a run
+    writes them; the checks read the view's).
+    """
+    statistics = _ordered(profile.to_statistics(sketches), options.columns)
     view = profile.view()
     expected = _expected_columns(options.columns, options.monitor, output_width or 0)
     evaluation = evaluate(baseline, constraints, statistics, view, expected)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from analyzer.__main__ import main as analyzer_main
 from sidecar.common.layout import file_name, partition_key
@@ -70,7 +71,7 @@ class Traffic:
     root: Path
     per_minute: float
     seed: int = 1
-    instances: int = 1  # rows per request (CSV lines in one body)
+    instances: int = 1  # rows per request: JSON {"instances": [...]} when more than one
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -98,14 +99,18 @@ class Traffic:
         data = rows(self.rng, len(moments) * self.instances)
         with path.open("wb") as out:
             for index, moment in enumerate(moments):
-                part = data[index * self.instances : (index + 1) * self.instances]
-                inputs = "\n".join(f"{x:.4f},{y:.4f}" for _, x, y in part)
-                outputs = "\n".join(f"{s:.4f}" for s in part[:, 0])
-                out.write(
-                    build_record(
-                        inference_time=moment,
-                        request=Payload("text/csv", inputs.encode()),
-                        response=Payload("text/csv", outputs.encode()),
-                    )
-                )
+                part = data[index * self.instances : (index + 1) * self.instances].round(4)
+                request, response = _payloads(part)
+                out.write(build_record(inference_time=moment, request=request, response=response))
         return path
+
+
+def _payloads(rows: np.ndarray) -> tuple[Payload, Payload]:
+    """One CSV line each way for one row; JSON {"instances"}/{"predictions"} for several."""
+    if len(rows) == 1:
+        score, x, y = rows[0].tolist()
+        return Payload("text/csv", f"{x},{y}".encode()), Payload("text/csv", f"{score}".encode())
+    instances = [{"x": x, "y": y} for _, x, y in rows.tolist()]
+    request = orjson.dumps({"instances": instances})
+    response = orjson.dumps({"predictions": rows[:, 0].tolist()})
+    return Payload("application/json", request), Payload("application/json", response)
