@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.analyzer.live.live_data import ENDPOINT, VARIANT, Traffic, make_baseline, stuck_rows
+from analyzer.__main__ import main as analyzer_main
+from sidecar.common.layout import partition_key
+from tests.analyzer.live.live_data import (
+    ENDPOINT,
+    VARIANT,
+    Traffic,
+    make_baseline,
+    normal_rows,
+    stuck_rows,
+)
 from tests.analyzer.live.watch_process import Watcher
 from tests.conftest import wait_until
 
@@ -67,3 +79,58 @@ def test_a_stuck_feature_reaches_the_live_metrics_and_page(
     lag = watcher.value("infertap_live_lag_seconds", **labels)
     assert lag is not None and lag < 30
     assert watcher.stop() == 0
+
+
+def test_a_late_file_is_counted_late_and_in_its_hours_report(
+    tmp_path: Path, baseline: tuple[Path, Path]
+) -> None:
+    statistics, constraints = baseline
+    captures, output = tmp_path / "captures", tmp_path / "reports"
+    traffic = Traffic(captures, per_minute=600)
+    started = now()
+    hour = started.replace(minute=0, second=0, microsecond=0)
+    previous = hour - timedelta(hours=1)
+    traffic.write(previous + timedelta(minutes=10), previous + timedelta(minutes=12))
+    traffic.write(started - timedelta(minutes=2), started)
+    # The previous hour's report falls due 40 s from now: the late file lands before that.
+    delay = (started - hour).total_seconds() / 60 + 40 / 60
+    watcher = Watcher(
+        ["--captures", str(captures), "--endpoint-name", ENDPOINT, "--output", str(output),
+         "--baseline-statistics", str(statistics), "--baseline-constraints", str(constraints),
+         "--delay", f"{delay:.4f}", *FAST],
+        tmp_path / "watch.log",
+    )  # fmt: skip
+    try:
+        watcher.start()
+        labels = {"endpoint": ENDPOINT, "variant": VARIANT}
+        wait_until(lambda: watcher.value("infertap_live_window_records", **labels), timeout=30)
+        late_moments = [previous + timedelta(minutes=30, seconds=i) for i in range(100)]
+        traffic.write_file(previous + timedelta(minutes=30), late_moments, normal_rows)
+        wait_until(
+            lambda: watcher.value("infertap_live_files_total", outcome="late", **labels) == 1,
+            timeout=30,
+            what="the late file counted late",
+        )
+        assert watcher.value("infertap_live_records_total", outcome="late", **labels) == 100
+        report = output / partition_key(ENDPOINT, VARIANT, previous)
+        wait_until(lambda: (report / "report.html").exists(), timeout=90, what="the hour's report")
+        execution = json.loads((report / "execution.json").read_text())
+        # 12 files of 10 s at 600 a minute, and the late file.
+        assert execution["records_analyzed"] == 1200 + 100
+        assert execution["status"] == "Completed"
+    finally:
+        watcher.kill()
+    # `run` over the same hour reads the same records and finds the same.
+    ran = tmp_path / "run"
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = analyzer_main(
+            ["run", "--captures", str(captures), "--endpoint-name", ENDPOINT,
+             "--baseline-statistics", str(statistics), "--baseline-constraints", str(constraints),
+             "--start", previous.isoformat(), "--end", hour.isoformat(), "--output", str(ran)]
+        )  # fmt: skip
+    assert code == 0
+    by_run = json.loads((ran / "execution.json").read_text())
+    assert by_run["records_analyzed"] == execution["records_analyzed"]
+    assert (ran / "constraint_violations.json").read_text() == (
+        report / "constraint_violations.json"
+    ).read_text()
