@@ -38,16 +38,24 @@ class LiveBaseline:
 
 @dataclass(slots=True)
 class Merged:
-    """Steps merged: one profile, its counts and the output width its records showed."""
+    """Steps merged: one profile, the steps' counts and the output width their records showed."""
 
     profile: DatasetProfile
-    counts: RunCounts
+    parts: list[RunCounts]
     output_width: int | None
 
     @property
     def records(self) -> int:
         """Records analysed (parsed and not skipped), as `run` counts them."""
-        return self.counts.records - self.counts.skipped_records
+        return sum(c.records - c.skipped_records for c in self.parts)
+
+    @property
+    def counts(self) -> RunCounts:
+        """The steps' counts summed (for the page; each step adds them up once)."""
+        total = RunCounts()
+        for part in self.parts:
+            total.add(part)
+        return total
 
 
 @dataclass(slots=True)
@@ -65,12 +73,11 @@ class LiveEvaluation:
 
 
 def merge(buckets: list[Bucket]) -> Merged:
-    profile, counts, width = DatasetProfile(), RunCounts(), None
+    profile, width = DatasetProfile(), None
     for bucket in buckets:
         profile.absorb(bucket.profile())
-        counts.add(bucket.counts)
         width = width or bucket.output_width
-    return Merged(profile, counts, width)
+    return Merged(profile, [bucket.counts for bucket in buckets], width)
 
 
 def recent_span(window: int, step: int) -> int:

@@ -16,8 +16,9 @@ import numpy as np
 import orjson
 
 from analyzer.__main__ import main as analyzer_main
+from sidecar.common.exchange import Exchange
 from sidecar.common.layout import file_name, partition_key
-from sidecar.common.record import Payload, build_record
+from sidecar.common.record import Payload, RecordEncoder, RecordFormat
 
 ENDPOINT = "churn"
 VARIANT = "AllTraffic"
@@ -49,9 +50,13 @@ def stuck_rows(rng: np.random.Generator, count: int) -> np.ndarray:
     return rows
 
 
-def make_baseline(folder: Path, rows: int = 5000, seed: int = 7) -> tuple[Path, Path]:
-    """statistics.json and constraints.json by `infertap-analyzer baseline` on a CSV dataset."""
+def make_baseline(
+    folder: Path, rows: int = 5000, seed: int = 7, x_shift: float = 0.0
+) -> tuple[Path, Path]:
+    """statistics.json and constraints.json by `infertap-analyzer baseline` on a CSV dataset
+    (`x_shift`: x of the dataset moved by that much)."""
     data = normal_rows(np.random.default_rng(seed), rows)
+    data[:, 1] += x_shift
     dataset = folder / "train.csv"
     lines = [",".join(COLUMNS)] + [",".join(f"{v:.4f}" for v in row) for row in data]
     dataset.write_text("\n".join(lines) + "\n")
@@ -75,6 +80,8 @@ class Traffic:
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
+        # The sidecar's own encoder, kept across files as the sidecar keeps it.
+        self.encoder = RecordEncoder(RecordFormat())
 
     def write(self, start: datetime, end: datetime, rows: Rows = normal_rows) -> int:
         """Requests evenly spread over [start, end); returns how many were written."""
@@ -96,21 +103,26 @@ class Traffic:
         folder = self.root / partition_key(ENDPOINT, VARIANT, opened)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / file_name(opened, uuid.uuid4())
-        data = rows(self.rng, len(moments) * self.instances)
-        with path.open("wb") as out:
-            for index, moment in enumerate(moments):
-                part = data[index * self.instances : (index + 1) * self.instances].round(4)
-                request, response = _payloads(part)
-                out.write(build_record(inference_time=moment, request=request, response=response))
+        data = rows(self.rng, len(moments) * self.instances).round(4).tolist()
+        lines = []
+        for index, moment in enumerate(moments):
+            request, response = _payloads(
+                data[index * self.instances : (index + 1) * self.instances]
+            )
+            exchange = Exchange(moment.timestamp(), "/invocations")
+            exchange.request_type, exchange.request_body = request.content_type, request.body
+            exchange.response_type, exchange.response_body = response.content_type, response.body
+            lines.append(self.encoder.line(exchange))
+        path.write_bytes(b"".join(lines))
         return path
 
 
-def _payloads(rows: np.ndarray) -> tuple[Payload, Payload]:
+def _payloads(rows: list[list[float]]) -> tuple[Payload, Payload]:
     """One CSV line each way for one row; JSON {"instances"}/{"predictions"} for several."""
     if len(rows) == 1:
-        score, x, y = rows[0].tolist()
+        score, x, y = rows[0]
         return Payload("text/csv", f"{x},{y}".encode()), Payload("text/csv", f"{score}".encode())
-    instances = [{"x": x, "y": y} for _, x, y in rows.tolist()]
+    instances = [{"x": x, "y": y} for _, x, y in rows]
     request = orjson.dumps({"instances": instances})
-    response = orjson.dumps({"predictions": rows[:, 0].tolist()})
+    response = orjson.dumps({"predictions": [score for score, _, _ in rows]})
     return Payload("application/json", request), Payload("application/json", response)
