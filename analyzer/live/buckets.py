@@ -92,28 +92,55 @@ class StepBuckets:
 
     def add_file(self, hour: int, data: bytes, window_start: int, now: float) -> FileOutcome:
         """Profile one capture file of the folder of `hour` (epoch seconds)."""
-        lines, truncated = split_records(data)
         parts = self._hour(hour)
         if parts is not None:
             parts.counts.files += 1
             parts.counts.files_read += 1
             parts.counts.bytes += len(data)
+        whole = self._whole_file(data, window_start, now + FUTURE_SLACK_SECONDS)
+        if whole is not None:
+            self._bucket(hour, whole[0]).add(data)
+            return whole[1]
+        lines, truncated = split_records(data)
+        if parts is not None:
             parts.counts.truncated_files += int(truncated)
         outcome = FileOutcome(records=len(lines))
         groups = self._group(lines, window_start, now + FUTURE_SLACK_SECONDS, outcome)
-        for step, group in groups.items():
+        for key, group in groups.items():
             chunk = b"\n".join(group) + b"\n"
-            if step is not None:
-                key = (hour, step)
-                bucket = self.steps.get(key)
-                if bucket is None:
-                    bucket = self.steps[key] = Bucket(self.options, hour)
-                bucket.add(chunk)
+            if key is not None:
+                self._bucket(hour, key).add(chunk)
             elif parts is not None:
                 aside = Bucket(self.options, hour)
                 aside.add(chunk)
                 parts.absorb(aside)
         return outcome
+
+    def _bucket(self, hour: int, step: int) -> Bucket:
+        bucket = self.steps.get((hour, step))
+        if bucket is None:
+            bucket = self.steps[(hour, step)] = Bucket(self.options, hour)
+        return bucket
+
+    def _whole_file(
+        self, data: bytes, window_start: int, horizon: float
+    ) -> tuple[int, FileOutcome] | None:
+        """The usual file (whole lines, every record in one step the window takes): its step,
+        found without splitting the file into lines. None for any other file."""
+        if not data.endswith(b"\n"):
+            return None
+        found = _TIME_FIELD.findall(data)
+        records = data.count(b"\n")
+        times = set(found)
+        if len(times) > 64 or records != len(found):
+            return None
+        outcome = FileOutcome(records=records)
+        steps = {self._place(text, window_start, horizon, outcome) for text in times}
+        if len(steps) != 1 or None in steps:
+            return None
+        step = steps.pop()
+        assert step is not None
+        return step, outcome
 
     def _group(
         self, lines: list[bytes], window_start: int, horizon: float, outcome: FileOutcome

@@ -98,6 +98,5 @@ def test_a_one_standard_deviation_shift_is_flagged_within_five_minutes(
             "description": first["violations"][0]["description"],  # type: ignore[index]
         }
     ]
-    assert str(first["violations"][0]["description"]).startswith(  # type: ignore[index]
-        "Baseline drift distance: "
-    )
+    description = first["violations"][0]["description"]
+    assert str(description).startswith("Baseline drift distance: ")
