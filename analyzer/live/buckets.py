@@ -15,10 +15,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from analyzer.checking.quality.predictions import Predictor
 from analyzer.counts import RunCounts
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.decoding.records import split_records
 from analyzer.engines.profiler import CaptureProfiler
+from analyzer.live.estimates import ScoreSums, score_lines
 from analyzer.live.timeline import epoch_of, step_start
 from analyzer.profiling.dataset import DatasetProfile
 from analyzer.reading.window import TimeWindow
@@ -82,8 +84,16 @@ class FileOutcome:
 class StepBuckets:
     """Profiles of one endpoint variant by (hour, step); see the module docstring."""
 
-    def __init__(self, options: DecodeOptions, step: int, keep_hours: bool) -> None:
+    def __init__(
+        self,
+        options: DecodeOptions,
+        step: int,
+        keep_hours: bool,
+        predictor: Predictor | None = None,
+    ) -> None:
         self.options = options
+        self.predictor = predictor  # binary model quality with scores: CBPE sums per step
+        self.scores: dict[tuple[int, int], ScoreSums] = {}
         self.step = step
         self.keep_hours = keep_hours
         self.steps: dict[tuple[int, int], Bucket] = {}
@@ -100,6 +110,7 @@ class StepBuckets:
         whole = self._whole_file(data, window_start, now + FUTURE_SLACK_SECONDS)
         if whole is not None:
             self._bucket(hour, whole[0]).add(data)
+            self._score(hour, whole[0], data.split(b"\n")[:-1])
             return whole[1]
         lines, truncated = split_records(data)
         if parts is not None:
@@ -110,11 +121,27 @@ class StepBuckets:
             chunk = b"\n".join(group) + b"\n"
             if key is not None:
                 self._bucket(hour, key).add(chunk)
+                self._score(hour, key, group)
             elif parts is not None:
                 aside = Bucket(self.options, hour)
                 aside.add(chunk)
                 parts.absorb(aside)
         return outcome
+
+    def _score(self, hour: int, step: int, lines: list[bytes]) -> None:
+        if self.predictor is not None:
+            sums = self.scores.setdefault((hour, step), ScoreSums())
+            score_lines(self.predictor, lines, sums)
+
+    def window_scores(self, start: int, end: int) -> ScoreSums | None:
+        """The CBPE sums of the steps in [start, end); None without a score to read."""
+        if self.predictor is None:
+            return None
+        total = ScoreSums()
+        for (_, step), sums in self.scores.items():
+            if start <= step < end:
+                total.add(sums)
+        return total
 
     def _bucket(self, hour: int, step: int) -> Bucket:
         bucket = self.steps.get((hour, step))
@@ -184,6 +211,8 @@ class StepBuckets:
 
     def retire(self, window_start: int) -> None:
         """Fold the steps before `window_start` into their hours (or drop them)."""
+        for key in [k for k in self.scores if k[1] < window_start]:
+            del self.scores[key]
         for key in [k for k in self.steps if k[1] < window_start]:
             bucket = self.steps.pop(key)
             parts = self._hour(key[0])

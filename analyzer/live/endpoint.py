@@ -13,6 +13,7 @@ from typing import Any
 
 from analyzer.errors import AnalyzerError
 from analyzer.live.buckets import HOUR_SECONDS, FileOutcome, StepBuckets
+from analyzer.live.estimates import predictor_of
 from analyzer.live.evaluation import LiveBaseline, LiveEvaluation, evaluate_window
 from analyzer.live.follow import CaptureFollower, NewFile
 from analyzer.live.metrics import LiveMetrics
@@ -45,7 +46,9 @@ class EndpointWatch:
     def __post_init__(self) -> None:
         e = self.endpoint
         self.follower = CaptureFollower(e.captures, e.name, e.variant)
-        self.buckets = StepBuckets(self.baseline.options, self.settings.step, bool(e.output))
+        self.buckets = StepBuckets(
+            self.baseline.options, self.settings.step, bool(e.output), predictor_of(e)
+        )
         self.newest = {"time": self.started}
         self.first_hour = step_start(self.started - self.lookback, HOUR_SECONDS)
         self.reported_before = self.first_hour

@@ -17,6 +17,7 @@ from analyzer.counts import RunCounts
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.live.buckets import Bucket, StepBuckets
 from analyzer.live.decision import LiveDecision
+from analyzer.live.estimates import estimated
 from analyzer.pipeline.monitoring import CheckedProfile, check_profile
 from analyzer.profiling.dataset import DatasetProfile
 from analyzer.reporting.baseline_files import Constraints, Statistics
@@ -69,6 +70,7 @@ class LiveEvaluation:
     # per feature, the larger of the two scales' drift values as the check compares them
     drift: dict[str, float] = field(default_factory=dict)
     checked: CheckedProfile | None = None  # the whole window's, for the metrics and the page
+    estimates: dict[str, float] = field(default_factory=dict)  # CBPE over the window
     merged: Merged | None = None
 
 
@@ -94,6 +96,9 @@ def evaluate_window(
     if whole.records < min_records:
         return result
     result.evaluated = True
+    scores = buckets.window_scores(end - window, end)
+    if scores is not None:
+        result.estimates = estimated(scores)
     result.checked = check_profile(
         baseline.statistics,
         baseline.constraints,

@@ -122,6 +122,8 @@ class LiveMetrics:
             )
         for check, count in by_check.items():
             self.violations.labels(*labels, check).set(count)
+        for metric, value in evaluation.estimates.items():
+            self.estimated.labels(*labels, metric).set(value)
         checked = evaluation.checked
         if checked is None:
             return

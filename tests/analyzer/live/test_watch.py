@@ -8,8 +8,10 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zlib import crc32
 
 import pytest
+import yaml
 
 from analyzer.__main__ import main as analyzer_main
 from sidecar.common.layout import partition_key
@@ -134,3 +136,47 @@ def test_a_late_file_is_counted_late_and_in_its_hours_report(
     assert (ran / "constraint_violations.json").read_text() == (
         report / "constraint_violations.json"
     ).read_text()
+
+
+def test_the_schedules_yaml_a_shard_of_it_and_live_cbpe_estimates(
+    tmp_path: Path, baseline: tuple[Path, Path]
+) -> None:
+    """Every endpoint of the schedule's YAML in this shard is watched (the other shard's is
+    not), and a binary model_quality section with a score gets CBPE estimates live."""
+    statistics, constraints = baseline
+    (tmp_path / "mq.json").write_text(json.dumps({"version": 0.0}))
+    quality = {"ground_truth": "labels", "baseline_constraints": "mq.json",
+               "problem_type": "BinaryClassification", "probability_attribute": "0"}  # fmt: skip
+    other = next(
+        f"fraud-{i}"
+        for i in range(100)
+        if crc32(f"fraud-{i}".encode()) % 2 != crc32(ENDPOINT.encode()) % 2
+    )
+    config = {
+        "defaults": {"captures": "captures", "output": "reports",
+                     "baseline_statistics": str(statistics),
+                     "baseline_constraints": str(constraints)},
+        "endpoints": [{"name": ENDPOINT, "model_quality": quality}, {"name": other}],
+    }  # fmt: skip
+    (tmp_path / "monitor.yaml").write_text(yaml.safe_dump(config))
+    Traffic(tmp_path / "captures", per_minute=1200).write(now() - timedelta(minutes=1), now())
+    shard = f"{crc32(ENDPOINT.encode()) % 2}/2"
+    watcher = Watcher(
+        ["--config", str(tmp_path / "monitor.yaml"), "--shard", shard, *FAST],
+        tmp_path / "watch.log",
+    )
+    try:
+        watcher.start()
+        wait_until(
+            lambda: watcher.value("infertap_live_estimated_metric", metric="accuracy"),
+            timeout=30,
+            what="a CBPE accuracy estimate",
+        )
+        # Scores are uniform on [0, 1] and predict 1 above 0.5: expected accuracy 0.75.
+        accuracy = watcher.value("infertap_live_estimated_metric", metric="accuracy")
+        assert accuracy is not None and 0.7 < accuracy < 0.8
+        endpoints = {dict(labels).get("endpoint") for _, labels in watcher.samples()}
+        assert ENDPOINT in endpoints and other not in endpoints
+        assert watcher.get(f"/live/{other}/{VARIANT}")[0] == 404
+    finally:
+        watcher.kill()
