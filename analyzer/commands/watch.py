@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from typing import Any
 
 from analyzer.commands.flags import (
@@ -13,18 +14,19 @@ from analyzer.commands.flags import (
     host_port,
     number,
     parse_log_level,
+    parse_utc_time,
     require,
     whole_number,
 )
 from analyzer.decoding.payloads import MONITOR_SIDES
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.live import settings as live_settings
 from analyzer.live.decision import DEFAULT_FALSE_ALARMS_PER_DAY
 from analyzer.live.replay_command import run_replay
 from analyzer.live.settings import LiveSettings, in_shard, parse_shard
 from analyzer.live.timeline import duration
 from analyzer.live.watcher import watch
-from analyzer.reporting.execution import EXIT_FAILED
+from analyzer.results.status import EXIT_FAILED
 from analyzer.scheduling.config import DEFAULT_VARIANT, EndpointConfig, load_config
 
 _EPILOG = """\
@@ -151,9 +153,19 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         endpoints = endpoints_from_args(args)
         if args.replay:
-            return run_replay(args, endpoints, settings)
+            return run_replay(endpoints, settings, replay_interval(args), args.evaluations_out)
         listen = host_port(args.metrics_listen, "--metrics-listen") if args.metrics_listen else None
         return watch(endpoints, settings, listen)
     except AnalyzerError as exc:
         print(f"infertap-analyzer watch: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def replay_interval(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    """--start and --end of a replay (with --evaluations-out, all required)."""
+    require(args, "start", "end", "evaluations_out", when="with --replay")
+    start = parse_utc_time(args.start, "--start")
+    end = parse_utc_time(args.end, "--end")
+    if end <= start:
+        raise ConfigError(f"--end ({args.end}) must be after --start ({args.start})")
+    return start, end

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from analyzer.checking.quality.predictions import Predictor
-from analyzer.counts import RunCounts
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.decoding.records import split_records
 from analyzer.engines.profiler import CaptureProfiler
@@ -24,6 +23,7 @@ from analyzer.live.estimates import ScoreSums, score_lines
 from analyzer.live.timeline import epoch_of, step_start
 from analyzer.profiling.dataset import DatasetProfile
 from analyzer.reading.window import TimeWindow
+from analyzer.results.counts import RunCounts
 
 HOUR_SECONDS = 3600
 _TIME_FIELD = re.compile(rb'"inferenceTime":"([^"]{0,40})"')

@@ -32,7 +32,7 @@ from analyzer.profiling import kll
 from analyzer.profiling.types import STRING
 from analyzer.profiling.view import FeatureView
 from analyzer.reporting.baseline_files import Constraints, FeatureStatistics, Statistics
-from analyzer.reporting.violations_file import (
+from analyzer.results.violations import (
     BASELINE_DRIFT_CHECK,
     CATEGORICAL_VALUES_CHECK,
     COMPLETENESS_CHECK,

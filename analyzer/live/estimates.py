@@ -14,7 +14,7 @@ import orjson
 from analyzer.checking.quality.attributes import Attribute
 from analyzer.checking.quality.estimate import scalars_from_sums
 from analyzer.checking.quality.predictions import Predictor
-from analyzer.checking.quality.problem import BINARY
+from analyzer.results.problem import BINARY
 from analyzer.scheduling.config import EndpointConfig
 
 

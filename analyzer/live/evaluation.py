@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from analyzer.counts import RunCounts
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.live.buckets import Bucket, StepBuckets
 from analyzer.live.decision import LiveDecision
@@ -21,7 +20,8 @@ from analyzer.live.estimates import estimated
 from analyzer.pipeline.monitoring import CheckedProfile, check_profile
 from analyzer.profiling.dataset import DatasetProfile
 from analyzer.reporting.baseline_files import Constraints, Statistics
-from analyzer.reporting.violations_file import Violation
+from analyzer.results.counts import RunCounts
+from analyzer.results.violations import Violation
 
 RECENT_SHARE = 3  # the short scale is the newest 1/RECENT_SHARE of the window
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from analyzer.live.evaluation import LiveEvaluation
-from analyzer.reporting.violations_file import CHECK_TYPES
+from analyzer.results.violations import CHECK_TYPES
 
 _ENDPOINT = ("endpoint", "variant")
 FILE_OUTCOMES = ("read", "unreadable", "late")

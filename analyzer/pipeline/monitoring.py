@@ -30,15 +30,10 @@ from analyzer.profiling.types import NUMERIC_TYPES
 from analyzer.profiling.view import ProfileView
 from analyzer.reporting import baseline_files, run_files
 from analyzer.reporting.baseline_files import Constraints, Statistics
-from analyzer.reporting.execution import (
-    COMPLETED,
-    COMPLETED_WITH_VIOLATIONS,
-    FAILED,
-    STOPPED,
-    ExecutionResult,
-    iso,
-)
+from analyzer.reporting.execution import ExecutionResult, iso
 from analyzer.reporting.html.run_page import write_run_report
+from analyzer.reporting.html.sources import RunReport
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED, STOPPED, Status
 
 __all__ = ["CheckedProfile", "check_profile", "decode_options", "load_baseline", "run_monitoring"]
 
@@ -63,9 +58,10 @@ def run_monitoring(
         start=job.start,
         end=job.end,
     )
+    report = RunReport(job.output, result, baseline_url=job.baseline_statistics)
     try:
         _validate(job)
-        _analyse(job, result, stop or StopToken(job.max_runtime), profiled)
+        _analyse(job, report, stop or StopToken(job.max_runtime), profiled)
     except RunStopped as exc:
         _end(result, STOPPED, str(exc))
     except KeyboardInterrupt:  # SIGINT reached a --workers process first: stop, with a record
@@ -77,7 +73,7 @@ def run_monitoring(
         _end(result, FAILED, f"internal error: {type(exc).__name__}: {exc}")
     result.message = result.describe()
     result.duration_seconds = time.monotonic() - started
-    _write(result, job)
+    _write(report, job)
     log.info(
         "monitoring run finished",
         extra={
@@ -91,20 +87,18 @@ def run_monitoring(
     return result
 
 
-def _end(result: ExecutionResult, status: str, reason: str) -> None:
+def _end(result: ExecutionResult, status: Status, reason: str) -> None:
     """End the run early: no statistics or violations are reported, only why."""
-    result.status = status
+    result.end_early(status, reason)
     result.statistics = None
     result.set_violations([])
     result.feature_drift, result.feature_p_value = {}, {}
-    if status == STOPPED:
-        result.stop_reason = reason
-    else:
-        result.failure_reason = reason
 
 
-def _write(result: ExecutionResult, job: MonitoringJob) -> None:
+def _write(report: RunReport, job: MonitoringJob) -> None:
     """Write the reports; if that fails, make the run Failed and still try execution.json."""
+    result = report.result
+    assert result is not None  # a run always holds its result
     result.finished_at = datetime.now(UTC)
     try:
         run_files.write_reports(result, job)
@@ -114,8 +108,8 @@ def _write(result: ExecutionResult, job: MonitoringJob) -> None:
         log.exception("writing the reports failed unexpectedly")
         reason = f"internal error writing the reports: {type(exc).__name__}: {exc}"
         _write_failure(result, job, reason)
-    # The page reads the files just written; it never changes the run's outcome.
-    if (page := write_run_report(job.output)) is not None:
+    # The page is drawn from the result in memory; it never changes the run's outcome.
+    if (page := write_run_report(report)) is not None:
         result.output_files.append(page)
 
 
@@ -172,9 +166,12 @@ def check_profile(
 
 
 def _analyse(
-    job: MonitoringJob, result: ExecutionResult, stop: StopToken, profiled: Profiled | None
+    job: MonitoringJob, report: RunReport, stop: StopToken, profiled: Profiled | None
 ) -> None:
+    result = report.result
+    assert result is not None  # a run always holds its result
     baseline, constraints = load_baseline(job)
+    report.baseline, report.constraints = baseline, constraints
     options = decode_options(job, baseline, constraints)
     result.baseline_features = list(options.columns)
     if profiled is None:
