@@ -83,9 +83,21 @@ def _add_endpoint_flags(group: argparse._ArgumentGroup) -> None:
 
 def _add_timing_flags(group: argparse._ArgumentGroup) -> None:
     add = group.add_argument
-    add("--window", default=live_settings.DEFAULT_WINDOW, help="records checked (default 15m)")
-    add("--step", default=live_settings.DEFAULT_STEP, help="time between checks (default 1m)")
-    add("--poll-interval", default=live_settings.DEFAULT_POLL_INTERVAL, help="listing (15s)")
+    add(
+        "--window",
+        default=live_settings.DEFAULT_WINDOW,
+        help="how far back each check looks, by inferenceTime (default 15m)",
+    )
+    add(
+        "--step",
+        default=live_settings.DEFAULT_STEP,
+        help="time between checks; must divide an hour (default 1m)",
+    )
+    add(
+        "--poll-interval",
+        default=live_settings.DEFAULT_POLL_INTERVAL,
+        help="how often new capture files are listed (default 15s)",
+    )
     add(
         "--min-records",
         default=str(live_settings.DEFAULT_MIN_RECORDS),
