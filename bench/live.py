@@ -291,18 +291,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--polls", type=int, default=5)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="10k records, 1 repeat, no latency")
     args = parser.parse_args()
+    if args.quick:
+        args.records, args.repeat, args.polls, args.skip_latency = 10_000, 1, 3, True
     print(__doc__.split("Usage:")[0])
-    for key, value in throughput(args.records, args.repeat).items():
+    result: dict[str, object] = dict(throughput(args.records, args.repeat))
+    for key, value in result.items():
         print(f"{key}: {value:,.0f}")
+    result["memory_per_endpoint_mib"] = memory_per_endpoint() / 2**20
     print(f"memory per endpoint (70 features, 15 min at 1000/min): "
-          f"{memory_per_endpoint() / 2**20:.1f} MiB")  # fmt: skip
-    print(f"CPU per idle poll of 100 endpoints: {cpu_per_idle_poll(100, args.polls):.3f} s")
+          f"{result['memory_per_endpoint_mib']:.1f} MiB")  # fmt: skip
+    result["idle_poll_cpu_s"] = cpu_per_idle_poll(100, args.polls)
+    print(f"CPU per idle poll of 100 endpoints: {result['idle_poll_cpu_s']:.3f} s")
+    result["restart_s"] = restart_seconds()
     print(f"restart, a busy endpoint's window read again (70 features, 15 min at 1000/min): "
-          f"{restart_seconds():.2f} s")  # fmt: skip
+          f"{result['restart_s']:.2f} s")  # fmt: skip
     if not args.skip_latency:
+        result["latency_s"] = end_to_end_latency()
         print(f"end-to-end latency (window 2m, step 10s, poll 5s, flush 10 s): "
-              f"{end_to_end_latency():.1f} s")  # fmt: skip
+              f"{result['latency_s']:.1f} s")  # fmt: skip
+    from harness import write_result
+
+    write_result("live", result)
 
 
 if __name__ == "__main__":
