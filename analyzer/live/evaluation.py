@@ -105,6 +105,7 @@ def evaluate_window(
         whole.profile,
         baseline.options,
         whole.output_width,
+        sketches=False,  # the checks read the view's levels; the page asks for the sketches
     )
     result.violations = _kept(result.checked, baseline)
     result.drift = dict(result.checked.evaluation.feature_drift)
