@@ -1,16 +1,19 @@
 """Real parts end to end: the sidecar in front of a model server delivers capture files to moto's
-S3 server, `watch` follows the bucket; a stuck feature reaches /metrics, and a watcher killed
-with SIGKILL reads its window again on restart."""
+S3 server, `watch` follows the bucket; an archived (unreadable) file is counted, a stuck feature
+reaches /metrics, and a watcher killed with SIGKILL reads its window again on restart."""
 
 from __future__ import annotations
 
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sidecar.common.layout import file_name, partition_key
 from tests.analyzer.live.live_data import ENDPOINT, VARIANT, make_baseline
 from tests.analyzer.live.watch_process import Watcher
 from tests.conftest import S3Server, wait_until
@@ -74,6 +77,17 @@ def test_sidecar_to_s3_to_watch_and_a_restart_after_sigkill(
             what="the sidecar's records in the live window",
         )
         assert watcher.value("infertap_live_violations", check="baseline_drift_check") == 0
+        # A capture file a lifecycle rule moved to Glacier: listed, unreadable, counted.
+        hour = datetime.now(UTC)
+        key = f"capture/{partition_key(ENDPOINT, VARIANT, hour)}/{file_name(hour, uuid.uuid4())}"
+        s3_server.client().put_object(
+            Bucket=s3_bucket, Key=key, Body=b"{}\n", StorageClass="GLACIER"
+        )
+        wait_until(
+            lambda: watcher.value("infertap_live_files_total", outcome="unreadable", **LABELS) == 1,
+            timeout=30,
+            what="the archived file counted unreadable",
+        )
         send(sidecar, inputs(rng, 300, stuck=True))
 
         def drift_violations(process: Watcher) -> float:
