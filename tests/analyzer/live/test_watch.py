@@ -79,7 +79,8 @@ def test_a_stuck_feature_reaches_the_live_metrics_and_page(
     status, page = watcher.get(f"/live/{ENDPOINT}/{VARIANT}")
     assert status == 200 and "baseline_drift_check" in page
     lag = watcher.value("infertap_live_lag_seconds", **labels)
-    assert lag is not None and lag < 30
+    # The newest record read is at least as recent as the traffic before the change.
+    assert lag is not None and 0 <= lag <= (now() - start).total_seconds()
     assert watcher.stop() == 0
 
 
