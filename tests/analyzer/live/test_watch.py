@@ -95,8 +95,8 @@ def test_a_late_file_is_counted_late_and_in_its_hours_report(
     previous = hour - timedelta(hours=1)
     traffic.write(previous + timedelta(minutes=10), previous + timedelta(minutes=12))
     traffic.write(started - timedelta(minutes=2), started)
-    # The previous hour's report falls due 40 s from now: the late file lands before that.
-    delay = (started - hour).total_seconds() / 60 + 40 / 60
+    # The previous hour's report falls due 90 s from now: the late file lands before that.
+    delay = (started - hour).total_seconds() / 60 + 90 / 60
     watcher = Watcher(
         ["--captures", str(captures), "--endpoint-name", ENDPOINT, "--output", str(output),
          "--baseline-statistics", str(statistics), "--baseline-constraints", str(constraints),
@@ -116,7 +116,7 @@ def test_a_late_file_is_counted_late_and_in_its_hours_report(
         )
         assert watcher.value("infertap_live_records_total", outcome="late", **labels) == 100
         report = output / partition_key(ENDPOINT, VARIANT, previous)
-        wait_until(lambda: (report / "report.html").exists(), timeout=90, what="the hour's report")
+        wait_until(lambda: (report / "report.html").exists(), timeout=150, what="the hour's report")
         execution = json.loads((report / "execution.json").read_text())
         # 12 files of 10 s at 600 a minute, and the late file.
         assert execution["records_analyzed"] == 1200 + 100
