@@ -20,6 +20,7 @@ FLOORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "analyzer": (
         ("__main__",),
         ("commands",),
+        ("live",),
         ("scheduling",),
         ("pipeline",),
         ("engines",),
