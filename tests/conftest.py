@@ -185,15 +185,15 @@ _MARKER_FIXTURES = {
     "browser": {"browser"},
     "llm": {"litellm_proxy", "llm_upstream", "litellm_sidecar"},
     "e2e": {
-        *("s3_server", "upstream", "start_sidecar", "webhook_factory", "history_root"),
+        *("s3_server", "upstream", "start_sidecar", "webhook_factory", "history_root", "watcher"),
         *("prometheus_factory", "prometheus_module_factory"),
     },
 }
 # A test that runs a whole command (in this process through `main`, or as a subprocess) or
 # starts a server itself is e2e too: these names in its code say so.
 _E2E_NAMES = frozenset(
-    {"main", "analyzer", "run_cli", "measured_run", "run_monitoring", "run_quality"}
-    | {"subprocess", "PrometheusServer"}
+    {"main", "analyzer_main", "analyzer", "run_cli", "measured_run", "replay"}
+    | {"run_monitoring", "run_quality", "subprocess", "PrometheusServer", "Watcher"}
 )
 _MARKER_FOLDERS = {
     "spark": ("analyzer/spark/",),
