@@ -1,20 +1,38 @@
 # One image for both programs: `infertap-sidecar` (the entrypoint: the capture proxy, and
 # `inject-webhook` for the injection webhook) and `infertap-analyzer` (set as the command).
-# Build: docker build -t infertap .
-FROM python:3.11-slim-bookworm
+# Build: `make image` (deploy/build-image.sh: docker or podman, tagged infertap:VERSION).
+# Any Debian image with Python 3.11+ and its venv module will do as the base.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/infertap/bin:$PATH
 
-# Only what the package needs to build; tests, benchmarks and deploy/ stay out (.dockerignore).
+# A venv: the base's own Python stays untouched (Debian's has no pip and refuses system installs).
+RUN python3 -m venv /opt/infertap
+
+# The runtime dependencies (pyproject's [project] dependencies, no extras) in their own layer, which
+# only a change to pyproject.toml rebuilds. A CA bundle for a TLS-intercepting proxy comes in as
+# the build secret `ca-bundle` (deploy/build-image.sh passes PIP_CERT/SSL_CERT_FILE); it is
+# mounted for this step only and never stored in the image.
 WORKDIR /tmp/infertap-src
 COPY pyproject.toml README.md ./
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+    && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# Then the project itself; only what the package needs to build (.dockerignore keeps tests,
+# benchmarks and deploy/ out).
 COPY sidecar/ sidecar/
 COPY analyzer/ analyzer/
-# The Makefile's install without the dev extras: runtime dependencies only.
-RUN pip install --no-cache-dir . \
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+    && pip install --no-cache-dir --no-deps . \
     && rm -rf /tmp/infertap-src
 
 # A fixed numeric UID, so Kubernetes can check runAsNonRoot without reading /etc/passwd.

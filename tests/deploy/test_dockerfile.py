@@ -79,10 +79,15 @@ def _ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(path.rstrip("/"), p.removeprefix("**/")) for p in patterns)
 
 
-def test_base_image_is_a_slim_python_the_project_supports() -> None:
-    base = next(i for i in parse_dockerfile() if i.keyword == "FROM").value
-    match = re.fullmatch(r"python:(\d+)\.(\d+)-slim(?:-\w+)?", base)
-    assert match, base
+def test_base_image_is_an_argument_defaulting_to_a_slim_python_the_project_supports() -> None:
+    instructions = parse_dockerfile()
+    # The ARG comes before FROM, so any Python 3.11+ Debian image can be the base.
+    assert instructions[0].keyword == "ARG"
+    name, _, default = instructions[0].value.partition("=")
+    assert name == "BASE_IMAGE"
+    assert next(i for i in instructions if i.keyword == "FROM").value == "${BASE_IMAGE}"
+    match = re.fullmatch(r"python:(\d+)\.(\d+)-slim(?:-\w+)?", default)
+    assert match, default
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
     assert (int(match[1]), int(match[2])) >= (3, 11)
 
@@ -123,20 +128,48 @@ def test_copied_files_exist_and_make_a_complete_build_context(tmp_path: Path) ->
         assert f"{script} = {target}" in entry_points
 
 
-def test_install_is_the_project_without_dev_extras() -> None:
+def _pip_install(run: Instruction) -> list[str]:
+    """The words of the `pip install` command in a RUN (one of its `&&`-joined commands)."""
+    command = next(part for part in run.value.split("&&") if "pip install" in part)
+    words = shlex.split(command)
+    return words[words.index("pip") :]
+
+
+def test_install_is_the_runtime_dependencies_then_the_project_without_extras() -> None:
     instructions = parse_dockerfile()
     runs = [i for i in instructions if i.keyword == "RUN" and "pip install" in i.value]
-    assert len(runs) == 1
-    words = shlex.split(runs[0].value.split("&&")[0])
-    assert words[:2] == ["pip", "install"]
-    targets = [w for w in words[2:] if not w.startswith("-")]
-    assert targets == ["."], "install the project itself, as `pip install .`"
+    assert len(runs) == 2
+    dependencies, project = runs
+    # First pyproject's [project] dependencies: no extras, so nothing only the dev extras bring.
+    assert "['project']['dependencies']" in dependencies.value
+    assert "optional-dependencies" not in dependencies.value
+    assert "-r" in _pip_install(dependencies)
+    # Then the project itself, as `pip install --no-deps .`, not editable.
+    words = _pip_install(project)
+    assert [w for w in words[2:] if not w.startswith("-")] == ["."]
+    assert "--no-deps" in words
     assert "-e" not in words and "--editable" not in words
-    # `.` there is where pyproject.toml was copied.
+    # `.` there is where pyproject.toml was copied, and the dependencies' layer comes before the
+    # sources are copied (a code change leaves it cached).
     copies = _copies(instructions)
     pyproject_copy = next(c for c in copies if "pyproject.toml" in c[0])
-    assert pyproject_copy[2] == runs[0].workdir
-    assert pyproject_copy[1] in ("./", ".", runs[0].workdir, runs[0].workdir + "/")
+    assert pyproject_copy[2] == project.workdir == dependencies.workdir
+    assert pyproject_copy[1] in ("./", ".", project.workdir, project.workdir + "/")
+    order = [i.value for i in instructions]
+    source_copies = [order.index(i.value) for i in instructions if "sidecar/" in i.value]
+    assert order.index(dependencies.value) < min(source_copies) < order.index(project.value)
+
+
+def test_pip_gets_the_ca_bundle_as_a_build_secret_only() -> None:
+    instructions = parse_dockerfile()
+    runs = [i for i in instructions if i.keyword == "RUN" and "pip install" in i.value]
+    for run in runs:
+        assert run.value.startswith("--mount=type=secret,id=ca-bundle "), run.value
+        assert "PIP_CERT=/run/secrets/ca-bundle" in run.value
+    # Never copied in nor kept in the image's environment.
+    for item in instructions:
+        if item.keyword in ("COPY", "ADD", "ENV", "ARG"):
+            assert "ca-bundle" not in item.value and "CERT" not in item.value, item.value
 
 
 def test_runs_as_a_numeric_non_root_user_that_owns_the_spool() -> None:
