@@ -16,6 +16,8 @@
 #                passed as the build secret `ca-bundle`, never stored in the image.
 #   ENGINE       docker or podman, to skip the detection.
 set -eu
+# debootstrap lives in /usr/sbin, which a user's PATH may lack.
+PATH=$PATH:/usr/sbin:/sbin
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEFAULT_BASE=python:3.11-slim-bookworm
@@ -100,6 +102,8 @@ build() {
     if [ "$engine" = podman ]; then
         # chroot isolation: hosts whose cgroups podman cannot drive (hybrid mode) still build.
         set -- "$@" --isolation chroot --network host
+        # Nothing to cache from an uncached build: its steps leave no intermediate images behind.
+        [ -z "$NO_CACHE" ] || set -- "$@" --layers=false
     else
         export DOCKER_BUILDKIT=1  # RUN --mount needs BuildKit
         set -- "$@" --network host
