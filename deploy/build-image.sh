@@ -14,7 +14,7 @@
 #                sources and kept in the engine's storage as localhost/debian-python:CODENAME.
 #   PIP_CERT, SSL_CERT_FILE   a CA bundle for pip inside the build (a TLS-intercepting proxy);
 #                passed as the build secret `ca-bundle`, never stored in the image.
-#   ENGINE       docker or podman, to skip the detection.
+#   CONTAINER_ENGINE   docker or podman, to skip the detection.
 set -eu
 # debootstrap lives in /usr/sbin, which a user's PATH may lack.
 PATH=$PATH:/usr/sbin:/sbin
@@ -32,7 +32,7 @@ say() { echo "build-image: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
 engine() {
-    if [ -n "${ENGINE:-}" ]; then echo "$ENGINE"; return; fi
+    if [ -n "${CONTAINER_ENGINE:-}" ]; then echo "$CONTAINER_ENGINE"; return; fi
     # The client alone is not enough: a daemon must answer.
     if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
         echo docker
@@ -61,18 +61,20 @@ local_base() {
     mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
         'Identifier: Packages' | awk -v r="$VERSION_CODENAME" '$2 == r && $3 == "main" {print $1; exit}')
     [ -n "$mirror" ] || fail "no Debian mirror for $VERSION_CODENAME main in apt's sources"
-    root=$(mktemp -d)
-    trap 'rm -rf "$root"' EXIT
-    say "making the local base $name from $mirror (debootstrap, about a minute)"
     sudo_=""
     [ "$(id -u)" = 0 ] || sudo_=sudo
+    root=$(mktemp -d)
+    # --one-file-system: never into a /proc that an interrupted debootstrap left mounted there.
+    trap '$sudo_ rm -rf --one-file-system "$root"' EXIT
+    trap 'exit 1' INT TERM
+    say "making the local base $name from $mirror (debootstrap, about a minute)"
     $sudo_ debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
         "$VERSION_CODENAME" "$root" "$mirror" >&2
     # Package downloads and indexes are not part of the image.
     $sudo_ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
     $sudo_ tar -C "$root" -c . | $engine import - "$name" >/dev/null
-    $sudo_ rm -rf "$root"
-    trap - EXIT
+    $sudo_ rm -rf --one-file-system "$root"
+    trap - EXIT INT TERM
     echo "$name"
 }
 

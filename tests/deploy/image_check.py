@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -142,10 +143,23 @@ def check_baseline() -> None:
         raise SystemExit("image check: constraints.json lacks features")
 
 
-def main() -> None:
-    uid, version = int(sys.argv[1]), sys.argv[2]
+def check_layout(uid: int) -> None:
+    """The image's user, Python and venv; nothing of the build's CA bundle left behind."""
     if os.getuid() != uid:
         raise SystemExit(f"image check: running as UID {os.getuid()}, not the image's {uid}")
+    if sys.version_info < (3, 11):  # noqa: UP036 (the image's Python, whatever its base)
+        raise SystemExit(f"image check: Python {sys.version} (3.11 or later needed)")
+    program = shutil.which("infertap-sidecar")
+    if program != "/opt/infertap/bin/infertap-sidecar" or os.access("/opt/infertap", os.W_OK):
+        raise SystemExit(f"image check: infertap-sidecar is {program}, or its venv is writable")
+    if Path("/run/secrets/ca-bundle").exists() or "PIP_CERT" in os.environ:
+        raise SystemExit("image check: the build's CA bundle is still in the image")
+    print(f"UID {uid}, Python {sys.version.split()[0]}, programs in /opt/infertap/bin")
+
+
+def main() -> None:
+    uid, version = int(sys.argv[1]), sys.argv[2]
+    check_layout(uid)
     WORK.mkdir()
     check_versions(version)
     check_capture()

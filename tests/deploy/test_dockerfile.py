@@ -60,14 +60,19 @@ def _exec_form(value: str) -> list[str]:
 
 
 def _copies(instructions: list[Instruction]) -> list[tuple[list[str], str, str]]:
-    """(sources, destination, workdir) of each COPY from the build context."""
+    """(sources, destination, workdir) of each COPY from the build context (not from a stage)."""
     out = []
     for item in instructions:
-        if item.keyword in ("COPY", "ADD"):
+        if item.keyword in ("COPY", "ADD") and "--from=" not in item.value:
             words = [w for w in shlex.split(item.value) if not w.startswith("--")]
-            assert "--from" not in item.value, "single-stage build expected"
             out.append((words[:-1], words[-1], item.workdir))
     return out
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    """The instructions of the image's own stage: from its last FROM on."""
+    last = max(n for n, item in enumerate(instructions) if item.keyword == "FROM")
+    return instructions[last:]
 
 
 def _ignored(path: str) -> bool:
@@ -85,7 +90,8 @@ def test_base_image_is_an_argument_defaulting_to_a_slim_python_the_project_suppo
     assert instructions[0].keyword == "ARG"
     name, _, default = instructions[0].value.partition("=")
     assert name == "BASE_IMAGE"
-    assert next(i for i in instructions if i.keyword == "FROM").value == "${BASE_IMAGE}"
+    stages = [i.value.split()[0] for i in instructions if i.keyword == "FROM"]
+    assert stages and set(stages) == {"${BASE_IMAGE}"}
     match = re.fullmatch(r"python:(\d+)\.(\d+)-slim(?:-\w+)?", default)
     assert match, default
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
@@ -137,27 +143,32 @@ def _pip_install(run: Instruction) -> list[str]:
 
 def test_install_is_the_runtime_dependencies_then_the_project_without_extras() -> None:
     instructions = parse_dockerfile()
-    runs = [i for i in instructions if i.keyword == "RUN" and "pip install" in i.value]
+    image = final_stage(instructions)
+    runs = [i for i in image if i.keyword == "RUN" and "pip install" in i.value]
     assert len(runs) == 2
     dependencies, project = runs
-    # First pyproject's [project] dependencies: no extras, so nothing only the dev extras bring.
-    assert "['project']['dependencies']" in dependencies.value
-    assert "optional-dependencies" not in dependencies.value
-    assert "-r" in _pip_install(dependencies)
-    # Then the project itself, as `pip install --no-deps .`, not editable.
+    # First the list of pyproject's [project] dependencies, made in the stage before: no extras,
+    # so nothing only the dev extras bring; a layer keyed by that list alone.
+    listing = next(i for i in instructions[: len(instructions) - len(image)] if i.keyword == "RUN")
+    assert "['project']['dependencies']" in listing.value
+    assert "optional-dependencies" not in listing.value
+    requirements = listing.value.rpartition(">")[2].strip()
+    assert _pip_install(dependencies)[-2:] == ["-r", requirements]
+    from_stage = next(i for i in image if i.keyword == "COPY" and "--from=" in i.value)
+    assert shlex.split(from_stage.value)[1:] == [requirements, requirements]
+    # Then the project itself, as `pip install --no-deps .`, not editable, from where
+    # pyproject.toml and the sources were copied after the dependencies were installed.
     words = _pip_install(project)
     assert [w for w in words[2:] if not w.startswith("-")] == ["."]
     assert "--no-deps" in words
     assert "-e" not in words and "--editable" not in words
-    # `.` there is where pyproject.toml was copied, and the dependencies' layer comes before the
-    # sources are copied (a code change leaves it cached).
-    copies = _copies(instructions)
+    copies = _copies(image)
     pyproject_copy = next(c for c in copies if "pyproject.toml" in c[0])
-    assert pyproject_copy[2] == project.workdir == dependencies.workdir
+    assert pyproject_copy[2] == project.workdir
     assert pyproject_copy[1] in ("./", ".", project.workdir, project.workdir + "/")
-    order = [i.value for i in instructions]
-    source_copies = [order.index(i.value) for i in instructions if "sidecar/" in i.value]
-    assert order.index(dependencies.value) < min(source_copies) < order.index(project.value)
+    order = [i.value for i in image]
+    first_copy = min(order.index(i.value) for i in image if i.value.startswith("pyproject.toml"))
+    assert order.index(dependencies.value) < first_copy < order.index(project.value)
 
 
 def test_pip_gets_the_ca_bundle_as_a_build_secret_only() -> None:

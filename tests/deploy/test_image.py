@@ -6,7 +6,9 @@ on every host). Skipped only where neither docker nor podman can build."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
 import subprocess
 import tomllib
 from collections.abc import Iterator
@@ -24,6 +26,8 @@ MAX_IMAGE_BYTES = 600_000_000
 IMAGE_UID = 10001
 # Per checkout, so parallel checkouts on one machine do not build over each other's image, and a
 # developer's own `make image` tag is left alone. Kept between runs: its layers are the cache.
+# A cold machine makes the Debian base and installs the dependencies from PyPI: minutes.
+pytestmark = pytest.mark.timeout(1800)
 TEST_TAG = f"infertap-test-{hashlib.sha1(str(REPO_ROOT).encode()).hexdigest()[:8]}:{VERSION}"
 
 
@@ -34,9 +38,19 @@ class Built:
 
 
 def build(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BUILD), *args], capture_output=True, text=True, timeout=timeout, check=False
+    """deploy/build-image.sh ARGS; on a timeout or an interrupted test, its whole process group
+    (debootstrap, the engine) is stopped, not only the script."""
+    argv = [str(BUILD), *args]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=60)
+        raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def engine_or_skip() -> str:
