@@ -94,6 +94,25 @@ def test_the_build_tags_the_image_as_the_manifests_and_webhook_name_it() -> None
     assert env["INFERTAP_IMAGE"] == tag  # the sidecar image it injects
 
 
+def test_without_an_engine_the_reason_is_given(tmp_path: Path) -> None:
+    # A PATH holding every program of this machine except the two engines.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/bin", "/bin"):
+        for program in Path(directory).iterdir():
+            if program.name not in ("docker", "podman") and not (bin_dir / program.name).exists():
+                (bin_dir / program.name).symlink_to(program)
+    result = subprocess.run(
+        [str(BUILD), "--print-engine"], capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": str(bin_dir)},
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert result.stderr.strip() == (
+        "build-image: neither a Docker daemon nor podman: install podman and debootstrap "
+        "(make system-deps) or start Docker"
+    )
+
+
 def test_the_image_starts_captures_and_analyses_as_its_user(
     image: Built, check_tag: str, tmp_path: Path
 ) -> None:
