@@ -72,7 +72,10 @@ local_base() {
         "$VERSION_CODENAME" "$root" "$mirror" >&2
     # Package downloads and indexes are not part of the image.
     $sudo_ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-    $sudo_ tar -C "$root" -c . | $engine import - "$name" >/dev/null
+    # A tarball brings no configuration: give it the PATH the python images have.
+    $sudo_ tar -C "$root" -c . | $engine import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        - "$name" >/dev/null
     $sudo_ rm -rf --one-file-system "$root"
     trap - EXIT INT TERM
     echo "$name"
