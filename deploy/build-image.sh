@@ -96,8 +96,10 @@ base_image() {
 
 build() {
     engine=$(engine)
-    set -- --build-arg "BASE_IMAGE=${FROM_IMAGE:-$(base_image "$engine")}" -t "$TAG" \
-        -f "$DOCKERFILE" $NO_CACHE
+    # Assigned first: a failure inside $(...) stops the script only in an assignment.
+    base=$FROM_IMAGE
+    [ -n "$base" ] || base=$(base_image "$engine")
+    set -- --build-arg "BASE_IMAGE=$base" -t "$TAG" -f "$DOCKERFILE" $NO_CACHE
     ca=${PIP_CERT:-${SSL_CERT_FILE:-}}
     if [ -n "$ca" ]; then
         [ -r "$ca" ] || fail "CA bundle $ca (PIP_CERT/SSL_CERT_FILE) is not readable"

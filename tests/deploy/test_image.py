@@ -113,6 +113,18 @@ def test_without_an_engine_the_reason_is_given(tmp_path: Path) -> None:
     )
 
 
+def test_a_base_image_that_cannot_be_pulled_is_named() -> None:
+    engine_or_skip()
+    base = "registry.invalid/python:3.11"  # .invalid never resolves (RFC 2606)
+    argv = [str(BUILD), "-t", "infertap-never-built:0"]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "BASE_IMAGE": base},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"build-image: BASE_IMAGE={base} cannot be pulled"
+
+
 def test_the_image_starts_captures_and_analyses_as_its_user(
     image: Built, check_tag: str, tmp_path: Path
 ) -> None:
