@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.capture.capturer import Capturer, record_encoder
+from sidecar.capture.policy import CapturePolicy
 from sidecar.capture.queue import CaptureQueue
 from sidecar.capture.sampling import Sampler
 from sidecar.delivery.service import Delivery
@@ -84,8 +85,9 @@ def build_traffic_app(
     sampler = Sampler(
         settings.sampling_percentage, settings.capture_methods, settings.capture_paths
     )
-    capturer = Capturer(settings, queue, metrics.capture_outcomes)
-    proxy = Proxy(settings, sampler, capturer, metrics)
+    policy = CapturePolicy(settings, sampler, metrics.capture_outcomes)
+    capturer = Capturer(queue, metrics.capture_outcomes)
+    proxy = Proxy(settings, policy, capturer, metrics)
     # The app only owns the resources (cleanup contexts); `start_traffic_site` serves `proxy`
     # for every request without the router.
     app = web.Application()

@@ -3,8 +3,9 @@
 Every request goes to --upstream: only the path and query of its target are used (see
 request_target.py; CONNECT is refused). Bodies pass byte-exact (no decompression, no re-encoding;
 the server side does not inflate request bodies either, see app.py); hop-by-hop headers are
-handled as RFC 9110 section 7.6.1 says. Capture happens after the client has the whole
-response and never waits (see capture.py). Buffered requests to a plain-HTTP upstream use the
+handled as RFC 9110 section 7.6.1 says. What is captured is decided once, when the request
+arrives (capture/policy.py); the copies are handed to capture/capturer.py after the client has
+the whole response, and staging never waits. Buffered requests to a plain-HTTP upstream use the
 lean client of upstream_pool.py; streamed request bodies and https upstreams use aiohttp's
 ClientSession.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -22,10 +24,10 @@ from multidict import CIMultiDict
 from prometheus_client import Counter
 
 from sidecar.capture.capturer import Capturer
-from sidecar.capture.sampling import Sampler
+from sidecar.capture.policy import CapturePolicy
 from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
 from sidecar.common.exchange import Exchange
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import DROP_PROXY_ERROR, DROP_TOO_LARGE, SidecarMetrics
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
 from sidecar.proxy.hop_by_hop import end_to_end
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
@@ -41,11 +43,24 @@ from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.proxy.handler")
 
-SAGEMAKER_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 # Bodies up to this size are read whole (one write each way, the fast path); larger or
 # unsized bodies are streamed through so memory stays bounded whatever clients send.
 BUFFER_LIMIT = 1 << 20
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """The request as it goes to the upstream: the origin-form `target`, and its body either
+    read whole (`body`, None when there is none) or streamed through `tee`."""
+
+    target: str
+    body: bytes | None = None
+    tee: RequestTee | None = None
+
+    @property
+    def data(self) -> bytes | RequestTee | None:
+        return self.tee if self.tee is not None else self.body
 
 
 async def _prepare(response: web.StreamResponse, request: web.BaseRequest) -> None:
@@ -63,7 +78,7 @@ class Proxy:
     def __init__(
         self,
         settings: Settings,
-        sampler: Sampler,
+        policy: CapturePolicy,
         capturer: Capturer,
         metrics: SidecarMetrics,
     ) -> None:
@@ -74,13 +89,8 @@ class Proxy:
         self._urls = UpstreamUrls(settings.upstream)
         self._body_timeout = settings.client_body_timeout
         self._body_timeouts = metrics.client_timeouts.labels("body")
-        self._proxy_error = metrics.capture_outcomes.proxy_error
-        self._id_header = settings.inference_id_header
-        self._sampler = sampler
+        self._policy = policy
         self._capturer = capturer
-        self._max_capture = settings.max_capture_bytes
-        self._capture_input = settings.capture_input
-        self._capture_output = settings.capture_output
         self._metrics = metrics
         self._gen_ai = metrics.gen_ai
         self._gen_ai.keep_models(settings.gen_ai_models)
@@ -89,12 +99,14 @@ class Proxy:
         self._request_duration = metrics.request_duration
         self._error_log = ThrottledLog(log)
 
-    def _count_request(self, status: int, started: float) -> None:
+    def _count_request(self, exchange: Exchange, status: int) -> None:
+        """Count the request under the status the client got (each request once)."""
+        exchange.status = status
         counter = self._request_counters.get(status)
         if counter is None:
             counter = self._request_counters[status] = self._metrics.requests.labels(str(status))
         counter.inc()
-        self._request_duration.observe(time.perf_counter() - started)
+        self._request_duration.observe(time.perf_counter() - exchange.started)
 
     def _upstream_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
         headers = end_to_end(request.headers)
@@ -120,7 +132,7 @@ class Proxy:
         if "Expect" in request.headers:
             refusal = await answer_expect(request)
             if refusal is not None:
-                self._count_request(refusal.status, exchange.started)
+                self._count_request(exchange, refusal.status)
                 return refusal
         method = request.method
         target = request.raw_path
@@ -129,50 +141,37 @@ class Proxy:
             try:
                 target = upstream_target(method, target)
             except TargetRefused as refused:
-                return self._refuse(refused, exchange.started)
+                return self._refuse(refused, exchange)
         exchange.path = target.partition("?")[0]
-        if self._sampler.is_candidate(method, exchange.path):
-            incoming = request.headers
-            exchange.inference_id = incoming.get(self._id_header) or incoming.get(
-                SAGEMAKER_ID_HEADER
-            )
-            exchange.sampled = self._sampler.keep(exchange.inference_id)
-            if not exchange.sampled:
-                self._capturer.count_not_sampled()
-
-        body: bytes | None = None
-        tee: RequestTee | None = None
+        exchange.capture, exchange.inference_id = self._policy.decide(
+            method, exchange.path, request.headers
+        )
         length = request.content_length
         if not request.body_exists:
-            data: bytes | RequestTee | None = None
+            outgoing = Outgoing(target)
         elif length is not None and length <= BUFFER_LIMIT:
             content = request.content
             # A small body has usually arrived whole with the head: taken without awaiting.
             if content.is_eof():
-                data = body = content.read_nowait()
+                outgoing = Outgoing(target, content.read_nowait())
             else:
                 try:
                     async with asyncio.timeout(self._body_timeout):
-                        data = body = await request.read()
+                        outgoing = Outgoing(target, await request.read())
                 except TimeoutError:
                     return self._client_timeout(exchange)
         else:
-            keep = self._max_capture if exchange.sampled and self._capture_input else None
-            data = tee = RequestTee(request.content, keep, self._body_timeout)
-        return await self._forward(request, exchange, target, data, body, tee)
+            capture = exchange.capture
+            keep = capture.limit if capture.input else None
+            outgoing = Outgoing(target, tee=RequestTee(request.content, keep, self._body_timeout))
+        return await self._forward(request, exchange, outgoing)
 
     async def _forward(
-        self,
-        request: web.BaseRequest,
-        exchange: Exchange,
-        target: str,
-        data: bytes | RequestTee | None,
-        body: bytes | None,
-        tee: RequestTee | None,
+        self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
     ) -> web.StreamResponse:
-        """Send the request to the upstream (`target`: origin-form) and relay its answer."""
-        capture_request = exchange.sampled and self._capture_input
+        """Send the request to the upstream and relay its answer."""
         headers = self._upstream_headers(request)
+        tee, body, target = outgoing.tee, outgoing.body, outgoing.target
         pool = self.pool if tee is None else None
         session = self.session
         assert session is not None, "the client session starts with the app"
@@ -191,15 +190,14 @@ class Proxy:
                         method,
                         self._urls.url(target),
                         headers=headers,
-                        data=data,
+                        data=outgoing.data,
                         allow_redirects=False,
                     )
                 async with pending as upstream:
-                    latency = time.perf_counter() - upstream_started
-                    self._upstream_duration.observe(latency)
-                    if exchange.sampled:
-                        exchange.request_body = self._request_copy(body, tee, capture_request)
-                    return await self._relay(request, upstream, exchange, latency)
+                    exchange.upstream_latency = time.perf_counter() - upstream_started
+                    self._upstream_duration.observe(exchange.upstream_latency)
+                    self._keep_request(request, exchange, outgoing)
+                    return await self._relay(request, upstream, exchange)
             except aiohttp.ServerDisconnectedError as exc:
                 if retry:
                     retry = False
@@ -214,11 +212,10 @@ class Proxy:
                 failure = exc
             if tee is not None and tee.timed_out:
                 return self._client_timeout(exchange)
-            if exchange.sampled:
-                exchange.request_body = self._request_copy(body, tee, capture_request)
-            return self._failure(request, exchange, failure)
+            self._keep_request(request, exchange, outgoing)
+            return self._failure(exchange, failure)
 
-    def _refuse(self, refused: TargetRefused, started: float) -> web.Response:
+    def _refuse(self, refused: TargetRefused, exchange: Exchange) -> web.Response:
         """A request target the proxy does not forward: answered here, the connection closed
         (a CONNECT's following bytes would be tunnel data)."""
         response = json_response(
@@ -226,16 +223,15 @@ class Proxy:
         )
         if refused.allow is not None:
             response.headers["Allow"] = refused.allow
-        self._count_request(refused.status, started)
+        self._count_request(exchange, refused.status)
         return response
 
     def _client_timeout(self, exchange: Exchange) -> web.Response:
         """The client paused mid-body past --client-body-timeout: 408, connection closed."""
         self._body_timeouts.inc()
         self._error_log.warning("client too slow sending the request body", "body_timeout")
-        if exchange.sampled:
-            self._proxy_error()
-        self._count_request(408, exchange.started)
+        self._count_request(exchange, 408)
+        self._drop(exchange, DROP_PROXY_ERROR)
         detail = "no request body bytes within --client-body-timeout"
         return json_response(408, {"error": "client_timeout", "detail": detail}, close=True)
 
@@ -250,58 +246,55 @@ class Proxy:
             error=type(exc).__name__,
             at=raised_at(exc),
         )
-        if exchange.sampled:
-            self._proxy_error()
+        if exchange.status is None:  # not answered, so not staged either
+            self._drop(exchange, DROP_PROXY_ERROR)
         if request.writer.output_size > 0:
             # The status line is sent: all that is left is to end the connection.
             if request.transport is not None:
                 request.transport.close()
             raise ConnectionResetError("response already started") from exc
-        self._count_request(500, exchange.started)
+        self._count_request(exchange, 500)
         detail = "the sidecar failed to handle this request; see its logs"
         return json_response(500, {"error": "internal_error", "detail": detail}, close=True)
 
-    def _request_copy(
-        self, body: bytes | None, tee: RequestTee | None, wanted: bool
-    ) -> bytes | None:
-        """The request body for capture; None when over the limit."""
-        if not wanted:
-            return b""
-        if tee is not None:
-            return bytes(tee.copy) if tee.copy is not None else None
-        if body is None:
-            return b""
-        return body if len(body) <= self._max_capture else None
+    def _drop(self, exchange: Exchange, reason: str) -> None:
+        """A sampled exchange that will not be recorded: counted once under `reason`."""
+        if exchange.capture.sampled and exchange.dropped is None:
+            exchange.dropped = reason
+            self._capturer.stage(exchange)
 
-    def _stage(
-        self,
-        request: web.BaseRequest,
-        exchange: Exchange,
-        status: int,
-        response_type: str,
-        response_body: bytes | None,
-        latency: float | None,
-        truncated: bool = False,
-        stream: StreamResult | None = None,
+    def _keep_request(
+        self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
     ) -> None:
-        """Complete the exchange and hand it to the capture stage as is; a response body over the
-        limit goes as None. `stream`: an event stream's assembly and metadata (DESIGN.md 10)."""
-        if response_body is not None and len(response_body) > self._max_capture:
-            response_body = None
-        exchange.status = status
+        """The request side's capture copy into the exchange, when it is captured."""
+        capture = exchange.capture
+        if not capture.input:
+            return
         exchange.request_type = request.headers.get("Content-Type", "")
-        exchange.response_type = response_type
-        exchange.response_body = response_body
-        exchange.upstream_latency = latency
-        exchange.truncated = truncated
-        if stream is not None and stream.kind is not None:
-            exchange.assembled = stream.assembled
-            exchange.extra_metadata = stream.metadata
+        if outgoing.tee is not None:
+            copy = outgoing.tee.copy
+            if copy is None:
+                exchange.dropped = DROP_TOO_LARGE
+            else:
+                exchange.request_body = bytes(copy)
+        elif outgoing.body is not None:
+            if len(outgoing.body) > capture.limit:
+                exchange.dropped = DROP_TOO_LARGE
+            else:
+                exchange.request_body = outgoing.body
+
+    def _stage(self, exchange: Exchange, content_type: str, body: bytes | None) -> None:
+        """Complete a sampled exchange with its response side (`body`: the copy, None when it
+        outgrew the capture limit) and hand it to the capture stage."""
+        exchange.response_type = content_type
+        if exchange.capture.output and exchange.dropped is None:
+            if body is None or len(body) > exchange.capture.limit:
+                exchange.dropped = DROP_TOO_LARGE
+            else:
+                exchange.response_body = body
         self._capturer.stage(exchange)
 
-    def _failure(
-        self, request: web.BaseRequest, exchange: Exchange, exc: BaseException
-    ) -> web.Response:
+    def _failure(self, exchange: Exchange, exc: BaseException) -> web.Response:
         failure = classify_failure(exc)
         self._metrics.upstream_errors.labels(failure.reason).inc()
         # A parser's message quotes the offending header line: never echoed or logged.
@@ -319,9 +312,10 @@ class Proxy:
         response = web.Response(
             status=failure.status, body=payload, content_type="application/json"
         )
-        self._count_request(failure.status, exchange.started)
-        if exchange.sampled:
-            self._stage(request, exchange, failure.status, "application/json", payload, None)
+        self._count_request(exchange, failure.status)
+        if exchange.capture.sampled:
+            exchange.upstream_latency = None
+            self._stage(exchange, "application/json", payload)
         return response
 
     async def _relay(
@@ -329,7 +323,6 @@ class Proxy:
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
         exchange: Exchange,
-        latency: float,
     ) -> web.StreamResponse:
         headers = end_to_end(upstream.headers)
         content_type = upstream.headers.get("Content-Type", "")
@@ -337,7 +330,7 @@ class Proxy:
         streaming = (
             length is None or length > BUFFER_LIMIT or content_type.startswith("text/event-stream")
         )
-        truncated = cancelled = False
+        cancelled = False
         response: web.StreamResponse
         captured: bytes | None
         stream: StreamResult | None = None
@@ -351,18 +344,19 @@ class Proxy:
                 await _prepare(response, request)
                 await response.write_eof()
             except ConnectionError:
-                truncated = True
+                exchange.truncated = True
         else:
-            response, stream, truncated, cancelled = await self._stream(
+            response, stream, cancelled = await self._stream(
                 request, upstream, headers, exchange, content_type
             )
-            captured = stream.body  # the capturer ignores it when output is not captured
-        self._count_request(upstream.status, exchange.started)
-        if exchange.sampled:
-            self._stage(
-                request, exchange, upstream.status, content_type, captured, latency, truncated,
-                stream,
-            )  # fmt: skip
+            captured = stream.body
+            exchange.truncated = stream.outcome != COMPLETED
+            if stream.kind is not None:
+                exchange.assembled = stream.assembled
+                exchange.extra_metadata = stream.metadata
+        self._count_request(exchange, upstream.status)
+        if exchange.capture.sampled:
+            self._stage(exchange, content_type, captured)
         if stream is None:
             self._gen_ai.observe_response(content_type, captured)
         elif cancelled:
@@ -376,18 +370,17 @@ class Proxy:
         headers: CIMultiDict[str],
         exchange: Exchange,
         content_type: str,
-    ) -> tuple[web.StreamResponse, StreamResult, bool, bool]:
+    ) -> tuple[web.StreamResponse, StreamResult, bool]:
         """Relay chunk by chunk as they arrive, each followed by StreamCapture after it is sent;
-        returns (response, what was captured, truncated, cancelled). The capture's body is None
-        when it outgrew --max-capture-bytes (counted as too_large, never stored empty)."""
+        returns (response, what was captured, cancelled). The capture's body is None when it
+        outgrew --max-capture-bytes (counted as too_large, never stored empty)."""
         response = web.StreamResponse(
             status=upstream.status, reason=upstream.reason, headers=headers
         )
         length = upstream.content_length
-        keep = exchange.sampled and self._capture_output
-        if length is not None and length > self._max_capture:
-            keep = False
-        tap = StreamCapture(exchange.started, self._max_capture, keep, content_type)
+        capture = exchange.capture
+        keep = capture.output and (length is None or length <= capture.limit)
+        tap = StreamCapture(exchange.started, capture.limit, keep, content_type)
         gone = failed = cancelled = False
         try:
             await _prepare(response, request)
@@ -414,4 +407,4 @@ class Proxy:
                 request.transport.close()
         result = tap.finish(gone, failed)
         self._gen_ai.observe_stream(result)
-        return response, result, result.outcome != COMPLETED, cancelled
+        return response, result, cancelled
