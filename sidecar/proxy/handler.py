@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 from prometheus_client import Counter
 
 from sidecar.capture.capturer import Capturer
+from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.policy import CapturePolicy
 from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
 from sidecar.common.exchange import Exchange
@@ -92,8 +93,7 @@ class Proxy:
         self._policy = policy
         self._capturer = capturer
         self._metrics = metrics
-        self._gen_ai = metrics.gen_ai
-        self._gen_ai.keep_models(settings.gen_ai_models)
+        self._gen_ai = GenAiMetrics(metrics.gen_ai, settings.gen_ai_models)
         self._request_counters: dict[int, Counter] = {}
         self._upstream_duration = metrics.upstream_duration
         self._request_duration = metrics.request_duration
