@@ -37,6 +37,8 @@ DROP_REDACT_ERROR = "redact_error"
 DROP_PROXY_ERROR = "proxy_error"
 # An exchange that could not be turned into a record line (it never takes others with it).
 DROP_ENCODE_ERROR = "encode_error"
+# The client hung up before the upstream's answer reached it (counted as request code 499).
+DROP_CLIENT_DISCONNECTED = "client_disconnected"
 DROP_REASONS = (
     DROP_TOO_LARGE,
     DROP_QUEUE_FULL,
@@ -46,6 +48,7 @@ DROP_REASONS = (
     DROP_REDACT_ERROR,
     DROP_PROXY_ERROR,
     DROP_ENCODE_ERROR,
+    DROP_CLIENT_DISCONNECTED,
 )
 OUTCOMES = (CAPTURED, NOT_SAMPLED, *DROP_REASONS)
 # `infertap_client_timeouts_total{phase}`: what the client was slow to send.
@@ -71,7 +74,8 @@ UPLOAD_OUTCOMES = (
 class CaptureOutcomes:
     """Owns `infertap_capture_records_total`: every exchange considered for capture is counted
     here, once, under one outcome (the request path: not_sampled, too_large, queue_full,
-    proxy_error; the spool writer: captured and the drops of writing; delivery: shutdown)."""
+    proxy_error, client_disconnected; the spool writer: captured and the drops of writing;
+    delivery: shutdown)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         counter = Counter(

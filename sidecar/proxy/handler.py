@@ -28,7 +28,12 @@ from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.policy import CapturePolicy
 from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
 from sidecar.common.exchange import Exchange
-from sidecar.metrics import DROP_PROXY_ERROR, DROP_TOO_LARGE, SidecarMetrics
+from sidecar.metrics import (
+    DROP_CLIENT_DISCONNECTED,
+    DROP_PROXY_ERROR,
+    DROP_TOO_LARGE,
+    SidecarMetrics,
+)
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
 from sidecar.proxy.hop_by_hop import end_to_end
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
@@ -47,6 +52,8 @@ log = logging.getLogger("sidecar.proxy.handler")
 # Bodies up to this size are read whole (one write each way, the fast path); larger or
 # unsized bodies are streamed through so memory stays bounded whatever clients send.
 BUFFER_LIMIT = 1 << 20
+# nginx's code for a request whose client closed the connection before the answer.
+CLIENT_CLOSED = 499
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -124,6 +131,13 @@ class Proxy:
         exchange = Exchange(time.time(), "", time.perf_counter())
         try:
             return await self._handle(request, exchange)
+        except asyncio.CancelledError:
+            # The client hung up before its answer (aiohttp cancels the handler); a stream
+            # that was relaying is counted already.
+            if exchange.status is None:
+                self._count_request(exchange, CLIENT_CLOSED)
+                self._drop(exchange, DROP_CLIENT_DISCONNECTED)
+            raise
         except Exception as exc:
             # The last resort: without it aiohttp answers its own text 500, counted nowhere.
             return self._internal_error(request, exchange, exc)

@@ -10,7 +10,8 @@ Routes:
   GET  /csv, /json       fixed CSV / JSON documents
   GET  /binary           bytes 0..255 repeated, ?size=N (default 256), application/octet-stream
   GET  /stream           text/event-stream, ?chunks=N (default 5) events "data: <i>\\n\\n";
-                         ?hold=TOKEN waits after the first event until POST /release/TOKEN
+                         ?hold=TOKEN waits after the first event until POST /release/TOKEN;
+                         ?wait=S waits S seconds before the response head
   *    /abort            one chunk of a chunked answer, then the connection is closed
   GET  /chunked          chunked transfer (no Content-Length), ?chunks=N, application/json lines
   *    /slow             answers after ?seconds=S (default 5)
@@ -87,6 +88,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     chunks = int(request.query.get("chunks", "5"))
     delay = float(request.query.get("delay", "0.01"))
     hold = request.query.get("hold")
+    await asyncio.sleep(float(request.query.get("wait", "0")))
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     for i in range(chunks):
