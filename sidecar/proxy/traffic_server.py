@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
@@ -155,6 +156,9 @@ class TrafficProtocol(RequestHandler):
         counted, logged without the parser's message (it quotes the offending header)."""
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; the connection is closed")
+        if isinstance(exc, LineTooLong):
+            # A header (or the request line) past 64 KiB (MAX_HEADER_BYTES): 431, not 400.
+            status = 431
         self._traffic.metrics.requests.labels(str(status)).inc()
         kind = type(exc).__name__ if exc is not None else "error"
         error = _ERRORS.get(status, "bad_request" if status < 500 else "internal_error")
