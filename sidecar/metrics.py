@@ -39,6 +39,8 @@ DROP_PROXY_ERROR = "proxy_error"
 DROP_ENCODE_ERROR = "encode_error"
 # The client hung up before the upstream's answer reached it (counted as request code 499).
 DROP_CLIENT_DISCONNECTED = "client_disconnected"
+# The capture copies of the exchanges in flight held --capture-inflight-bytes already.
+DROP_INFLIGHT_FULL = "inflight_full"
 DROP_REASONS = (
     DROP_TOO_LARGE,
     DROP_QUEUE_FULL,
@@ -49,6 +51,7 @@ DROP_REASONS = (
     DROP_PROXY_ERROR,
     DROP_ENCODE_ERROR,
     DROP_CLIENT_DISCONNECTED,
+    DROP_INFLIGHT_FULL,
 )
 OUTCOMES = (CAPTURED, NOT_SAMPLED, *DROP_REASONS)
 # `infertap_client_timeouts_total{phase}`: what the client was slow to send.
@@ -74,8 +77,8 @@ UPLOAD_OUTCOMES = (
 class CaptureOutcomes:
     """Owns `infertap_capture_records_total`: every exchange considered for capture is counted
     here, once, under one outcome (the request path: not_sampled, too_large, queue_full,
-    proxy_error, client_disconnected; the spool writer: captured and the drops of writing;
-    delivery: shutdown)."""
+    proxy_error, client_disconnected, inflight_full; the spool writer: captured and the drops
+    of writing; delivery: shutdown)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         counter = Counter(
@@ -92,6 +95,7 @@ class CaptureOutcomes:
         self.too_large = self._children[DROP_TOO_LARGE].inc
         self.queue_full = self._children[DROP_QUEUE_FULL].inc
         self.proxy_error = self._children[DROP_PROXY_ERROR].inc
+        self.inflight_full = self._children[DROP_INFLIGHT_FULL].inc
 
     def count(self, outcome: str, records: int = 1) -> None:
         """Count `records` exchanges under `outcome` (one of OUTCOMES)."""

@@ -9,7 +9,9 @@ was copied; the record encoder writes exactly those sides. Nothing later decides
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
+from sidecar.capture.budget import CopyBudget, CopyHold
 from sidecar.capture.sampling import Sampler
 from sidecar.common.exchange import Capture
 from sidecar.metrics import CaptureOutcomes
@@ -18,11 +20,28 @@ from sidecar.settings import Settings
 SAGEMAKER_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 
 
+class Decision(NamedTuple):
+    """What to capture of one exchange, its inference id (None when it is not a capture
+    candidate), and its share of the in-flight copy budget (None when not captured)."""
+
+    capture: Capture
+    inference_id: str | None
+    hold: CopyHold | None
+
+
 class CapturePolicy:
     """Decides per request whether and what to capture; counts the candidates not sampled."""
 
-    def __init__(self, settings: Settings, sampler: Sampler, outcomes: CaptureOutcomes) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sampler: Sampler,
+        outcomes: CaptureOutcomes,
+        budget: CopyBudget | None = None,
+    ) -> None:
         self._sampler = sampler
+        self._budget = budget or CopyBudget(settings.capture_inflight_bytes)
+        self._inflight_full = outcomes.inflight_full
         self._id_header = settings.inference_id_header
         limit = settings.max_capture_bytes
         self._sampled = Capture(settings.capture_input, settings.capture_output, limit)
@@ -30,15 +49,17 @@ class CapturePolicy:
         self._skipped = Capture(False, False, limit)
         self._not_sampled = outcomes.not_sampled
 
-    def decide(
-        self, method: str, path: str, headers: Mapping[str, str]
-    ) -> tuple[Capture, str | None]:
-        """The capture of a request and its inference id (from --inference-id-header, else
-        SageMaker's header); the id is None when the request is not a capture candidate."""
+    def decide(self, method: str, path: str, headers: Mapping[str, str]) -> Decision:
+        """What to capture of a request (its inference id from --inference-id-header, else
+        SageMaker's header); a sampled one is not captured while the copy budget is spent."""
         if not self._sampler.is_candidate(method, path):
-            return self._skipped, None
+            return Decision(self._skipped, None, None)
         inference_id = headers.get(self._id_header) or headers.get(SAGEMAKER_ID_HEADER)
         if not self._sampler.keep(inference_id):
             self._not_sampled()
-            return self._skipped, inference_id
-        return self._sampled, inference_id
+            return Decision(self._skipped, inference_id, None)
+        hold = self._budget.hold()
+        if hold is None:
+            self._inflight_full()
+            return Decision(self._skipped, inference_id, None)
+        return Decision(self._sampled, inference_id, hold)

@@ -82,11 +82,18 @@ class StreamCapture:
         events = is_event_stream(content_type)
         self._framer = EventFramer(limit) if events else None
         self._assembly = ResponseAssembly()
+        if not keep:
+            self._assembly.stop_keeping_text()  # nothing is captured: metrics need no text
         self._kind: str | None = None
         self._events = 0
         self._content_events = 0
         self._done = False
         self._first_token: float | None = None
+
+    def drop_copy(self) -> None:
+        """Keep nothing more for capture (the copy and the assembly's text); metrics go on."""
+        self._copy = None
+        self._assembly.stop_keeping_text()
 
     def feed(self, chunk: bytes) -> None:
         self._received += len(chunk)
@@ -131,6 +138,7 @@ class StreamCapture:
             if last is not None:
                 self._event(last)
         body = bytes(self._copy) if self._copy is not None else None
+        self._copy = None  # `body` is the copy now: never both held for long
         result = StreamResult(body, duration=ended - self._started)
         assembly = self._assembly
         # Clients (the openai SDK among them) hang up once they have [DONE]: the stream is whole.

@@ -15,29 +15,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 import aiohttp
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 from prometheus_client import Counter
 
+from sidecar.capture.budget import CopyHold
 from sidecar.capture.capturer import Capturer
 from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.policy import CapturePolicy
-from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
+from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult, is_event_stream
 from sidecar.common.exchange import Exchange
 from sidecar.metrics import (
     DROP_CLIENT_DISCONNECTED,
+    DROP_INFLIGHT_FULL,
     DROP_PROXY_ERROR,
     DROP_TOO_LARGE,
     SidecarMetrics,
 )
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
-from sidecar.proxy.hop_by_hop import end_to_end
+from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
-from sidecar.proxy.request_tee import RequestTee
+from sidecar.proxy.request_tee import Outgoing, RequestTee
 from sidecar.proxy.upstream_failure import classify_failure
 from sidecar.proxy.upstream_pool import (
     UpstreamConnectError,
@@ -55,20 +55,6 @@ BUFFER_LIMIT = 1 << 20
 # nginx's code for a request whose client closed the connection before the answer.
 CLIENT_CLOSED = 499
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """The request as it goes to the upstream: the origin-form `target`, and its body either
-    read whole (`body`, None when there is none) or streamed through `tee`."""
-
-    target: str
-    body: bytes | None = None
-    tee: RequestTee | None = None
-
-    @property
-    def data(self) -> bytes | RequestTee | None:
-        return self.tee if self.tee is not None else self.body
 
 
 async def _prepare(response: web.StreamResponse, request: web.BaseRequest) -> None:
@@ -115,18 +101,6 @@ class Proxy:
         counter.inc()
         self._request_duration.observe(time.perf_counter() - exchange.started)
 
-    def _upstream_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
-        headers = end_to_end(request.headers)
-        remote = request.remote or ""
-        forwarded = request.headers.get("X-Forwarded-For")
-        headers["X-Forwarded-For"] = f"{forwarded}, {remote}" if forwarded else remote
-        if "X-Forwarded-Proto" not in headers:
-            headers["X-Forwarded-Proto"] = request.scheme
-        host = request.headers.get("Host")
-        if host and "X-Forwarded-Host" not in headers:
-            headers["X-Forwarded-Host"] = host
-        return headers
-
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         exchange = Exchange(time.time(), "", time.perf_counter())
         try:
@@ -157,34 +131,44 @@ class Proxy:
             except TargetRefused as refused:
                 return self._refuse(refused, exchange)
         exchange.path = target.partition("?")[0]
-        exchange.capture, exchange.inference_id = self._policy.decide(
-            method, exchange.path, request.headers
-        )
+        decision = self._policy.decide(method, exchange.path, request.headers)
+        exchange.capture, exchange.inference_id = decision.capture, decision.inference_id
+        try:
+            return await self._take_body(request, exchange, target, decision.hold)
+        finally:
+            if decision.hold is not None:
+                decision.hold.release()  # whatever happened, the copies are staged or gone
+
+    async def _take_body(
+        self, request: web.BaseRequest, exchange: Exchange, target: str, hold: CopyHold | None
+    ) -> web.StreamResponse:
+        """Read a small request body whole, or stream a large one through a tee; forward."""
         length = request.content_length
         if not request.body_exists:
-            outgoing = Outgoing(target)
+            outgoing = Outgoing(target, hold=hold)
         elif length is not None and length <= BUFFER_LIMIT:
             content = request.content
             # A small body has usually arrived whole with the head: taken without awaiting.
             if content.is_eof():
-                outgoing = Outgoing(target, content.read_nowait())
+                outgoing = Outgoing(target, content.read_nowait(), hold=hold)
             else:
                 try:
                     async with asyncio.timeout(self._body_timeout):
-                        outgoing = Outgoing(target, await request.read())
+                        outgoing = Outgoing(target, await request.read(), hold=hold)
                 except TimeoutError:
                     return self._client_timeout(exchange)
         else:
             capture = exchange.capture
-            keep = capture.limit if capture.input else None
-            outgoing = Outgoing(target, tee=RequestTee(request.content, keep, self._body_timeout))
+            copy = hold if capture.input else None
+            tee = RequestTee(request.content, capture.limit, copy, self._body_timeout)
+            outgoing = Outgoing(target, tee=tee, hold=hold)
         return await self._forward(request, exchange, outgoing)
 
     async def _forward(
         self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
     ) -> web.StreamResponse:
         """Send the request to the upstream and relay its answer."""
-        headers = self._upstream_headers(request)
+        headers = upstream_headers(request)
         tee, body, target = outgoing.tee, outgoing.body, outgoing.target
         pool = self.pool if tee is None else None
         session = self.session
@@ -211,7 +195,7 @@ class Proxy:
                     exchange.upstream_latency = time.perf_counter() - upstream_started
                     self._upstream_duration.observe(exchange.upstream_latency)
                     self._keep_request(request, exchange, outgoing)
-                    return await self._relay(request, upstream, exchange)
+                    return await self._relay(request, upstream, exchange, outgoing.hold)
             except aiohttp.ServerDisconnectedError as exc:
                 if retry:
                     retry = False
@@ -288,7 +272,9 @@ class Proxy:
         if outgoing.tee is not None:
             copy = outgoing.tee.copy
             if copy is None:
-                exchange.dropped = DROP_TOO_LARGE
+                exchange.dropped = (
+                    DROP_INFLIGHT_FULL if outgoing.tee.over_budget else DROP_TOO_LARGE
+                )
             else:
                 exchange.request_body = bytes(copy)
         elif outgoing.body is not None:
@@ -307,6 +293,13 @@ class Proxy:
             else:
                 exchange.response_body = body
         self._capturer.stage(exchange)
+
+    def _over_budget(self, exchange: Exchange, tap: StreamCapture, hold: CopyHold | None) -> None:
+        """A stream whose copy would pass the in-flight copy budget: its copies are let go."""
+        tap.drop_copy()
+        if hold is not None:
+            hold.release()
+        exchange.dropped = DROP_INFLIGHT_FULL
 
     def _failure(self, exchange: Exchange, exc: BaseException) -> web.Response:
         failure = classify_failure(exc)
@@ -337,8 +330,8 @@ class Proxy:
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
         exchange: Exchange,
+        hold: CopyHold | None,
     ) -> web.StreamResponse:
-        headers = end_to_end(upstream.headers)
         content_type = upstream.headers.get("Content-Type", "")
         length = upstream.content_length
         streaming = (
@@ -350,6 +343,7 @@ class Proxy:
         stream: StreamResult | None = None
         if not streaming:
             captured = await upstream.read()
+            headers = end_to_end(upstream.headers)
             response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers)
             response.body = captured
             try:
@@ -361,7 +355,7 @@ class Proxy:
                 exchange.truncated = True
         else:
             response, stream, cancelled = await self._stream(
-                request, upstream, headers, exchange, content_type
+                request, upstream, exchange, content_type, hold
             )
             captured = stream.body
             exchange.truncated = stream.outcome != COMPLETED
@@ -381,25 +375,33 @@ class Proxy:
         self,
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
-        headers: CIMultiDict[str],
         exchange: Exchange,
         content_type: str,
+        hold: CopyHold | None,
     ) -> tuple[web.StreamResponse, StreamResult, bool]:
         """Relay chunk by chunk as they arrive, each followed by StreamCapture after it is sent;
         returns (response, what was captured, cancelled). The capture's body is None when it
-        outgrew --max-capture-bytes (counted as too_large, never stored empty)."""
+        outgrew --max-capture-bytes (counted as too_large, never stored empty) or the copy
+        budget (`hold`; counted as inflight_full)."""
         response = web.StreamResponse(
-            status=upstream.status, reason=upstream.reason, headers=headers
+            status=upstream.status, reason=upstream.reason, headers=end_to_end(upstream.headers)
         )
         length = upstream.content_length
         capture = exchange.capture
         keep = capture.output and (length is None or length <= capture.limit)
         tap = StreamCapture(exchange.started, capture.limit, keep, content_type)
+        share = hold if keep else None
+        # What a chunk costs: its copy and, for an event stream, the assembly's text of it and
+        # the assembled answer made from that at the end.
+        weight = 3 if is_event_stream(content_type) else 1
         gone = failed = cancelled = False
         try:
             await _prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
+                if share is not None and not share.take(weight * len(chunk)):
+                    share = None
+                    self._over_budget(exchange, tap, hold)
                 tap.feed(chunk)
             await response.write_eof()
         except ConnectionError:

@@ -58,8 +58,7 @@ def policy(*flags: str) -> tuple[CapturePolicy, SidecarMetrics]:
 
 def decided(*flags: str) -> Capture:
     """What the policy of a sidecar started with `flags` captures of a sampled POST."""
-    capture, _ = policy("--sampling-percentage", "100", *flags)[0].decide("POST", "/", {})
-    return capture
+    return policy("--sampling-percentage", "100", *flags)[0].decide("POST", "/", {}).capture
 
 
 def outcome(metrics: SidecarMetrics, name: str) -> float:
@@ -156,16 +155,31 @@ def test_the_policy_decides_once_into_one_value() -> None:
     kept = [
         rules.decide("POST", "/invocations", {SAGEMAKER_ID_HEADER: f"id-{n}"}) for n in range(200)
     ]
-    sampled = {capture for capture, _ in kept if capture.sampled}
+    sampled = {decision.capture for decision in kept if decision.capture.sampled}
     assert sampled == {Capture(input=True, output=False, limit=2048)}
-    assert 60 < sum(capture.sampled for capture, _ in kept) < 140
-    assert [inference_id for _, inference_id in kept] == [f"id-{n}" for n in range(200)]
+    assert 60 < sum(decision.capture.sampled for decision in kept) < 140
+    assert [decision.inference_id for decision in kept] == [f"id-{n}" for n in range(200)]
+    # Each sampled exchange holds a share of the copy budget; the others none.
+    assert all((d.hold is not None) == d.capture.sampled for d in kept)
     # The same id is decided the same way every time; a path outside the patterns is not a
     # candidate (no id read, not counted as not_sampled).
-    assert rules.decide("POST", "/invocations", {SAGEMAKER_ID_HEADER: "id-3"}) == kept[3]
-    assert rules.decide("POST", "/health", {SAGEMAKER_ID_HEADER: "id-3"})[1] is None
-    not_sampled = sum(not capture.sampled for capture, _ in kept)
+    again = rules.decide("POST", "/invocations", {SAGEMAKER_ID_HEADER: "id-3"})
+    assert again.capture == kept[3].capture
+    assert rules.decide("POST", "/health", {SAGEMAKER_ID_HEADER: "id-3"}).inference_id is None
+    not_sampled = sum(not decision.capture.sampled for decision in kept)
     assert outcome(metrics, "not_sampled") == not_sampled
+
+
+def test_past_the_copy_budget_new_exchanges_are_not_captured_and_counted() -> None:
+    rules, metrics = policy("--sampling-percentage", "100", "--capture-inflight-bytes", "1000")
+    first = rules.decide("POST", "/", {})
+    assert first.hold is not None and first.hold.take(1000)
+    assert not first.hold.take(1)  # nothing more fits
+    spent = rules.decide("POST", "/", {})
+    assert not spent.capture.sampled and spent.hold is None
+    assert outcome(metrics, "inflight_full") == 1
+    first.hold.release()
+    assert rules.decide("POST", "/", {}).capture.sampled
 
 
 def test_non_utf8_body_is_base64_whatever_its_type() -> None:
