@@ -27,7 +27,7 @@ from sidecar.capture.streams import (
     StreamResult,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"  # tests/sidecar/data, shared with llm_upstream.py
 CHAT = (DATA / "openai_chat_stream.sse").read_bytes()
 TOOLS = (DATA / "openai_tool_call_stream.sse").read_bytes()
 SSE = "text/event-stream; charset=utf-8"

@@ -11,7 +11,7 @@ from sidecar.capture.genai_metrics import OTHER_MODEL, GenAiMetrics, ModelLabels
 from sidecar.capture.streams import StreamCapture
 from sidecar.metrics import GenAiInstruments
 from sidecar.settings import parse_settings
-from tests.sidecar.test_streams import CHAT, SSE
+from tests.sidecar.capture.test_streams import CHAT, SSE
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

@@ -282,5 +282,5 @@ def test_a_client_that_goes_away_cancels_the_upstream_at_once(
 
 
 def test_fixture_files_are_byte_exact() -> None:
-    data = (Path(__file__).parent / "data" / "openai_chat_stream.sse").read_bytes()
+    data = (Path(__file__).parents[1] / "data" / "openai_chat_stream.sse").read_bytes()
     assert data.count(b"\n\n") == 13 and data.endswith(b"data: [DONE]\n\n")
