@@ -388,7 +388,9 @@ class Proxy:
         )
         length = upstream.content_length
         capture = exchange.capture
-        keep = capture.output and (length is None or length <= capture.limit)
+        # Nothing is copied for an exchange already dropped (its request copy outgrew a bound).
+        keep = capture.output and exchange.dropped is None
+        keep = keep and (length is None or length <= capture.limit)
         tap = StreamCapture(exchange.started, capture.limit, keep, content_type)
         share = hold if keep else None
         # What a chunk costs: its copy and, for an event stream, the assembly's text of it and

@@ -54,6 +54,7 @@ class RequestTee:
                 elif not self._hold.take(len(chunk)):
                     self.copy = None
                     self.over_budget = True
+                    self._hold.release()  # what it copied is let go
                 else:
                     copy += chunk
             yield chunk

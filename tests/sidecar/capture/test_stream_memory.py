@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import aiohttp
 
@@ -88,3 +89,31 @@ def test_streams_in_flight_stay_within_the_stated_bound(
     wait_until(lambda: sum(counted().values()) == STREAMS, timeout=30, what="every outcome")
     assert counted()["inflight_full"] > 0, counted()
     assert sidecar.metric("infertap_requests_total", code="200") == STREAMS
+
+
+def test_a_streamed_request_body_past_the_budget_drops_its_copy(
+    start_sidecar: StartSidecar,
+) -> None:
+    """The tee's copy of a streamed request body counts against the budget too: forwarded whole,
+    not captured, counted inflight_full."""
+    sidecar = start_sidecar(max_capture_bytes="4MiB", capture_inflight_bytes="1MiB")
+    body = b"1," * MIB  # 2 MiB, sent chunked: streamed through the tee
+
+    async def send() -> tuple[int, bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(body), 1 << 16):
+                yield body[start : start + (1 << 16)]
+
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{sidecar.url}/echo", data=chunks()) as response,
+        ):
+            return response.status, await response.read()
+
+    status, echoed = asyncio.run(send())
+    assert (status, echoed) == (200, body)
+    wait_until(
+        lambda: sidecar.metric("infertap_capture_records_total", outcome="inflight_full") == 1,
+        what="the exchange counted inflight_full",
+    )
+    assert sidecar.metric("infertap_capture_records_total", outcome="too_large") == 0
