@@ -19,12 +19,12 @@ def _hang_up(port: int, request: bytes) -> None:
 
 
 def _requests() -> list[bytes]:
-    buffered = b"POST /slow?seconds=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n1,2"
+    buffered = b"POST /slow?seconds=5 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n1,2"
     chunked = (
-        b"POST /slow?seconds=2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST /slow?seconds=5 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\n1,2\r\n0\r\n\r\n"
     )
-    stream = b"POST /stream?wait=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+    stream = b"POST /stream?wait=5 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
     return [buffered, chunked, stream] * EACH
 
 
