@@ -90,6 +90,11 @@ class StreamCapture:
         self._done = False
         self._first_token: float | None = None
 
+    @property
+    def copying(self) -> bool:
+        """Whether a copy is still kept (not past the limit, not dropped)."""
+        return self._copy is not None
+
     def drop_copy(self) -> None:
         """Keep nothing more for capture (the copy and the assembly's text); metrics go on."""
         self._copy = None

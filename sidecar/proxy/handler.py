@@ -401,10 +401,11 @@ class Proxy:
             await _prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
-                if share is not None and not share.take(weight * len(chunk)):
+                tap.feed(chunk)
+                # Charged while a copy is kept: one past --max-capture-bytes is too_large.
+                if share is not None and tap.copying and not share.take(weight * len(chunk)):
                     share = None
                     self._over_budget(exchange, tap, hold)
-                tap.feed(chunk)
             await response.write_eof()
         except ConnectionError:
             gone = True  # the client went away: what it got is all the capture can say

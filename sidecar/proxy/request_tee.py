@@ -51,10 +51,11 @@ class RequestTee:
             if copy is not None and self._hold is not None:
                 if len(copy) + len(chunk) > self._limit:
                     self.copy = None
+                    self._hold.release()  # what it copied is let go
                 elif not self._hold.take(len(chunk)):
                     self.copy = None
                     self.over_budget = True
-                    self._hold.release()  # what it copied is let go
+                    self._hold.release()
                 else:
                     copy += chunk
             yield chunk

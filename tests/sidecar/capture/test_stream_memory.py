@@ -117,3 +117,26 @@ def test_a_streamed_request_body_past_the_budget_drops_its_copy(
         what="the exchange counted inflight_full",
     )
     assert sidecar.metric("infertap_capture_records_total", outcome="too_large") == 0
+
+
+def test_a_stream_past_the_capture_limit_is_too_large_not_over_budget(
+    start_sidecar: StartSidecar, upstream: Upstream
+) -> None:
+    """Once a stream's copy is past --max-capture-bytes nothing more is held, so nothing more is
+    charged to the budget: it is counted too_large."""
+    sidecar = start_sidecar(max_capture_bytes="64KiB", capture_inflight_bytes="256KiB")
+    hold = uuid.uuid4().hex
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            await session.post(f"{upstream.url}/release/{hold}")  # never held
+            url = f"{sidecar.url}/stream?chunks=2&bytes={EVENT_BYTES}&hold={hold}"
+            async with session.post(url, data=b"{}") as response:
+                assert len(await response.read()) > EVENT_BYTES
+
+    asyncio.run(run())
+    wait_until(
+        lambda: sidecar.metric("infertap_capture_records_total", outcome="too_large") == 1,
+        what="the stream counted too_large",
+    )
+    assert sidecar.metric("infertap_capture_records_total", outcome="inflight_full") == 0
