@@ -106,9 +106,21 @@ def _write(result: ExecutionResult, job: MonitoringJob) -> None:
         log.exception("writing the reports failed unexpectedly")
         reason = f"internal error writing the reports: {type(exc).__name__}: {exc}"
         _write_failure(result, job, reason)
-    # The page reads the files just written; it never changes the run's outcome.
-    if (page := write_run_report(job.output)) is not None:
-        result.output_files.append(page)
+    _write_page(result, job)
+
+
+def _write_page(result: ExecutionResult, job: MonitoringJob) -> None:
+    """report.html reads the files just written and never changes the run's outcome; whether it
+    was written is added to execution.json (the page, or a warning saying why not)."""
+    page = write_run_report(job.output)
+    if page.problem is None:
+        result.output_files.append(page.url)
+    else:
+        result.warnings.append(page.warning)
+    try:
+        run_files.write_execution(result, job)
+    except Exception:  # the same output took the other files a moment ago: log, keep the result
+        log.exception("cannot add report.html to execution.json", extra={"output": job.output})
 
 
 def _write_failure(result: ExecutionResult, job: MonitoringJob, reason: str) -> None:

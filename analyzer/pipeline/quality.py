@@ -185,9 +185,14 @@ def _write(job: QualityJob, result: QualityResult) -> None:
             quality_files.violations_bytes(result.violations),
             written,
         )
-    written.append(storage.join(job.output, quality_files.EXECUTION_FILE))
-    record = execution_record(result, job)
-    storage.write_bytes(written[-1], quality_files.document_bytes(record))
-    # The page reads the files just written; it never changes the run's outcome.
-    if (page := write_run_report(job.output)) is not None:
-        written.append(page)
+    execution = storage.join(job.output, quality_files.EXECUTION_FILE)
+    written.append(execution)
+    storage.write_bytes(execution, quality_files.document_bytes(execution_record(result, job)))
+    # The page reads the files just written and never changes the run's outcome; whether it
+    # was written is added to execution.json (the page, or a warning saying why not).
+    page = write_run_report(job.output)
+    if page.problem is None:
+        written.append(page.url)
+    else:
+        result.warnings.append(page.warning)
+    storage.write_bytes(execution, quality_files.document_bytes(execution_record(result, job)))
