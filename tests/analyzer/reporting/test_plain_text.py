@@ -17,11 +17,12 @@ import pytest
 from analyzer.__main__ import main
 from sidecar.common.layout import partition_key
 from tests.analyzer.captures import ENDPOINT, HOUR, VARIANT, json_record, write_local
+from tests.analyzer.reporting.chromium import Chromium
 
 CATEGORY = "$_$"  # not a formula matplotlib can parse
 KEY = r"a$\x$b"  # an unknown symbol to mathtext
 MODEL = "gpt$$mini"
-HOURS = 2  # a baseline hour, then a run hour with drift
+SVG_TEXTS = "[...document.querySelectorAll('svg text')].map(t => t.textContent)"
 
 
 def _window(hour: int) -> list[str]:
@@ -55,7 +56,10 @@ def _chat(i: int, shift: int) -> bytes:
 
 @pytest.mark.parametrize("record", [_tabular, _chat], ids=["json-features", "llm"])
 def test_dollar_signs_in_traffic_reach_both_pages(
-    record: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    record: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    browser: Chromium,
 ) -> None:
     captures, reports = tmp_path / "captures", tmp_path / "reports"
     write_local(captures, HOUR, [record(i, 0) for i in range(300)])
@@ -75,6 +79,10 @@ def test_dollar_signs_in_traffic_reach_both_pages(
     expected = [CATEGORY, KEY] if record is _tabular else [MODEL]
     for text in expected:
         assert f">{text}<" in page  # drawn as itself, in a chart's text
+    shown = browser.load(run / "report.html", evaluate=SVG_TEXTS)
+    assert shown.errors == [] and shown.remote_requests == []
+    for text in expected:
+        assert text in shown.value  # the charts' text, as a browser has it
     history = ["report", "--reports", str(reports), "--endpoint-name", ENDPOINT]
     assert main([*history, "--output", str(tmp_path / "pages")]) == 0
     assert "report.html not written" not in capsys.readouterr().err
