@@ -110,3 +110,6 @@ def test_a_page_that_cannot_be_written_is_said_in_execution_json_and_on_the_cons
     [warning] = [w for w in execution["warnings"] if "report.html" in w]
     assert warning.startswith(f"report.html not written ({run / 'report.html'}): ")
     assert f"warning: {warning}" in capsys.readouterr().out
+    # Drawn again from the run's files: the same reason, as the command's error.
+    assert main(["report", "--run", str(run)]) == 2
+    assert f"infertap-analyzer report: error: {warning}" in capsys.readouterr().err
