@@ -3,6 +3,8 @@
 CSV is read with every column as text (typed from its text as the local engine does, so both
 give the same statistics); JSON Lines as lines of text parsed by the project's reader (values
 keep their JSON types, nested objects become dotted names); Parquet with its own types.
+Bad input fails as it does locally, in one line: a ragged CSV row names its file and the row,
+and text that is not UTF-8 its file and byte (`text_check`).
 """
 
 from __future__ import annotations
