@@ -168,11 +168,15 @@ def _write(job: QualityJob, result: QualityResult) -> None:
             quality_files.violations_bytes(result.violations),
             written,
         )
-    written.append(storage.join(job.output, quality_files.EXECUTION_FILE))
+    execution = storage.join(job.output, quality_files.EXECUTION_FILE)
+    written.append(execution)
     result.finished_at = datetime.now(UTC)
-    record = execution_record(result, job)
-    storage.write_bytes(written[-1], quality_files.document_bytes(record))
-    # The page is drawn from the result in memory; it never changes the run's outcome.
-    report = QualityReport(job.output, result, result.constraints or None)
-    if (page := write_run_report(report)) is not None:
-        written.append(page)
+    storage.write_bytes(execution, quality_files.document_bytes(execution_record(result, job)))
+    # The page is drawn from the result in memory and never changes the run's outcome; whether
+    # it was written is added to execution.json (the page, or a warning saying why not).
+    page = write_run_report(QualityReport(job.output, result, result.constraints or None))
+    if page.problem is None:
+        written.append(page.url)
+    else:
+        result.warnings.append(page.warning)
+    storage.write_bytes(execution, quality_files.document_bytes(execution_record(result, job)))
