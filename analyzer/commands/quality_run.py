@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analyzer.checking.quality.problem import PROBLEM_TYPES
@@ -26,15 +26,19 @@ from analyzer.commands.flags import (
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
 from analyzer.pipeline.quality import run_quality
+from analyzer.reporting.failed_execution import write_failed_execution
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
+# Labels of a year past the window are read hour folder by hour folder (8,784 listings); a longer
+# window is a typo, and past about 2.7 million years it does not fit a datetime at all.
+MAX_LABEL_WINDOW = timedelta(days=366)
 _EPILOG = """\
 exit status:
   0  Completed: no violations
   1  CompletedWithViolations: see constraint_violations.json
-  2  Failed (nothing joined, unreadable baseline, ...) or bad usage; the reason is printed and
-     written to execution.json
+  2  Failed (nothing joined, unreadable baseline, a bad flag, ...); the reason is printed and
+     written to execution.json (for a bad flag too, once --output is given)
 
 A capture's eventMetadata.inferenceId (else its eventId) joins the label whose eventId equals it.
 Labels are read from the hour folders {ground-truth}/YYYY/MM/DD/HH/ of [start, end + label window).
@@ -77,12 +81,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_duration(text: str, option: str) -> timedelta:
-    """`24h`, `90m`, `2d`, `3600s`; a bare number is hours."""
+def parse_duration(text: str, option: str, maximum: timedelta = MAX_LABEL_WINDOW) -> timedelta:
+    """`24h`, `90m`, `2d`, `3600s`; a bare number is hours; at most `maximum`."""
     match = _DURATION.match(str(text))
     if not match:
         raise ConfigError(f"{option} must be a duration such as 24h, 90m or 2d, got {text!r}")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > maximum.total_seconds():
+        raise ConfigError(
+            f"{option} must be at most {maximum.days}d ({maximum.days * 24}h), got {text.strip()}"
+        )
+    return timedelta(seconds=seconds)
 
 
 def job_from_args(args: argparse.Namespace) -> QualityJob:
@@ -98,6 +107,10 @@ def job_from_args(args: argparse.Namespace) -> QualityJob:
         "end",
         "output",
     )
+    end = parse_utc_time(args.end, "--end")
+    label_window = parse_duration(args.label_window, "--label-window")
+    if end > datetime.max.replace(tzinfo=UTC) - label_window:
+        raise ConfigError(f"--end {args.end} plus --label-window {args.label_window} is past 9999")
     return QualityJob(
         captures=args.captures,
         ground_truth=args.ground_truth,
@@ -112,8 +125,8 @@ def job_from_args(args: argparse.Namespace) -> QualityJob:
             args.probability_threshold, "--probability-threshold", 0.0, 1.0
         ),
         start=parse_utc_time(args.start, "--start"),
-        end=parse_utc_time(args.end, "--end"),
-        label_window=parse_duration(args.label_window, "--label-window"),
+        end=end,
+        label_window=label_window,
         output=args.output,
         read_concurrency=whole_number(args.read_concurrency, "--read-concurrency", 1),
     )
@@ -125,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(parse_log_level(getattr(args, "log_level", "info")))
         job = job_from_args(args)
     except AnalyzerError as exc:
-        print(f"infertap-analyzer quality-run: error: {exc}", file=sys.stderr)
+        url = write_failed_execution(args.output, "ModelQuality", str(exc), vars(args))
+        recorded = f" (recorded in {url})" if url else ""
+        print(f"infertap-analyzer quality-run: error: {exc}{recorded}", file=sys.stderr)
         return 2
     result = run_quality(job)
     finished = result.status != "Failed"

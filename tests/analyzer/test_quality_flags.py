@@ -1,0 +1,41 @@
+"""`quality-run` flags out of range: one clear line, and a Failed execution.json all the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analyzer.__main__ import main
+from tests.analyzer.quality_data import quality_args
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--label-window", "9999999999h", "--label-window must be at most 366d (8784h)"),
+        ("--label-window", "99999999999999999999d", "--label-window must be at most 366d"),
+        ("--label-window", "367d", "--label-window must be at most 366d"),
+        ("--end", "9999-12-31T23:00:00Z", "plus --label-window 24h is past 9999"),
+        ("--start", "yesterday", "--start must be an ISO 8601 time"),
+    ],
+)
+def test_out_of_range_flag_is_one_line_and_a_failed_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, expected: str
+) -> None:
+    assert main(quality_args(tmp_path, **{flag: value})) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    record = json.loads((tmp_path / "out" / "execution.json").read_text())
+    assert record["status"] == "Failed"
+    assert expected in record["failure_reason"]
+    assert record["monitoring_type"] == "ModelQuality"
+    assert record["options"][flag.lstrip("-").replace("-", "_")] == value
+
+
+def test_a_year_of_labels_is_accepted(tmp_path: Path) -> None:
+    # The bound is not a typo trap: 366 days runs (and fails only for the missing baseline).
+    assert main(quality_args(tmp_path, **{"--label-window": "8784h"})) == 2
+    record = json.loads((tmp_path / "out" / "execution.json").read_text())
+    assert record["label_window"]["end"] == "2027-11-26T09:00:00Z"
