@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.checking.quality import constraints
+from analyzer.checking.quality import constraints, reference
 from analyzer.checking.quality.attributes import Attribute
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
-from analyzer.checking.quality.problem import PROBLEM_TYPES, LabelValueError
+from analyzer.checking.quality.problem import BINARY, PROBLEM_TYPES, LabelValueError
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
 from analyzer.commands.flags import apply_env, configure_logging, number, parse_flag, require
 from analyzer.errors import AnalyzerError, ConfigError
@@ -97,6 +97,7 @@ def baseline_rows(
 
 def run(args: argparse.Namespace) -> int:
     """Execute `quality-baseline`; print what was written; 0 or 2."""
+    notes: list[str] = []
     try:
         configure_logging(str(args.log_level))
         predictor = predictor_from_args(args)
@@ -108,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
             args.problem_type, table[:, 0], table[:, 1], table[:, 2], predictor.classes.names
         )
         suggested = constraints.suggest(args.problem_type, scalar_values(statistics))
+        if args.problem_type == BINARY and (
+            cbpe := reference.build(table[:, 0], table[:, 1], table[:, 2])
+        ):
+            statistics[reference.REFERENCE_KEY] = cbpe
+            notes = reference.baseline_warnings(cbpe)
         written: list[str] = []
         for name, document in (
             (quality_files.STATISTICS_FILE, statistics),
@@ -119,5 +125,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for reason, count in skipped.items():
         print(f"warning: {count} {reason} (skipped)")
+    for note in notes:
+        print(f"warning: {note}")
     print(f"model-quality baseline of {len(rows)} rows: {', '.join(written)}")
     return 0
