@@ -1,4 +1,5 @@
-"""`quality-run` flags out of range: one clear line, and a Failed execution.json all the same."""
+"""Bad flags and bad input of the quality commands: one clear line (and for quality-run a Failed
+execution.json all the same)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,22 @@ def test_a_year_of_labels_is_accepted(tmp_path: Path) -> None:
     assert main(quality_args(tmp_path, **{"--label-window": "8784h"})) == 2
     record = json.loads((tmp_path / "out" / "execution.json").read_text())
     assert record["label_window"]["end"] == "2027-11-26T09:00:00Z"
+
+
+def test_quality_baseline_on_non_utf8_rows_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "val.csv").write_bytes(b"label,prediction\n1,1\n0,\xff\n")
+    code = main(
+        [
+            *("quality-baseline", "--dataset", str(tmp_path / "val.csv")),
+            *("--problem-type", "BinaryClassification", "--ground-truth-attribute", "label"),
+            *("--inference-attribute", "prediction", "--output", str(tmp_path / "baseline")),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [
+        f"infertap-analyzer quality-baseline: error: {tmp_path / 'val.csv'} line 3 is not UTF-8 "
+        "text (byte 0xff); save it as UTF-8"
+    ]
