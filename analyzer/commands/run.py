@@ -32,6 +32,7 @@ from analyzer.job import DEFAULT_MAX_RUNTIME, MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.pipeline.stopping import StopToken
 from analyzer.reporting.execution import EXIT_FAILED, FINISHED
+from analyzer.reporting.failed_execution import write_failed_execution
 
 _EPILOG = """\
 exit status:
@@ -160,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(parse_log_level(getattr(args, "log_level", "info")))
         job = job_from_args(args)
     except AnalyzerError as exc:
-        print(f"infertap-analyzer run: error: {exc}", file=sys.stderr)
+        url = write_failed_execution(args.output, "DataQuality", str(exc), vars(args))
+        recorded = f" (recorded in {url})" if url else ""
+        print(f"infertap-analyzer run: error: {exc}{recorded}", file=sys.stderr)
         return EXIT_FAILED
     stop = StopToken(job.max_runtime)
     with _stop_on_signals(stop):

@@ -1,5 +1,5 @@
-"""Bad flags and bad input of the quality commands: one clear line (and for quality-run a Failed
-execution.json all the same)."""
+"""Bad flags and bad input of run, quality-run and quality-baseline: one clear line, and for the
+runs a Failed execution.json all the same (once --output is given)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,27 @@ def test_quality_baseline_on_non_utf8_rows_is_one_line(
         f"infertap-analyzer quality-baseline: error: {tmp_path / 'val.csv'} line 3 is not UTF-8 "
         "text (byte 0xff); save it as UTF-8"
     ]
+
+
+def test_run_with_a_bad_flag_leaves_a_failed_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            *("run", "--captures", str(tmp_path), "--endpoint-name", "e"),
+            *("--baseline-statistics", "s.json", "--baseline-constraints", "c.json"),
+            *(
+                "--start",
+                "2026-11-25T08:00:00Z",
+                "--end",
+                "soon",
+                "--output",
+                str(tmp_path / "out"),
+            ),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--end must be an ISO 8601 time" in err[0]
+    record = json.loads((tmp_path / "out" / "execution.json").read_text())
+    assert record["status"] == "Failed" and record["monitoring_type"] == "DataQuality"
+    assert "--end must be an ISO 8601 time" in record["failure_reason"]
