@@ -38,8 +38,8 @@ _EPILOG = """\
 exit status:
   0  Completed: no violations
   1  CompletedWithViolations: see constraint_violations.json
-  2  Failed (no capture files, unreadable baseline, unwritable output, ...) or bad usage;
-     the reason is printed and written to execution.json
+  2  Failed (no capture files, unreadable baseline, unwritable output, a bad flag, ...);
+     the reason is printed and written to execution.json (once --output is given)
   3  Stopped: the run passed --max-runtime or got SIGTERM/SIGINT; execution.json says
      why, and the window should be run again
 
