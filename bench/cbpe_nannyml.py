@@ -16,7 +16,7 @@ Method (printed with the results):
     reported uncertainty should match.
 
 Usage:
-  python -m venv /tmp/nannyml && /tmp/nannyml/bin/pip install nannyml
+  python -m venv /tmp/nannyml && /tmp/nannyml/bin/pip install nannyml statsmodels
   python bench/cbpe_nannyml.py --nannyml-python /tmp/nannyml/bin/python [--quick]
 """
 
@@ -57,6 +57,7 @@ table = cbpe.estimate(analysis).filter(period="analysis").to_df()
 out = {m: {"value": table[(m, "value")].tolist(),
            "sampling_error": table[(m, "sampling_error")].tolist()} for m in metrics}
 print(json.dumps(out))
+print(json.dumps({"version": nml.__version__}))
 """
 
 
@@ -101,7 +102,9 @@ def nannyml_side(python: str, data: dict[str, Floats], chunk: int) -> dict[str, 
             capture_output=True,
             text=True,
         )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    result: dict[str, Any] = json.loads(lines[-2])
+    print(f"NannyML {json.loads(lines[-1])['version']}")
     return result
 
 
@@ -124,7 +127,10 @@ def summary(name: str, ours_rows: dict[str, Any], theirs: dict[str, Any] | None)
         row["nannyml_error"] = float(np.median(np.abs(value - realised)))
         row["nannyml_sampling_error"] = float(np.median(theirs[name]["sampling_error"]))
         row["spread_nannyml"] = float(np.std(value - realised))
-        row["ours_vs_nannyml"] = float(np.median(np.abs(calibrated - value)))
+        row["ours_vs_nannyml"] = float(np.max(np.abs(calibrated - value)))
+        their_errors = np.array(theirs[name]["sampling_error"][: realised.size])
+        ours_errors = np.array([e[name]["sampling_error"] for e in ours_rows["calibrated"]])
+        row["sampling_error_vs_nannyml"] = float(np.max(np.abs(ours_errors - their_errors)))
     return row
 
 
@@ -133,8 +139,9 @@ def describe(name: str, row: dict[str, float]) -> str:
     spreads = f"ours {row['ours_sampling_error']:.4f}"
     if "nannyml_error" in row:
         errors += f", NannyML {row['nannyml_error']:.3f}"
-        errors += f" (ours - NannyML {row['ours_vs_nannyml']:.4f})"
+        errors += f" (max |ours - NannyML| {row['ours_vs_nannyml']:.1e})"
         spreads += f", NannyML {row['nannyml_sampling_error']:.4f}"
+        spreads += f" (max |ours - NannyML| {row['sampling_error_vs_nannyml']:.1e})"
     spreads += f", old 80 %-subsample std {row['old_std']:.4f}"
     return (
         f"{name:9} median |estimate - realised|: {errors}; uncertainty: {spreads}; "
