@@ -116,8 +116,9 @@ def trust_warnings(estimated: Mapping[str, Any], gaps: Mapping[str, Any]) -> lis
     found = []
     if note.get("source") != "baseline":
         found.append(
-            "CBPE estimates take the scores as calibrated probabilities, unchecked: pass "
-            "--baseline-statistics from quality-baseline to measure and correct their calibration"
+            "CBPE estimates take the scores as calibrated probabilities, unchecked: give "
+            "--baseline-statistics the statistics.json of a quality-baseline with scores (it "
+            "measures and corrects their calibration)"
         )
     elif float(note.get("remaining_calibration_error", 0.0)) > TRUSTED_CALIBRATION_ERROR:
         found.append(
