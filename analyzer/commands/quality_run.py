@@ -66,7 +66,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
     add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
     add("--baseline-constraints", help="model-quality constraints.json (path or s3://)")
-    add("--baseline-statistics", default=None, help="its statistics.json: its classes are known")
+    add(
+        "--baseline-statistics",
+        default=None,
+        help="its statistics.json: the classes it saw, and the calibration CBPE corrects scores by",
+    )
     add("--problem-type", help=", ".join(PROBLEM_TYPES))
     add("--inference-attribute", default=None, help="where the predicted label is")
     add("--probability-attribute", default=None, help="where the score is")
