@@ -31,7 +31,7 @@ from analyzer.reporting.failed_execution import write_failed_execution
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
 # Labels of a year past the window are read hour folder by hour folder (8,784 listings); a longer
-# window is a typo, and past about 2.7 million years it does not fit a datetime at all.
+# window, of labels or of captures, is a typo (past 2.7 million years not even a datetime).
 MAX_LABEL_WINDOW = timedelta(days=366)
 _EPILOG = """\
 exit status:
@@ -115,6 +115,11 @@ def job_from_args(args: argparse.Namespace) -> QualityJob:
     label_window = parse_duration(args.label_window, "--label-window")
     if end > datetime.max.replace(tzinfo=UTC) - label_window:
         raise ConfigError(f"--end {args.end} plus --label-window {args.label_window} is past 9999")
+    start = parse_utc_time(args.start, "--start")
+    if end - start > MAX_LABEL_WINDOW:  # every hour folder of both windows is listed
+        raise ConfigError(
+            f"--start to --end must span at most {MAX_LABEL_WINDOW.days}d, got {end - start}"
+        )
     return QualityJob(
         captures=args.captures,
         ground_truth=args.ground_truth,
@@ -128,7 +133,7 @@ def job_from_args(args: argparse.Namespace) -> QualityJob:
         probability_threshold=number(
             args.probability_threshold, "--probability-threshold", 0.0, 1.0
         ),
-        start=parse_utc_time(args.start, "--start"),
+        start=start,
         end=end,
         label_window=label_window,
         output=args.output,

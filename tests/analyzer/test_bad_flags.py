@@ -20,6 +20,8 @@ from tests.analyzer.quality_data import quality_args
         ("--label-window", "367d", "--label-window must be at most 366d"),
         ("--end", "9999-12-31T23:00:00Z", "plus --label-window 24h is past 9999"),
         ("--start", "yesterday", "--start must be an ISO 8601 time"),
+        ("--start", "0001-01-01T00:00:00+05:00", "--start must be between years 1 and 9999 in UTC"),
+        ("--start", "0001-01-01T00:00:00Z", "--start to --end must span at most 366d"),
     ],
 )
 def test_out_of_range_flag_is_one_line_and_a_failed_record(
