@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.errors import BaselineError
-from analyzer.reporting.baseline_files import (
+from analyzer.results.constraints import (
     DISABLED,
     ENABLED,
     FeatureConstraint,

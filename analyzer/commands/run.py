@@ -31,8 +31,8 @@ from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import DEFAULT_MAX_RUNTIME, MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.pipeline.stopping import StopToken
-from analyzer.reporting.execution import EXIT_FAILED, FINISHED
 from analyzer.reporting.failed_execution import write_failed_execution
+from analyzer.results.status import EXIT_FAILED, FINISHED
 
 _EPILOG = """\
 exit status:

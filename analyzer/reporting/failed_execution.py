@@ -13,6 +13,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.reading import storage
 from analyzer.reporting.execution import EXECUTION_FILE
 from analyzer.reporting.json_text import pretty_json
+from analyzer.results.status import FAILED
 
 
 def write_failed_execution(
@@ -22,8 +23,8 @@ def write_failed_execution(
     if not output:
         return None
     record = {
-        "status": "Failed",
-        "message": f"Failed: {reason}",
+        "status": FAILED,
+        "message": f"{FAILED}: {reason}",
         "failure_reason": reason,
         "monitoring_type": monitoring_type,
         "endpoint_name": flags.get("endpoint_name"),

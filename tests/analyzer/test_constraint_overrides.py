@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from analyzer.__main__ import main
-from analyzer.reporting.baseline_files import Constraints
+from analyzer.results.constraints import Constraints
 from tests.analyzer.captures import ENDPOINT, HOUR, csv_record, write_local
 from tests.conftest import REPO_ROOT
 

@@ -1,13 +1,13 @@
 """What CBPE learns from the labelled baseline: calibration, its correction, sampling errors.
 
 `quality-baseline` (binary, with scores) writes it into its statistics.json under `cbpe_reference`,
-beside SageMaker's objects; `quality-run --baseline-statistics` reads it back to re-calibrate the
-window's scores and to give each estimate NannyML's sampling error.
+beside SageMaker's objects; `quality-run --baseline-statistics` reads it back (the file through
+analyzer.reporting.quality_files) to re-calibrate the window's scores and to give each estimate
+NannyML's sampling error.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +18,6 @@ import numpy as np
 from analyzer.checking.quality import calibration, sampling_error
 from analyzer.checking.quality.calibration import Floats, IsotonicMap
 from analyzer.errors import BaselineError
-from analyzer.reading import storage
 
 REFERENCE_KEY = "cbpe_reference"
 # Past this expected calibration error (after any re-calibration) an estimate can be off by
@@ -63,21 +62,17 @@ def build(truth: Floats, predicted: Floats, scores: Floats) -> dict[str, Any] | 
     }
 
 
-def load(url: str) -> Reference | None:
-    """The reference in a baseline statistics.json, or None (an older baseline, or not binary)."""
-    try:
-        document = json.loads(storage.read_bytes(url))
-    except ValueError as exc:
-        raise BaselineError(f"{url} is not JSON: {exc}") from exc
-    raw = document.get(REFERENCE_KEY) if isinstance(document, dict) else None
-    if not isinstance(raw, Mapping):
+def from_json(raw: Mapping[str, Any] | None, where: str) -> Reference | None:
+    """The reference a baseline statistics.json holds under REFERENCE_KEY, or None (an older
+    baseline, or not binary); `where` names the file in errors."""
+    if raw is None:
         return None
     try:
         found = dict(raw.get("calibration") or {})
         mapping = IsotonicMap.from_json(found["isotonic"]) if found.get("recalibrate") else None
         parts = sampling_error.from_json(raw.get("sampling_error_components") or {})
     except (KeyError, TypeError, ValueError) as exc:
-        raise BaselineError(f"{url}: {REFERENCE_KEY} is not readable: {exc}") from exc
+        raise BaselineError(f"{where}: {REFERENCE_KEY} is not readable: {exc}") from exc
     return Reference(found, mapping, parts)
 
 
