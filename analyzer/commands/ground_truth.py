@@ -26,7 +26,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write labels as SageMaker ground-truth records",
         description=(
             "Write inference_id,label rows (CSV or JSON Lines) as ground-truth records under "
-            "--destination/YYYY/MM/DD/HH/, where quality-run reads them."
+            "--destination/YYYY/MM/DD/HH/, where quality-run reads them. Rows are streamed to "
+            "one file; a malformed row (one a line: a stray quote, a missing label, bytes that "
+            "are not UTF-8) stops the command naming its line, and nothing is written."
         ),
     )
     add = parser.add_argument
