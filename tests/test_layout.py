@@ -20,10 +20,11 @@ FLOORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "analyzer": (
         ("__main__",),
         ("commands",),
+        ("live",),
         ("scheduling",),
         ("pipeline",),
         ("engines",),
-        ("checking", "reporting"),
+        ("checking", "reporting", "suggesting"),
         ("decoding",),
         ("reading",),
         ("results", "job"),
@@ -49,8 +50,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     # metrics.py still imports the GenAI instruments from capture/; moving them into metrics.py
     # (issue 15, item 9) removes this pair.
     ("sidecar.metrics", "sidecar.capture.genai_metrics"),
-    # Dataset profiling moves from reading/ into engines/ (issue 15, item 3), taking this along.
-    ("analyzer.reading.datasets", "analyzer.decoding.json_rows"),
 }
 
 

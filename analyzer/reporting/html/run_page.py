@@ -50,6 +50,12 @@ def render_run_report(
     )
 
 
+def render_run_report_locked(report: sources.RunReport) -> str:
+    """`render_run_report` from another thread (`watch`'s live page): one drawing at a time."""
+    with _DRAWING:
+        return render_run_report(report)
+
+
 def _feature_charts(page: RunPage, budget: int) -> tuple[dict[str, str], set[str]]:
     """One chart per feature up to `budget`; the names of those left out."""
     drawn: dict[str, str] = {}
