@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from analyzer.checking.quality import constraints as quality_constraints
+from analyzer.checking.quality import reference
 from analyzer.checking.quality.attributes import Attribute
-from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate
+from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate, trust_warnings
 from analyzer.checking.quality.join import Joined, join_captures
 from analyzer.checking.quality.labels import read_labels
 from analyzer.checking.quality.predictions import Predictor
@@ -94,14 +95,26 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
         result.estimated = estimate(
             np.asarray(joined.all_scores, dtype=np.float64),
             np.asarray(joined.all_predictions, dtype=np.float64),
+            _reference(job.baseline_statistics),
         )
     if counts.joined == 0:
+        if result.estimated is not None:
+            result.warnings.extend(trust_warnings(result.estimated, {}))
         raise AnalyzerError(_nothing_joined(job, counts, len(listing.files)))
     _measure(job, predictor, joined, result)
+    if result.estimated is not None:
+        result.warnings.extend(trust_warnings(result.estimated, result.estimate_vs_realised))
     violations, warnings = quality_constraints.evaluate(wanted, result.metric_values)
     result.violations = violations
     result.warnings.extend(warnings)
     result.status = COMPLETED_WITH_VIOLATIONS if violations else COMPLETED
+
+
+def _reference(url: str | None) -> reference.Reference | None:
+    """What the baseline learnt for CBPE (calibration, sampling errors), if it was given."""
+    if not url:
+        return None
+    return reference.from_json(quality_files.baseline_object(url, reference.REFERENCE_KEY), url)
 
 
 def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: QualityResult) -> None:
