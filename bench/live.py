@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.engines.profiler import CaptureProfiler
 from analyzer.live.buckets import StepBuckets
-from sidecar.common.exchange import Exchange
+from sidecar.common.exchange import BOTH_SIDES, Exchange
 from sidecar.common.record import RecordEncoder, RecordFormat
 
 FEATURES = 70
@@ -53,7 +53,9 @@ def records(count: int, json_instances: bool, per_second: float, seed: int = 1) 
     for index in range(count):
         values = [rng.gauss(50, 15) for _ in range(FEATURES)]
         score = rng.random()
-        exchange = Exchange(START.timestamp() + index / per_second, "/invocations")
+        exchange = Exchange(
+            START.timestamp() + index / per_second, "/invocations", capture=BOTH_SIDES
+        )
         if json_instances:
             body = ",".join(f'"f{i}":{v:.4f}' for i, v in enumerate(values))
             exchange.request_type, exchange.request_body = (
@@ -66,7 +68,7 @@ def records(count: int, json_instances: bool, per_second: float, seed: int = 1) 
             exchange.request_type = "text/csv"
             exchange.request_body = ",".join(f"{v:.4f}" for v in values).encode()
             exchange.response_type, exchange.response_body = "text/csv", f"{score:.6f}".encode()
-        lines.append(encoder.line(exchange))
+        lines.append(encoder.line(exchange).data)
     return lines
 
 

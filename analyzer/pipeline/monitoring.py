@@ -81,9 +81,23 @@ def _write(report: RunReport, job: MonitoringJob) -> None:
         log.exception("writing the reports failed unexpectedly")
         reason = f"internal error writing the reports: {type(exc).__name__}: {exc}"
         _write_failure(result, job, reason)
-    # The page is drawn from the result in memory; it never changes the run's outcome.
-    if (page := write_run_report(report)) is not None:
-        result.output_files.append(page)
+    _write_page(report, job)
+
+
+def _write_page(report: RunReport, job: MonitoringJob) -> None:
+    """report.html, drawn from the result in memory, never changes the run's outcome; whether it
+    was written is added to execution.json (the page, or a warning saying why not)."""
+    result = report.result
+    assert result is not None  # a run always holds its result
+    page = write_run_report(report)
+    if page.problem is None:
+        result.output_files.append(page.url)
+    else:
+        result.warnings.append(page.warning)
+    try:
+        run_files.write_execution(result, job)
+    except Exception:  # the same output took the other files a moment ago: log, keep the result
+        log.exception("cannot add report.html to execution.json", extra={"output": job.output})
 
 
 def _write_failure(result: ExecutionResult, job: MonitoringJob, reason: str) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from analyzer.__main__ import main as analyzer_main
-from sidecar.common.exchange import Exchange
+from sidecar.common.exchange import BOTH_SIDES, Exchange
 from sidecar.common.layout import file_name, partition_key
 from sidecar.common.record import Payload, RecordEncoder, RecordFormat
 
@@ -109,10 +109,10 @@ class Traffic:
             request, response = _payloads(
                 data[index * self.instances : (index + 1) * self.instances]
             )
-            exchange = Exchange(moment.timestamp(), "/invocations")
+            exchange = Exchange(moment.timestamp(), "/invocations", capture=BOTH_SIDES)
             exchange.request_type, exchange.request_body = request.content_type, request.body
             exchange.response_type, exchange.response_body = response.content_type, response.body
-            lines.append(self.encoder.line(exchange))
+            lines.append(self.encoder.line(exchange).data)
         path.write_bytes(b"".join(lines))
         return path
 
