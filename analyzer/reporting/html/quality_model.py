@@ -189,6 +189,8 @@ def _estimates(raw: Any, metrics: dict[str, Any]) -> list[tuple[str, float, floa
         return []
     out = []
     for name, value in raw.items():
+        if not isinstance(value, dict):  # item_count, method: not metrics
+            continue
         estimate = number(value)
         if estimate is not None and math.isfinite(estimate):
             out.append((name, estimate, number(metrics.get(name))))
