@@ -183,12 +183,18 @@ def curve(raw: Any, x_key: str, y_key: str) -> tuple[list[float], list[float]] |
     return [x for x, _ in kept], [y for _, y in kept]
 
 
+# Keys of the estimated object that describe the estimate rather than being a metric.
+_ESTIMATE_DETAILS = frozenset({"method", "item_count", "calibration"})
+
+
 def _estimates(raw: Any, metrics: dict[str, Any]) -> list[tuple[str, float, float | None]]:
     """(metric, estimate, realised or None while labels have not arrived)."""
     if not isinstance(raw, dict):
         return []
     out = []
     for name, value in raw.items():
+        if name in _ESTIMATE_DETAILS:
+            continue
         estimate = number(value)
         if estimate is not None and math.isfinite(estimate):
             out.append((name, estimate, number(metrics.get(name))))

@@ -175,7 +175,10 @@ def test_report_failure_never_fails_the_run(tmp_path: Path) -> None:
 
 def test_model_quality_data(tmp_path: Path) -> None:
     raw = json.loads((SHARED_DATA / "sagemaker-model-quality-statistics-example.json").read_text())
-    raw["estimated_binary_classification_metrics"] = {"accuracy": 0.61, "auc": "NaN"}
+    raw["estimated_binary_classification_metrics"] = {
+        **{"method": "CBPE", "item_count": 3000, "calibration": {"recalibrated": True}},
+        **{"accuracy": {"value": 0.61, "sampling_error": 0.01}, "f1": {"value": "NaN"}},
+    }
     (tmp_path / "statistics.json").write_text(json.dumps(raw))
     constraints = {"binary_classification_constraints": {
         "precision": {"threshold": 0.5, "comparison_operator": "LessThanThreshold"},
@@ -200,7 +203,8 @@ def test_model_quality_data(tmp_path: Path) -> None:
     assert by_name["f1"].standard_deviation is not None
     assert math.isnan(by_name["f1"].standard_deviation)  # "NaN" below 200 rows
     assert page.metrics[0].name == "precision"  # violated first
-    assert page.estimates == [("accuracy", 0.61, 0.5)]  # NaN estimates are left out
+    # Metrics only (not item_count), and NaN estimates are left out.
+    assert page.estimates == [("accuracy", 0.61, 0.5)]
 
 
 def test_history_data_is_the_execution_records(history_root: Path) -> None:
