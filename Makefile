@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := prometheus wrk chromium openjdk-17-jre-headless
 
-.PHONY: install system-deps demo test lint typecheck unit bench clean
+.PHONY: install system-deps bench-deps demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,15 @@ unit: $(STAMP) system-deps
 
 test: lint typecheck unit
 
-bench: $(STAMP) system-deps
+# Benchmarks only (not `make test`): nginx-light is bench/cpu_cost.py's reference proxy (it runs
+# on a generated config in a temp dir, never the system's), py-spy samples the sidecar for
+# bench/profile_sidecar.py.
+bench-deps: $(STAMP)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nginx-light; }
+	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy
+
+bench: $(STAMP) system-deps bench-deps
 	$(PY) bench/run_all.py
 
 clean:

@@ -22,7 +22,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCHMARKS = (
     ("throughput.py", 180),
     ("latency.py", 130),
-    ("cpu_cost.py", 130),
+    ("cpu_cost.py", 240),
     ("s3_stall.py", 110),
     ("analyzer_throughput.py", 250),
     ("stream_ttft.py", 120),
@@ -89,6 +89,11 @@ def summary(since: float) -> list[str]:
             f"1000 req/s ({'within' if cost['within_target'] else 'ABOVE'} the "
             f"{cost['target_vcpu_per_1000_rps']} target)"
         )
+        verdicts = ", ".join(
+            f"{name} {goal['value']:.2f} ({'met' if goal['met'] else 'not met'}, {goal['goal']})"
+            for name, goal in cost.get("goals", {}).items()
+        )
+        lines.append(f"data-plane goals at 100 % capture: {verdicts}")
     streams = load_result("stream_ttft", since)
     if streams:
         for name, added in streams["added_over_direct"].items():

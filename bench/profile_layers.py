@@ -1,0 +1,102 @@
+"""Sorting py-spy's sampled stacks into the layers of the sidecar's request path.
+
+A stack's CPU goes to the layer of its innermost frame that belongs to a named layer (a frame in
+builtins or libc counts for the caller that made the call), so "aiohttp server" is what aiohttp's
+server code costs including the C calls it makes; socket I/O and the event loop are layers of
+their own, since nginx pays them too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+# (layer, pattern on the frame's file or native module): first match wins, so order matters.
+LAYERS: tuple[tuple[str, str], ...] = (
+    ("capture", r"sidecar/(capture|delivery|common)/|orjson"),
+    ("metrics", r"sidecar/metrics|prometheus_client"),
+    ("our handler", r"sidecar/"),
+    ("header multidicts", r"multidict"),
+    ("timers", r"aiohttp/helpers|asyncio/timeouts|TimerHandle|call_at|call_later"),
+    (
+        "aiohttp client (connector, response protocol)",
+        r"aiohttp/(client|connector|tracing)|_http_parser.*(HttpResponseParser|cb_on_status)",
+    ),
+    ("aiohttp payload streams", r"aiohttp/streams"),
+    (
+        "aiohttp server (protocol, request/response objects, writer, parser)",
+        r"aiohttp/|_http_parser|_http_writer",
+    ),
+    ("yarl", r"yarl"),
+    ("logging", r"logging/"),
+    ("event loop and socket I/O", r"uvloop|asyncio/|selectors|socket|epoll|libc\.so|\[kernel"),
+)
+UNCLASSIFIED = "other (interpreter, stdlib)"
+# py-spy's collapsed frame: `function (file)` or `function (file:line)`.
+_FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def layer_of(frame: str) -> str | None:
+    for name, pattern in LAYERS:
+        if re.search(pattern, frame):
+            return name
+    return None
+
+
+def short(frame: str) -> str:
+    """`function (path/to/site-packages/pkg/mod.py)` as `function (pkg/mod.py)`."""
+    match = _FRAME.match(frame)
+    if not match:
+        return frame
+    path = match.group("file")
+    for marker in ("site-packages/", "/lib/python3.", "/work/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            if marker == "/lib/python3.":
+                path = path.split("/", 1)[-1]
+    return f"{match.group('function')} ({path})"
+
+
+@dataclass
+class Profile:
+    """Sample counts from py-spy's collapsed stacks ("frame;frame;...;leaf COUNT")."""
+
+    samples: int = 0
+    by_thread: Counter[str] = field(default_factory=Counter)
+    self_frames: Counter[str] = field(default_factory=Counter)
+    cumulative_frames: Counter[str] = field(default_factory=Counter)
+    layers: Counter[str] = field(default_factory=Counter)
+
+    def add(self, stack: list[str], count: int) -> None:
+        self.samples += count
+        # With --threads the root frame names the thread.
+        if stack and stack[0].startswith("thread ("):
+            self.by_thread[stack[0]] += count
+            stack = stack[1:]
+        if not stack:
+            return
+        self.self_frames[short(stack[-1])] += count
+        for frame in {short(f) for f in stack}:
+            self.cumulative_frames[frame] += count
+        for frame in reversed(stack):
+            layer = layer_of(frame)
+            if layer is not None:
+                self.layers[layer] += count
+                return
+        self.layers[UNCLASSIFIED] += count
+
+
+def parse_collapsed(lines: Iterable[str]) -> Profile:
+    profile = Profile()
+    for line in lines:
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if stack and count.isdigit():
+            profile.add(stack.split(";"), int(count))
+    return profile
+
+
+def top(counter: Counter[str], total: int, n: int) -> Iterator[tuple[str, int, float]]:
+    for frame, count in counter.most_common(n):
+        yield frame, count, count / total if total else 0.0
