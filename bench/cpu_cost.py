@@ -64,13 +64,13 @@ class Target:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per fixed-rate run")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per fixed-rate run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--features", type=int, default=70, help="floats per CSV request body")
     parser.add_argument(
         "--saturation-seconds",
         type=float,
-        default=3.0,
+        default=2.0,
         help="per wrk run (-t1 -c32) after each round's fixed-rate runs; 0 skips saturation",
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
@@ -79,7 +79,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(CONFIG_NAMES),
         help=f"comma-separated subset of {', '.join(CONFIG_NAMES)}",
     )
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s, saturation 2 s")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s, saturation 1 s")
     args = parser.parse_args(argv)
     args.configs = [name.strip() for name in args.configs.split(",") if name.strip()]
     unknown = set(args.configs) - set(CONFIG_NAMES)
@@ -87,7 +87,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown configs {sorted(unknown)}; choose from {', '.join(CONFIG_NAMES)}")
     if args.quick:
         args.rounds, args.seconds = 2, 3.0
-        args.saturation_seconds = min(args.saturation_seconds, 2.0)
+        args.saturation_seconds = min(args.saturation_seconds, 1.0)
     return args
 
 

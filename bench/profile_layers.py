@@ -14,24 +14,43 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 # (layer, pattern on the frame's file or native module): first match wins, so order matters.
+# Native frames (py-spy --native) look like `uv__read (stream.c)` or `write (libc.so.6)`.
 LAYERS: tuple[tuple[str, str], ...] = (
     ("capture", r"sidecar/(capture|delivery|common)/|orjson"),
     ("metrics", r"sidecar/metrics|prometheus_client"),
     ("our handler", r"sidecar/"),
     ("header multidicts", r"multidict"),
-    ("timers", r"aiohttp/helpers|asyncio/timeouts|TimerHandle|call_at|call_later"),
     (
-        "aiohttp client (connector, response protocol)",
-        r"aiohttp/(client|connector|tracing)|_http_parser.*(HttpResponseParser|cb_on_status)",
+        "timers (per-request timeouts)",
+        r"aiohttp/helpers|asyncio/timeouts|TimerHandle|call_at|call_later|_reschedule_timeout"
+        r"|start_timeout|\(timer\.c",
+    ),
+    (
+        "aiohttp client (response protocol, connector)",
+        r"aiohttp/(client|connector|tracing)|HttpResponseParser",
     ),
     ("aiohttp payload streams", r"aiohttp/streams"),
     (
         "aiohttp server (protocol, request/response objects, writer, parser)",
-        r"aiohttp/|_http_parser|_http_writer",
+        r"aiohttp/|_http_parser|_http_writer|_helpers_c",
     ),
     ("yarl", r"yarl"),
     ("logging", r"logging/"),
-    ("event loop and socket I/O", r"uvloop|asyncio/|selectors|socket|epoll|libc\.so|\[kernel"),
+    (
+        "socket syscalls",
+        r"^(write|read|writev|sendmsg|recvmsg|sendto|recvfrom|send|recv|__libc_\w+) \(",
+    ),
+    (
+        "event loop (uvloop, asyncio tasks)",
+        r"uvloop|asyncio/|_asyncio|\((loop|core|stream|linux|handles|tcp|queue|loop-watcher"
+        r"|idle|cbhandles|server|handle|uv-common)\.(c|h|pyx)",
+    ),
+)
+# A sample whose innermost frame is a blocking wait is idle time, not CPU: py-spy's --native
+# mode does not tell idle threads apart (its Python-only mode does).
+IDLE = re.compile(
+    r"^(epoll_pwait|epoll_wait|poll|select|sem_clockwait|sem_wait|pthread_cond\w*|time_sleep"
+    r"|PyThread_acquire_lock\w*) \("
 )
 UNCLASSIFIED = "other (interpreter, stdlib)"
 # py-spy's collapsed frame: `function (file)` or `function (file:line)`.
@@ -64,6 +83,7 @@ class Profile:
     """Sample counts from py-spy's collapsed stacks ("frame;frame;...;leaf COUNT")."""
 
     samples: int = 0
+    idle: int = 0
     by_thread: Counter[str] = field(default_factory=Counter)
     self_frames: Counter[str] = field(default_factory=Counter)
     cumulative_frames: Counter[str] = field(default_factory=Counter)
@@ -75,7 +95,8 @@ class Profile:
         if stack and stack[0].startswith("thread ("):
             self.by_thread[stack[0]] += count
             stack = stack[1:]
-        if not stack:
+        if not stack or _idle(stack):
+            self.idle += count
             return
         self.self_frames[short(stack[-1])] += count
         for frame in {short(f) for f in stack}:
@@ -86,6 +107,17 @@ class Profile:
                 self.layers[layer] += count
                 return
         self.layers[UNCLASSIFIED] += count
+
+
+def _idle(stack: list[str]) -> bool:
+    """A wait: the leaf is a blocking call, or anonymous libc frames under one (a lock wait in
+    the writer thread or the executor's workers, a sleep)."""
+    for frame in reversed(stack[-4:]):
+        if IDLE.match(frame):
+            return True
+        if "(libc.so" not in frame:
+            return False
+    return False
 
 
 def parse_collapsed(lines: Iterable[str]) -> Profile:

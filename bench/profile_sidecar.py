@@ -1,17 +1,19 @@
-"""Where the sidecar's CPU goes per request at a fixed rate: py-spy samples of the running sidecar
-under open-loop load, top frames by self and cumulative CPU, and CPU per request by layer.
+"""Where the sidecar's CPU goes per request at a fixed rate: perf's on-CPU split by shared object,
+then py-spy's stacks (Python and C frames), top frames by self and cumulative CPU, and the CPU
+per request by layer of the request path.
 
 At a fixed rate each request pays its own wake-ups (a saturated proxy batches them), so this is
-the profile that explains bench/cpu_cost.py. py-spy reads the sidecar's stacks from outside (no
-instrumentation in the process, so the attribution is not skewed toward small functions the way
-cProfile's is) and, without --idle, records only samples where a thread is running: CPU, not
-wall time. `--native` adds C frames (aiohttp's parsers, multidict, uvloop, the kernel calls'
-callers). The CPU per request comes from /proc (as in cpu_cost.py) and is split by the layers'
-sample shares. The raw stacks are kept under bench/results/ (collapsed format, which speedscope
-and inferno read) for a flame graph.
+the profile that explains bench/cpu_cost.py. Both samplers read the sidecar from outside (nothing
+is instrumented, so small functions are not overcharged the way cProfile overcharges them).
+perf samples CPU time only; py-spy samples a thread whenever it is runnable, which on a busy
+machine also counts time spent waiting for a CPU, and in --native mode (the default here, for
+the C frames of aiohttp's parser, multidict and uvloop) it does not tell idle threads apart, so
+samples in a blocking wait (epoll, a lock, a sleep) are dropped as idle (profile_layers.py). The
+CPU per request is measured from /proc in an unprofiled stretch first and split by the shares.
+The raw stacks are kept under bench/results/ (collapsed format, which speedscope and inferno read).
 
-Run: `python bench/profile_sidecar.py [--capture 100] [--seconds 15] [--native]` (root or
-ptrace permission needed; `make bench` installs py-spy into the venv).
+Run: `python bench/profile_sidecar.py [--capture 100] [--seconds 10]` as root (ptrace and perf;
+`make bench` installs py-spy into the venv, perf is Debian's linux-perf).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import profile_perf
 from harness import (
     LOAD_CPU,
     PROXY_CPU,
@@ -46,13 +48,19 @@ from profile_layers import Profile, parse_collapsed, top
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=15.0, help="profiled load")
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per profiled phase")
     parser.add_argument("--capture", type=float, default=100.0, help="sampling percentage")
     parser.add_argument("--features", type=int, default=70, help="floats per CSV request body")
     parser.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
-    parser.add_argument("--native", action="store_true", help="include C frames (slower)")
+    parser.add_argument(
+        "--python-only",
+        action="store_true",
+        help="py-spy without C frames (non-blocking; its idle detection then works, but time in "
+        "C code and syscalls lands on the calling Python frame)",
+    )
+    parser.add_argument("--no-perf", action="store_true", help="skip the perf phase")
     parser.add_argument("--top", type=int, default=25, help="frames listed per table")
-    parser.add_argument("--quick", action="store_true", help="5 s of load")
+    parser.add_argument("--quick", action="store_true", help="5 s of load per phase")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = 5.0
@@ -72,7 +80,7 @@ def record(pid: int, url: str, args: argparse.Namespace, out: Path) -> dict[str,
         *("taskset", "-c", LOAD_CPU, py_spy(), "record", "--pid", str(pid)),
         *("--rate", str(args.sample_rate), "--duration", f"{args.seconds:.0f}"),
         *("--format", "raw", "--nolineno", "--threads", "--output", str(out)),
-        *(["--native"] if args.native else ["--nonblocking"]),
+        *(["--nonblocking"] if args.python_only else ["--native"]),
     ]
     before = cpu_seconds(pid)
     spy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -92,7 +100,10 @@ def record(pid: int, url: str, args: argparse.Namespace, out: Path) -> dict[str,
 
 def show(profile: Profile, us_per_request: float, n: int) -> dict[str, object]:
     total = max(sum(profile.layers.values()), 1)
-    say(f"\nsamples: {profile.samples}; by thread: {dict(profile.by_thread.most_common(4))}")
+    say(
+        f"\nsamples: {profile.samples}, of which idle (a blocking wait) {profile.idle}; by "
+        f"thread: {dict(profile.by_thread.most_common(4))}"
+    )
     say(f"\nCPU per request by layer ({us_per_request:.0f} us per request in all):")
     layers = {}
     for layer, count, share in top(profile.layers, total, len(profile.layers)):
@@ -112,21 +123,47 @@ def show(profile: Profile, us_per_request: float, n: int) -> dict[str, object]:
     return tables
 
 
+def perf_phase(pid: int, url: str, args: argparse.Namespace, data: Path) -> dict[str, float]:
+    """perf's self CPU shares by shared-object group while the load runs."""
+    perf = profile_perf.record(pid, args.seconds, data)
+    try:
+        load(url, args.rate, args.seconds, args.features)
+        _, error = perf.communicate(timeout=args.seconds + 60)
+    finally:
+        if perf.poll() is None:
+            perf.terminate()
+            perf.wait(timeout=10)
+    if not data.exists():
+        raise SystemExit(f"perf record failed: {error.decode()[-2000:]}")
+    profile = profile_perf.report(data)
+    groups = profile.groups()
+    say("\nperf, on-CPU self time by shared object:")
+    for name, share in groups:
+        say(f"  {share:5.1f} %  {name}")
+    say("perf, top symbols:")
+    for name, share in profile_perf.largest(profile.symbols, 15):
+        say(f"  {share:5.1f} %  {name}")
+    return dict(groups)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raise_on_sigterm()
     info = machine()
-    say("== where the sidecar's CPU goes at a fixed rate (py-spy) ==")
+    say("== where the sidecar's CPU goes at a fixed rate (perf, py-spy) ==")
     describe_machine(info)
     say(
         f"method: bench/loadgen.py at {args.rate:g} req/s, {args.features}-float CSV bodies, "
         f"sidecar at {args.capture:g} % capture on CPU {PROXY_CPU}; 3 s unprofiled for the "
-        f"baseline CPU, then py-spy {args.sample_rate} Hz for {args.seconds:g} s "
-        f"({'native frames' if args.native else 'non-blocking, Python frames'}), py-spy, "
+        f"CPU per request, then {'' if args.no_perf else f'perf for {args.seconds:g} s, '}"
+        f"py-spy {args.sample_rate} Hz for {args.seconds:g} s "
+        f"({'non-blocking, Python frames' if args.python_only else 'with C frames'}); samplers, "
         f"upstream and load generator on CPU {LOAD_CPU}"
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    raw = RESULTS_DIR / f"profile_sidecar_{args.capture:g}{'_native' if args.native else ''}.txt"
+    name = f"profile_sidecar_{args.capture:g}{'_python' if args.python_only else ''}"
+    raw = RESULTS_DIR / f"{name}.txt"
+    perf_groups: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="infertap-bench-") as tmp, Children() as children:
         work = Path(tmp)
         upstream = f"http://127.0.0.1:{start_upstream(children, LOAD_CPU, work)}"
@@ -137,23 +174,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         before = cpu_seconds(pid)
         warm = load(sidecar.url, args.rate, 3.0, args.features)
         unprofiled = (cpu_seconds(pid) - before) / max(warm["requests"], 1.0) * 1e6
-        time.sleep(0.5)
+        say(f"CPU per request, unprofiled: {unprofiled:.0f} us (p99 {warm['p99_ms']:.3f} ms)")
+        if profile_perf.perf_binary() is None and not args.no_perf:
+            say("perf is not installed (Debian: linux-perf): the perf phase is skipped")
+        elif not args.no_perf:
+            perf_groups = perf_phase(pid, sidecar.url, args, work / "perf.data")
         profiled = record(pid, sidecar.url, args, raw)
     say(
-        f"CPU per request: {unprofiled:.0f} us unprofiled, {profiled['cpu_us_per_request']:.0f} "
-        f"us while sampled (py-spy's own cost to the process); p50 {profiled['p50_ms']:.3f} ms, "
-        f"p99 {profiled['p99_ms']:.3f} ms, errors {profiled['errors']:.0f}"
+        f"\npy-spy: CPU per request while sampled {profiled['cpu_us_per_request']:.0f} us "
+        f"(the sampler's cost to the process: against {unprofiled:.0f} us unprofiled)"
     )
     with raw.open() as lines:
         profile = parse_collapsed(lines)
     tables = show(profile, unprofiled, args.top)
     say(f"\nraw stacks (collapsed): {raw}")
     write_result(
-        f"profile_sidecar_{args.capture:g}{'_native' if args.native else ''}",
+        name,
         {
             "method": vars(args),
             "machine": info,
             "cpu_us_per_request_unprofiled": unprofiled,
+            "perf_self_percent_by_object": perf_groups,
             "profiled_run": profiled,
             "raw_stacks": str(raw),
             **tables,
