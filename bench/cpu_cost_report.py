@@ -106,8 +106,12 @@ def goals(
     measured = {
         "cpu_vs_nginx": (full.get("cpu_vs_nginx", math.nan), GOAL_CPU_VS_NGINX, "<="),
         "added_p99_ms": (full.get("added_p99_ms", math.nan), GOAL_ADDED_P99_MS, "<="),
+        # Per CPU-second: what the req/s ratio would be with the proxy CPU-bound, which wrk on
+        # a shared core does not always achieve (the raw req/s ratio is printed beside it).
         "capture_on_off_saturated": (
-            per_round(targets, "capture_100", "capture_off", "requests_per_second", _ratio, True),
+            per_round(
+                targets, "capture_100", "capture_off", "requests_per_cpu_second", _ratio, True
+            ),
             GOAL_CAPTURE_ON_OFF,
             ">=",
         ),
@@ -153,6 +157,10 @@ def report(
             f"goal {name}: {_cell(verdict['value'], '.3f')} (goal {verdict['goal']}): "
             f"{'met' if verdict['met'] else 'NOT met'}"
         )
+    raw_ratio = per_round(
+        targets, "capture_100", "capture_off", "requests_per_second", _ratio, True
+    )
+    say(f"capture on/off at saturation in raw wrk req/s (median of rounds): {raw_ratio:.3f}")
     loads = noise(targets)
     if loads:
         say(
