@@ -129,6 +129,23 @@ def parse_collapsed(lines: Iterable[str]) -> Profile:
     return profile
 
 
+# Inlined reference-count helpers and anonymous addresses say nothing in a cumulative listing.
+_PLUMBING = re.compile(r"^(Py_X?DECREF|Py_INCREF|0x[0-9a-f]+) \(")
+
+
 def top(counter: Counter[str], total: int, n: int) -> Iterator[tuple[str, int, float]]:
     for frame, count in counter.most_common(n):
+        yield frame, count, count / total if total else 0.0
+
+
+def top_cumulative(profile: Profile, total: int, n: int) -> Iterator[tuple[str, int, float]]:
+    """The top cumulative frames without the loop's root chain (present in nearly every sample)
+    and without reference-count plumbing."""
+    shown = 0
+    for frame, count in profile.cumulative_frames.most_common():
+        if shown == n:
+            return
+        if count >= 0.97 * total or _PLUMBING.match(frame):
+            continue
+        shown += 1
         yield frame, count, count / total if total else 0.0

@@ -42,7 +42,7 @@ from harness import (
     write_result,
 )
 from latency import load
-from profile_layers import Profile, parse_collapsed, top
+from profile_layers import Profile, parse_collapsed, top, top_cumulative
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -110,16 +110,17 @@ def show(profile: Profile, us_per_request: float, n: int) -> dict[str, object]:
         layers[layer] = {"samples": count, "share": share, "us_per_request": share * us_per_request}
         say(f"  {share * 100:5.1f} %  {share * us_per_request:6.1f} us  {layer}")
     tables: dict[str, object] = {"layers": layers}
-    for title, counter in (
-        ("self", profile.self_frames),
-        ("cumulative", profile.cumulative_frames),
-    ):
+    listings = (
+        ("self", top(profile.self_frames, total, n)),
+        ("cumulative (the loop's root frames left out)", top_cumulative(profile, total, n)),
+    )
+    for title, listing in listings:
         say(f"\ntop {n} frames by {title} CPU:")
         rows = []
-        for frame, count, share in top(counter, total, n):
+        for frame, count, share in listing:
             rows.append({"frame": frame, "samples": count, "share": share})
             say(f"  {share * 100:5.1f} %  {share * us_per_request:6.1f} us  {frame}")
-        tables[title] = rows
+        tables[title.split()[0]] = rows
     return tables
 
 
