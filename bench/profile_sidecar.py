@@ -44,6 +44,9 @@ from harness import (
 from latency import load
 from profile_layers import Profile, parse_collapsed, top, top_cumulative
 
+WARM_UP_SECONDS = 2.0
+UNPROFILED_SECONDS = 4.0
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -153,10 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     say("== where the sidecar's CPU goes at a fixed rate (perf, py-spy) ==")
     describe_machine(info)
+    perf = "" if args.no_perf else f"perf for {args.seconds:g} s, "
     say(
         f"method: bench/loadgen.py at {args.rate:g} req/s, {args.features}-float CSV bodies, "
-        f"sidecar at {args.capture:g} % capture on CPU {PROXY_CPU}; 3 s unprofiled for the "
-        f"CPU per request, then {'' if args.no_perf else f'perf for {args.seconds:g} s, '}"
+        f"sidecar at {args.capture:g} % capture on CPU {PROXY_CPU}; {WARM_UP_SECONDS:g} s warm-up, "
+        f"{UNPROFILED_SECONDS:g} s unprofiled for the CPU per request, then {perf}"
         f"py-spy {args.sample_rate} Hz for {args.seconds:g} s "
         f"({'non-blocking, Python frames' if args.python_only else 'with C frames'}); samplers, "
         f"upstream and load generator on CPU {LOAD_CPU}"
@@ -172,10 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             children, "profiled", upstream, work, sampling=args.capture, cpus=PROXY_CPU
         )
         pid = sidecar.child.pid
+        # The first seconds open the connections and run every path for the first time.
+        load(sidecar.url, args.rate, WARM_UP_SECONDS, args.features)
         before = cpu_seconds(pid)
-        warm = load(sidecar.url, args.rate, 3.0, args.features)
-        unprofiled = (cpu_seconds(pid) - before) / max(warm["requests"], 1.0) * 1e6
-        say(f"CPU per request, unprofiled: {unprofiled:.0f} us (p99 {warm['p99_ms']:.3f} ms)")
+        plain = load(sidecar.url, args.rate, UNPROFILED_SECONDS, args.features)
+        unprofiled = (cpu_seconds(pid) - before) / max(plain["requests"], 1.0) * 1e6
+        say(f"CPU per request, unprofiled: {unprofiled:.0f} us (p99 {plain['p99_ms']:.3f} ms)")
         if profile_perf.perf_binary() is None and not args.no_perf:
             say("perf is not installed (Debian: linux-perf): the perf phase is skipped")
         elif not args.no_perf:
