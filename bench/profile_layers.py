@@ -53,6 +53,57 @@ IDLE = re.compile(
     r"|PyThread_acquire_lock\w*) \("
 )
 UNCLASSIFIED = "other (interpreter, stdlib)"
+# Pieces of the request path a lean path would replace: the stacks through a frame matching the
+# first pattern and none matching the second (inclusive, socket syscalls left out since every
+# proxy pays them); they overlap.
+PIECES: tuple[tuple[str, str, str | None], ...] = (
+    ("request parse: RequestHandler.data_received", r"^RequestHandler\.data_received", None),
+    (
+        "per-request framing: RequestHandler.start/_handle_request/finish_response, its Task",
+        r"^RequestHandler\.(start|_handle_request|finish_response) |^task_step",
+        r"^Proxy\.",
+    ),
+    (
+        "response out: web.Response, prepare, write_eof, StreamWriter",
+        r"^(_prepare \(sidecar|Response\.(__init__|write_eof)"
+        r"|StreamResponse\.(__init__|write_eof|prepare))",
+        None,
+    ),
+    (
+        "upstream send: UpstreamPool.request/_head, header copies",
+        r"^(UpstreamPool\.(request|_head)|Proxy\._upstream_headers|end_to_end) ",
+        r"^ResponseHandler\.data_received",
+    ),
+    (
+        "upstream parse: ResponseHandler.data_received",
+        r"^ResponseHandler\.data_received",
+        None,
+    ),
+    ("aiohttp C parser (both directions, with callbacks)", r"^feed_data \(_http_parser", None),
+    (
+        "StreamReader payloads: create, feed, read, resume_reading",
+        r"^(StreamReader\.|BaseProtocol\.resume_reading|ResponseHandler\.resume_reading)",
+        None,
+    ),
+    (
+        "timers: call_at/cancel, head timer, read timeout",
+        r"call_at|call_later|TimerHandle|_reschedule_timeout|start_timeout|_head_timer"
+        r"|_process_keepalive",
+        None,
+    ),
+    (
+        "metrics: _count_request, observe, inc",
+        r"_count_request|Histogram\.observe|Counter\.inc|MutexValue",
+        None,
+    ),
+    (
+        "capture: sampler, stage, writer thread",
+        r"Sampler\.|Proxy\._stage|Capturer\.|Writer\.|sidecar/capture/",
+        None,
+    ),
+    ("garbage collector", r"gc_collect", None),
+)
+_SYSCALL = re.compile(r"^(write|read|writev|sendmsg|recvmsg) \(libc")
 # py-spy's collapsed frame: `function (file)` or `function (file:line)`.
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
@@ -88,6 +139,7 @@ class Profile:
     self_frames: Counter[str] = field(default_factory=Counter)
     cumulative_frames: Counter[str] = field(default_factory=Counter)
     layers: Counter[str] = field(default_factory=Counter)
+    pieces: Counter[str] = field(default_factory=Counter)
 
     def add(self, stack: list[str], count: int) -> None:
         self.samples += count
@@ -99,8 +151,15 @@ class Profile:
             self.idle += count
             return
         self.self_frames[short(stack[-1])] += count
-        for frame in {short(f) for f in stack}:
+        frames = {short(f) for f in stack}
+        for frame in frames:
             self.cumulative_frames[frame] += count
+        if not _SYSCALL.match(stack[-1]):
+            for name, pattern, unless in PIECES:
+                if any(re.search(pattern, f) for f in frames) and not (
+                    unless and any(re.search(unless, f) for f in frames)
+                ):
+                    self.pieces[name] += count
         for frame in reversed(stack):
             layer = layer_of(frame)
             if layer is not None:

@@ -113,6 +113,12 @@ def show(profile: Profile, us_per_request: float, n: int) -> dict[str, object]:
         layers[layer] = {"samples": count, "share": share, "us_per_request": share * us_per_request}
         say(f"  {share * 100:5.1f} %  {share * us_per_request:6.1f} us  {layer}")
     tables: dict[str, object] = {"layers": layers}
+    say("\npieces of the path, inclusive, socket syscalls left out (they overlap):")
+    pieces = {}
+    for piece, _count, share in top(profile.pieces, total, len(profile.pieces)):
+        pieces[piece] = share * us_per_request
+        say(f"  {share * 100:5.1f} %  {share * us_per_request:6.1f} us  {piece}")
+    tables["pieces_us_per_request"] = pieces
     listings = (
         ("self", top(profile.self_frames, total, n)),
         ("cumulative (the loop's root frames left out)", top_cumulative(profile, total, n)),
