@@ -1,5 +1,5 @@
-"""Proxy CPU per request at a fixed rate (default 1000 req/s): nginx, a minimal Python proxy and
-the sidecar (capture off, 100 %), side by side in one run, with the latency each adds.
+"""Proxy CPU per request at a fixed rate (default 1000 req/s): nginx, two minimal Python proxies
+and the sidecar (capture off, 100 %), side by side in one run, with the latency each adds.
 
 The load is open loop (bench/loadgen.py, 70-float CSV bodies), so every proxy serves the same
 requests at the same pace and only the CPU it spends differs. A proxy's CPU time (user + system,
@@ -36,7 +36,7 @@ from harness import (
     run_wrk,
     say,
     scrape,
-    start_mini_proxy,
+    start_python_proxy,
     start_sidecar,
     start_upstream,
 )
@@ -46,7 +46,10 @@ from nginx_proxy import start_nginx
 # After the load stops, the writer's last batch (it writes every 0.1 s) is given this long to land
 # before CPU is read again; the same pause for every configuration.
 SETTLE_SECONDS = 0.5
-CONFIG_NAMES = ("direct", "nginx", "mini_proxy", "capture_off", "capture_100")
+CONFIG_NAMES = ("direct", "nginx", "mini_proxy", "lean_sketch", "capture_off", "capture_100")
+# The Python proxies of bench/: the 40-line streams proxy and the sketch of a lean path on
+# aiohttp's C parsers.
+PYTHON_PROXIES = (("mini_proxy", "mini_proxy.py"), ("lean_sketch", "lean_proxy.py"))
 
 
 @dataclass
@@ -101,10 +104,11 @@ def start_targets(children: Children, work: Path, wanted: Sequence[str]) -> list
         port = start_nginx(children, upstream_port, work, PROXY_CPU)
         url = f"http://127.0.0.1:{port}/invocations"
         targets.append(Target("nginx", url, children.children[-1].pid))
-    if "mini_proxy" in wanted:
-        port = start_mini_proxy(children, upstream_port, PROXY_CPU, work)
-        url = f"http://127.0.0.1:{port}/invocations"
-        targets.append(Target("mini_proxy", url, children.children[-1].pid))
+    for name, script in PYTHON_PROXIES:
+        if name in wanted:
+            port = start_python_proxy(children, script, upstream_port, PROXY_CPU, work)
+            url = f"http://127.0.0.1:{port}/invocations"
+            targets.append(Target(name, url, children.children[-1].pid))
     for name, sampling in (("capture_off", 0.0), ("capture_100", 100.0)):
         if name in wanted:
             sidecar = start_sidecar(

@@ -74,18 +74,19 @@ def start_upstream(children: Children, cpus: str | None, log_dir: Path) -> int:
     return port
 
 
-def start_mini_proxy(
-    children: Children, upstream_port: int, cpus: str | None, log_dir: Path
+def start_python_proxy(
+    children: Children, script: str, upstream_port: int, cpus: str | None, log_dir: Path
 ) -> int:
-    """bench/mini_proxy.py in front of the upstream; returns its port once it answers."""
+    """bench/mini_proxy.py or bench/lean_proxy.py in front of the upstream; returns its port once
+    it answers."""
     port = free_port()
     child = children.start(
-        "mini proxy",
+        script,
         [
-            *(sys.executable, str(BENCH_DIR / "mini_proxy.py")),
+            *(sys.executable, str(BENCH_DIR / script)),
             *("--port", str(port), "--upstream-port", str(upstream_port)),
         ],
-        log_path=log_dir / "mini_proxy.log",
+        log_path=log_dir / f"{script}.log",
         cpus=cpus,
     )
     child.wait_http(f"http://127.0.0.1:{port}/ping")

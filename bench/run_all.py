@@ -22,7 +22,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCHMARKS = (
     ("throughput.py", 180),
     ("latency.py", 130),
-    ("cpu_cost.py", 240),
+    ("cpu_cost.py", 270),
     ("s3_stall.py", 110),
     ("analyzer_throughput.py", 250),
     ("stream_ttft.py", 120),
