@@ -1,5 +1,7 @@
-"""Proxy CPU per request at a fixed rate (default 1000 req/s): nginx, two minimal Python proxies
-and the sidecar (capture off, 100 %), side by side in one run, with the latency each adds.
+"""Proxy CPU and added latency per request at a fixed rate: nginx and the sidecar side by side.
+
+At 1000 req/s by default: nginx, two minimal Python proxies and the sidecar (capture off, 100 %),
+in one run, with the latency each adds over going direct.
 
 The load is open loop (bench/loadgen.py, 70-float CSV bodies), so every proxy serves the same
 requests at the same pace and only the CPU it spends differs. A proxy's CPU time (user + system,

@@ -85,7 +85,7 @@ def summary(since: float) -> list[str]:
             f"{name} {value:.3f}" for name, value in cost["median_cpu_seconds_per_1000"].items()
         )
         lines.append(
-            f"sidecar CPU s per 1000 requests at {cost['method']['rate']:.0f} req/s: {per_1000}; "
+            f"proxy CPU s per 1000 requests at {cost['method']['rate']:.0f} req/s: {per_1000}; "
             f"100 % capture adds {cost['capture_cost_per_1000']['capture_100']:.4f} vCPU per "
             f"1000 req/s ({'within' if cost['within_target'] else 'ABOVE'} the "
             f"{cost['target_vcpu_per_1000_rps']} target)"
