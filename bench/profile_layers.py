@@ -98,7 +98,8 @@ PIECES: tuple[tuple[str, str, str | None], ...] = (
     ),
     (
         "capture: sampler, stage, writer thread",
-        r"Sampler\.|Proxy\._stage|Capturer\.|Writer\.|sidecar/capture/",
+        r"^(Sampler|Capturer|CaptureQueue|Writer|RecordEncoder|Spool)\.|^Proxy\._stage"
+        r"|sidecar/(capture|delivery)/",
         None,
     ),
     ("garbage collector", r"gc_collect", None),
