@@ -21,6 +21,7 @@ from harness import LOAD_CPU
 # (what it is, pattern on the shared object's name): first match wins.
 OBJECTS: tuple[tuple[str, str], ...] = (
     ("kernel (TCP/IP, syscalls, scheduling)", r"kernel"),
+    ("nginx", r"^nginx$"),
     ("interpreter (bytecode, objects, GC)", r"libpython|python3"),
     ("uvloop (event loop, transports)", r"uvloop|^loop\."),
     ("asyncio C (tasks, futures)", r"_asyncio"),
