@@ -40,11 +40,12 @@ unit: $(STAMP) system-deps
 test: lint typecheck unit
 
 # Benchmarks only (not `make test`): nginx-light is bench/cpu_cost.py's reference proxy (it runs
-# on a generated config in a temp dir, never the system's), py-spy samples the sidecar for
-# bench/profile_sidecar.py.
+# on a generated config in a temp dir, never the system's); perf and py-spy (into the venv)
+# sample the proxies for bench/profile_sidecar.py and bench/perf_split.py.
+BENCH_PACKAGES := nginx-light linux-perf
 bench-deps: $(STAMP)
-	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
-	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nginx-light; }
+	@{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null && command -v perf >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); }
 	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy
 
 bench: $(STAMP) system-deps bench-deps

@@ -82,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=6.0, help="per proxy")
     parser.add_argument("--features", type=int, default=70, help="floats per CSV request body")
+    parser.add_argument("--quick", action="store_true", help="3 s per proxy")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds = 3.0
     if profile_perf.perf_binary() is None:
         raise SystemExit("perf is not installed (Debian: linux-perf)")
     raise_on_sigterm()

@@ -27,6 +27,7 @@ BENCHMARKS = (
     ("analyzer_throughput.py", 250),
     ("stream_ttft.py", 120),
     ("profile_sidecar.py", 90),
+    ("perf_split.py", 90),
 )
 # The whole run stops within this budget, whatever each benchmark does.
 TOTAL_BUDGET = 570.0
