@@ -133,6 +133,33 @@ def noise(targets: Mapping[str, TargetRuns]) -> dict[str, float]:
     return {"min": min(loads), "median": median(loads), "max": max(loads)} if loads else {}
 
 
+def print_findings(
+    targets: Mapping[str, TargetRuns],
+    verdicts: dict[str, Any],
+    loads: dict[str, float],
+    outcomes: dict[str, dict[str, float]],
+    info: dict[str, object],
+) -> None:
+    """The goals' verdicts, the raw saturation ratio, how noisy it was, capture outcomes."""
+    for name, verdict in verdicts.items():
+        say(
+            f"goal {name}: {_cell(verdict['value'], '.3f')} (goal {verdict['goal']}): "
+            f"{'met' if verdict['met'] else 'NOT met'}"
+        )
+    raw_ratio = per_round(
+        targets, "capture_100", "capture_off", "requests_per_second", _ratio, True
+    )
+    say(f"capture on/off at saturation in raw wrk req/s (median of rounds): {raw_ratio:.3f}")
+    if loads:
+        say(
+            f"noise: 1-minute load average over the runs min {loads['min']:.2f}, median "
+            f"{loads['median']:.2f}, max {loads['max']:.2f} on {info['cpus']} CPUs"
+        )
+    for name, counts in outcomes.items():
+        shown = ", ".join(f"{k}={v:.0f}" for k, v in sorted(counts.items()) if v)
+        say(f"capture outcomes {name}: {shown or 'none'}")
+
+
 def report(
     target_list: Sequence[TargetRuns],
     outcomes: dict[str, dict[str, float]],
@@ -152,24 +179,8 @@ def report(
             f"capture off: {'within' if within else 'ABOVE'} the {TARGET_VCPU} target"
         )
     verdicts = goals(targets, rows)
-    for name, verdict in verdicts.items():
-        say(
-            f"goal {name}: {_cell(verdict['value'], '.3f')} (goal {verdict['goal']}): "
-            f"{'met' if verdict['met'] else 'NOT met'}"
-        )
-    raw_ratio = per_round(
-        targets, "capture_100", "capture_off", "requests_per_second", _ratio, True
-    )
-    say(f"capture on/off at saturation in raw wrk req/s (median of rounds): {raw_ratio:.3f}")
     loads = noise(targets)
-    if loads:
-        say(
-            f"noise: 1-minute load average over the runs min {loads['min']:.2f}, median "
-            f"{loads['median']:.2f}, max {loads['max']:.2f} on {info['cpus']} CPUs"
-        )
-    for name, counts in outcomes.items():
-        shown = ", ".join(f"{k}={v:.0f}" for k, v in sorted(counts.items()) if v)
-        say(f"capture outcomes {name}: {shown or 'none'}")
+    print_findings(targets, verdicts, loads, outcomes, info)
     write_result(
         "cpu_cost",
         {

@@ -156,24 +156,10 @@ def perf_phase(pid: int, url: str, args: argparse.Namespace, data: Path) -> dict
     return dict(groups)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    raise_on_sigterm()
-    info = machine()
-    say("== where the sidecar's CPU goes at a fixed rate (perf, py-spy) ==")
-    describe_machine(info)
-    perf = "" if args.no_perf else f"perf for {args.seconds:g} s, "
-    say(
-        f"method: bench/loadgen.py at {args.rate:g} req/s, {args.features}-float CSV bodies, "
-        f"sidecar at {args.capture:g} % capture on CPU {PROXY_CPU}; {WARM_UP_SECONDS:g} s warm-up, "
-        f"{UNPROFILED_SECONDS:g} s unprofiled for the CPU per request, then {perf}"
-        f"py-spy {args.sample_rate} Hz for {args.seconds:g} s "
-        f"({'non-blocking, Python frames' if args.python_only else 'with C frames'}); samplers, "
-        f"upstream and load generator on CPU {LOAD_CPU}"
-    )
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    name = f"profile_sidecar_{args.capture:g}{'_python' if args.python_only else ''}"
-    raw = RESULTS_DIR / f"{name}.txt"
+def run_phases(
+    args: argparse.Namespace, raw: Path
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """The sidecar under load: unprofiled CPU µs per request, perf's split, py-spy's run."""
     perf_groups: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="infertap-bench-") as tmp, Children() as children:
         work = Path(tmp)
@@ -193,6 +179,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not args.no_perf:
             perf_groups = perf_phase(pid, sidecar.url, args, work / "perf.data")
         profiled = record(pid, sidecar.url, args, raw)
+    return unprofiled, perf_groups, profiled
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_on_sigterm()
+    info = machine()
+    say("== where the sidecar's CPU goes at a fixed rate (perf, py-spy) ==")
+    describe_machine(info)
+    perf = "" if args.no_perf else f"perf for {args.seconds:g} s, "
+    say(
+        f"method: bench/loadgen.py at {args.rate:g} req/s, {args.features}-float CSV bodies, "
+        f"sidecar at {args.capture:g} % capture on CPU {PROXY_CPU}; {WARM_UP_SECONDS:g} s warm-up, "
+        f"{UNPROFILED_SECONDS:g} s unprofiled for the CPU per request, then {perf}"
+        f"py-spy {args.sample_rate} Hz for {args.seconds:g} s "
+        f"({'non-blocking, Python frames' if args.python_only else 'with C frames'}); samplers, "
+        f"upstream and load generator on CPU {LOAD_CPU}"
+    )
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    name = f"profile_sidecar_{args.capture:g}{'_python' if args.python_only else ''}"
+    raw = RESULTS_DIR / f"{name}.txt"
+    unprofiled, perf_groups, profiled = run_phases(args, raw)
     say(
         f"\npy-spy: CPU per request while sampled {profiled['cpu_us_per_request']:.0f} us "
         f"(the sampler's cost to the process: against {unprofiled:.0f} us unprofiled)"
