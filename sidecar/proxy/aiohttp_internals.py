@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_parser import RawResponseMessage
+from aiohttp.http_writer import _serialize_headers
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
+from multidict import CIMultiDict
 
 from sidecar.errors import SidecarError
 
@@ -61,6 +63,8 @@ __all__ = [
     "request_in_progress",
     "requests_queued",
     "reusable",
+    "sent_response",
+    "serialize_head",
     "start_read_timeout",
     "transport_of",
 ]
@@ -125,6 +129,35 @@ def last_request_body(protocol: RequestHandler) -> StreamReader | None:
 def request_in_progress(protocol: RequestHandler) -> bool:
     """Whether the handler is working on a request of this connection."""
     return bool(protocol._request_in_progress)
+
+
+class SentResponse:
+    """What the handler returns for an answer it has written to the transport itself.
+    RequestHandler.finish_response (with no access log) only awaits `prepare(request)` and
+    `write_eof()`, no-ops here, and then reads `keep_alive`."""
+
+    __slots__ = ("keep_alive",)
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self) -> None:
+        return None
+
+
+def sent_response(keep_alive: bool) -> web.StreamResponse:
+    """The handler's return value for an answer already written (see SentResponse)."""
+    return cast(web.StreamResponse, SentResponse(keep_alive))
+
+
+def serialize_head(status_line: str, headers: CIMultiDict[str]) -> bytes:
+    """The status line and headers as aiohttp's writer sends them (its C serializer); raises
+    ValueError for a control character in a name, a value or the status line, as it does."""
+    head: bytes = _serialize_headers(status_line, headers)
+    return head
 
 
 # -- the client side: aiohttp's ResponseHandler without ClientSession ----------------------

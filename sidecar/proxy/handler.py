@@ -34,6 +34,7 @@ from sidecar.metrics import (
     DROP_TOO_LARGE,
     SidecarMetrics,
 )
+from sidecar.proxy.aiohttp_internals import sent_response
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
 from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
@@ -45,6 +46,7 @@ from sidecar.proxy.upstream_pool import (
     UpstreamProtocolError,
     UpstreamResponse,
 )
+from sidecar.proxy.whole_response import UNRELAYABLE, fits, prepare, send_whole
 from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.proxy.handler")
@@ -55,15 +57,6 @@ BUFFER_LIMIT = 1 << 20
 # nginx's code for a request whose client closed the connection before the answer.
 CLIENT_CLOSED = 499
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-async def _prepare(response: web.StreamResponse, request: web.BaseRequest) -> None:
-    """Send the status line and headers. aiohttp refuses to write a header value with a control
-    character, which its client parser lets through: the upstream's fault, answered 502."""
-    try:
-        await response.prepare(request)
-    except ValueError as exc:
-        raise UpstreamProtocolError("upstream sent a header that cannot be relayed") from exc
 
 
 class Proxy:
@@ -343,16 +336,7 @@ class Proxy:
         stream: StreamResult | None = None
         if not streaming:
             captured = await upstream.read()
-            headers = end_to_end(upstream.headers)
-            response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers)
-            response.body = captured
-            try:
-                # Written here, not by aiohttp after return, so capture work below happens
-                # once the client has its answer.
-                await _prepare(response, request)
-                await response.write_eof()
-            except ConnectionError:
-                exchange.truncated = True
+            response = await self._send(request, upstream, captured, exchange)
         else:
             response, stream, cancelled = await self._stream(
                 request, upstream, exchange, content_type, hold
@@ -369,6 +353,34 @@ class Proxy:
             self._gen_ai.observe_response(content_type, captured)
         elif cancelled:
             raise asyncio.CancelledError  # recorded; now let the cancellation go on
+        return response
+
+    async def _send(
+        self,
+        request: web.BaseRequest,
+        upstream: UpstreamResponse | aiohttp.ClientResponse,
+        body: bytes,
+        exchange: Exchange,
+    ) -> web.StreamResponse:
+        """Write a buffered answer here, not by aiohttp after return, so capture work after it
+        happens once the client has its answer; in one write where whole_response.py can."""
+        headers = end_to_end(upstream.headers)
+        status, reason = upstream.status, upstream.reason
+        if reason is not None and fits(request, status):
+            try:
+                return await send_whole(request, status, reason, headers, body)
+            except ValueError as exc:
+                raise UpstreamProtocolError(UNRELAYABLE) from exc
+            except ConnectionError:
+                exchange.truncated = True
+                return sent_response(keep_alive=False)
+        response = web.Response(status=status, reason=reason, headers=headers)
+        response.body = body
+        try:
+            await prepare(response, request)
+            await response.write_eof()
+        except ConnectionError:
+            exchange.truncated = True
         return response
 
     async def _stream(
@@ -398,7 +410,7 @@ class Proxy:
         weight = 3 if is_event_stream(content_type) else 1
         gone = failed = cancelled = False
         try:
-            await _prepare(response, request)
+            await prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
                 tap.feed(chunk)

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
+from multidict import CIMultiDict
 
 from sidecar.proxy import aiohttp_internals as internals
 
@@ -212,3 +213,40 @@ async def test_the_runner_starts_the_app_before_its_server_and_cleans_up_after()
         assert await response.text() == "ok"
     await runner.cleanup()
     assert events == ["started", "server ['access_log']", "cleaned"]
+
+
+async def _writes_itself(request: web.BaseRequest) -> web.StreamResponse:
+    """Answers with bytes written to the transport, keeping the connection unless ?close."""
+    keep_alive = "close" not in request.query
+    head = internals.serialize_head(
+        "HTTP/1.1 200 OK",
+        CIMultiDict({"Content-Length": "2", **({} if keep_alive else {"Connection": "close"})}),
+    )
+    assert request.transport is not None
+    request.transport.write(head + b"ok")
+    return internals.sent_response(keep_alive)
+
+
+async def test_an_answer_written_by_the_handler_keeps_or_closes_the_connection() -> None:
+    server = Server(_writes_itself)
+    listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async with asyncio.timeout(5):
+        for target in (b"/", b"/", b"/?close"):
+            writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert await reader.readexactly(2) == b"ok"
+        assert await reader.read() == b""  # closed after the third answer, and only then
+    writer.close()
+    listener.close()
+    await server.shutdown(1.0)
+
+
+def test_the_head_serializer_refuses_control_characters() -> None:
+    assert internals.serialize_head("HTTP/1.1 200 OK", CIMultiDict({"A": "b"})) == (
+        b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"
+    )
+    with pytest.raises(ValueError, match="control character"):
+        internals.serialize_head("HTTP/1.1 200 OK", CIMultiDict({"A": "b\r\nX: y"}))
