@@ -20,11 +20,9 @@ import aiohttp
 from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_parser import RawResponseMessage
-from aiohttp.http_writer import _serialize_headers
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
-from multidict import CIMultiDict
 
 from sidecar.errors import SidecarError
 
@@ -64,7 +62,6 @@ __all__ = [
     "requests_queued",
     "reusable",
     "sent_response",
-    "serialize_head",
     "start_read_timeout",
     "transport_of",
 ]
@@ -151,13 +148,6 @@ class SentResponse:
 def sent_response(keep_alive: bool) -> web.StreamResponse:
     """The handler's return value for an answer already written (see SentResponse)."""
     return cast(web.StreamResponse, SentResponse(keep_alive))
-
-
-def serialize_head(status_line: str, headers: CIMultiDict[str]) -> bytes:
-    """The status line and headers as aiohttp's writer sends them (its C serializer); raises
-    ValueError for a control character in a name, a value or the status line, as it does."""
-    head: bytes = _serialize_headers(status_line, headers)
-    return head
 
 
 # -- the client side: aiohttp's ResponseHandler without ClientSession ----------------------

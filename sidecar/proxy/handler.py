@@ -19,6 +19,7 @@ import time
 import aiohttp
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 from prometheus_client import Counter
 
 from sidecar.capture.budget import CopyHold
@@ -37,6 +38,7 @@ from sidecar.metrics import (
 from sidecar.proxy.aiohttp_internals import sent_response
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
 from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
+from sidecar.proxy.raw_heads import NamesInConnection, pool_lines
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
 from sidecar.proxy.request_tee import Outgoing, RequestTee
 from sidecar.proxy.upstream_failure import classify_failure
@@ -45,6 +47,7 @@ from sidecar.proxy.upstream_pool import (
     UpstreamPool,
     UpstreamProtocolError,
     UpstreamResponse,
+    own_length,
 )
 from sidecar.proxy.whole_response import UNRELAYABLE, fits, prepare, send_whole
 from sidecar.settings import Settings
@@ -161,9 +164,12 @@ class Proxy:
         self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
     ) -> web.StreamResponse:
         """Send the request to the upstream and relay its answer."""
-        headers = upstream_headers(request)
         tee, body, target = outgoing.tee, outgoing.body, outgoing.target
         pool = self.pool if tee is None else None
+        pool_head: bytes | CIMultiDict[str] | None = None
+        if pool is not None:
+            own = own_length(request.method, body) is not None
+            pool_head = pool_lines(request, own) or upstream_headers(request)
         session = self.session
         assert session is not None, "the client session starts with the app"
         method = request.method
@@ -175,12 +181,13 @@ class Proxy:
             pending: UpstreamResponse | aiohttp.ClientResponse
             try:
                 if pool is not None:
-                    pending = await pool.request(method, target, headers, body)
+                    assert pool_head is not None, "made with the pool"
+                    pending = await pool.request(method, target, pool_head, body)
                 else:
                     pending = await session.request(
                         method,
                         self._urls.url(target),
-                        headers=headers,
+                        headers=upstream_headers(request),
                         data=outgoing.data,
                         allow_redirects=False,
                     )
@@ -364,16 +371,18 @@ class Proxy:
     ) -> web.StreamResponse:
         """Write a buffered answer here, not by aiohttp after return, so capture work after it
         happens once the client has its answer; in one write where whole_response.py can."""
-        headers = end_to_end(upstream.headers)
         status, reason = upstream.status, upstream.reason
         if reason is not None and fits(request, status):
             try:
-                return await send_whole(request, status, reason, headers, body)
+                return await send_whole(request, status, reason, upstream.raw_headers, body)
+            except NamesInConnection:
+                pass  # hop_by_hop.py reads the names listed in Connection
             except ValueError as exc:
                 raise UpstreamProtocolError(UNRELAYABLE) from exc
             except ConnectionError:
                 exchange.truncated = True
                 return sent_response(keep_alive=False)
+        headers = end_to_end(upstream.headers)
         response = web.Response(status=status, reason=reason, headers=headers)
         response.body = body
         try:

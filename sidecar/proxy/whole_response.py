@@ -1,19 +1,19 @@
 """A small buffered answer written in one `transport.write`: status line, headers and body.
 
-The same bytes aiohttp's `web.Response` would send (its header serializer, its default
+The same bytes aiohttp's `web.Response` would send (raw_heads.py: its refusals, its default
 Content-Type, Content-Length, Date, Server and `Connection: close` rules), without building the
-response object, its `StreamWriter` round and two awaits per answer. Only for HTTP/1.1 answers
-that carry a body; HTTP/1.0 clients, HEAD requests and 1xx/204/304 answers keep aiohttp's path.
+header multidict, the response object, its `StreamWriter` round and two awaits per answer.
+Only for HTTP/1.1 answers that carry a body and no Connection header; HTTP/1.0 clients, HEAD
+requests and 1xx/204/304 answers keep aiohttp's path.
 """
 
 from __future__ import annotations
 
-from aiohttp import HttpVersion11, hdrs, web
+from aiohttp import HttpVersion11, web
 from aiohttp.helpers import must_be_empty_body, rfc822_formatted_time
-from aiohttp.http import SERVER_SOFTWARE
-from multidict import CIMultiDict
 
-from sidecar.proxy.aiohttp_internals import sent_response, serialize_head
+from sidecar.proxy.aiohttp_internals import sent_response
+from sidecar.proxy.raw_heads import RawHeaders, answer_head
 from sidecar.proxy.upstream_pool import UpstreamProtocolError
 
 UNRELAYABLE = "upstream sent a header that cannot be relayed"
@@ -39,23 +39,14 @@ def fits(request: web.BaseRequest, status: int) -> bool:
 
 
 async def send_whole(
-    request: web.BaseRequest, status: int, reason: str, headers: CIMultiDict[str], body: bytes
+    request: web.BaseRequest, status: int, reason: str, raw: RawHeaders, body: bytes
 ) -> web.StreamResponse:
-    """Write the answer (`headers`: end-to-end ones, completed here) and return what the
+    """Write the answer (`raw`: the upstream's headers, filtered here) and return what the
     handler returns to aiohttp for it. Raises ValueError for a header aiohttp would refuse to
-    write, ClientGone when the client has gone."""
+    write, NamesInConnection for a head left to aiohttp's path, ClientGone when the client
+    has gone."""
     keep_alive = request.keep_alive
-    if hdrs.CONTENT_LENGTH not in headers:
-        headers[hdrs.CONTENT_LENGTH] = str(len(body))
-    if body and hdrs.CONTENT_TYPE not in headers:
-        headers[hdrs.CONTENT_TYPE] = "application/octet-stream"
-    if hdrs.DATE not in headers:
-        headers[hdrs.DATE] = rfc822_formatted_time()
-    if hdrs.SERVER not in headers:
-        headers[hdrs.SERVER] = SERVER_SOFTWARE
-    if not keep_alive and hdrs.CONNECTION not in headers:
-        headers[hdrs.CONNECTION] = "close"
-    head = serialize_head(f"HTTP/1.1 {status} {reason}", headers)
+    head = answer_head(status, reason, raw, body, keep_alive, rfc822_formatted_time())
     transport = request.transport
     if transport is None or transport.is_closing():
         raise ClientGone("the client closed the connection")
