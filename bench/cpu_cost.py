@@ -84,6 +84,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(CONFIG_NAMES),
         help=f"comma-separated subset of {', '.join(CONFIG_NAMES)}",
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also run, as `baseline_100`, a sidecar at 100 %% capture from this source tree "
+        "(e.g. `git archive REF | tar -x -C DIR`): a change and its parent in the same run",
+    )
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s, saturation 1 s")
     args = parser.parse_args(argv)
     args.configs = [name.strip() for name in args.configs.split(",") if name.strip()]
@@ -96,7 +102,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def start_targets(children: Children, work: Path, wanted: Sequence[str]) -> list[Target]:
+def start_targets(
+    children: Children, work: Path, wanted: Sequence[str], baseline_src: Path | None = None
+) -> list[Target]:
     """The upstream (direct) and every wanted proxy in front of it, each answering."""
     upstream_port = start_upstream(children, LOAD_CPU, work)
     upstream = f"http://127.0.0.1:{upstream_port}"
@@ -117,6 +125,15 @@ def start_targets(children: Children, work: Path, wanted: Sequence[str]) -> list
                 children, name, upstream, work, sampling=sampling, cpus=PROXY_CPU
             )
             targets.append(Target(name, sidecar.url, sidecar.child.pid, sidecar.admin_port))
+    if baseline_src is not None:
+        # -P (PYTHONSAFEPATH): the child's working directory, this tree, is not put first on
+        # sys.path, so `-m sidecar` imports the baseline's copy from PYTHONPATH.
+        env = {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(baseline_src.resolve())}
+        sidecar = start_sidecar(
+            children, "baseline_100", upstream, work, sampling=100.0, cpus=PROXY_CPU, env=env
+        )
+        url, pid = sidecar.url, sidecar.child.pid
+        targets.append(Target("baseline_100", url, pid, sidecar.admin_port))
     return targets
 
 
@@ -192,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     outcomes: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="infertap-bench-") as tmp, Children() as children:
-        targets = start_targets(children, Path(tmp), args.configs)
+        targets = start_targets(children, Path(tmp), args.configs, args.baseline_src)
         for round_number in range(1, args.rounds + 1):
             run_round(targets, args, round_number)
         for target in targets:
