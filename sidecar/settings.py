@@ -240,6 +240,12 @@ def _upstream(value: str) -> str:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}")
+    try:
+        port = parsed.port
+    except ValueError:  # e.g. :99999999 or :-1, which the HTTP client would reject at start-up
+        port = 0
+    if port == 0:
+        raise SettingsError(f"--upstream port must be between 1 and 65535, got {upstream!r}")
     return upstream
 
 

@@ -49,7 +49,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--output", help="folder or s3:// prefix to write history.html to")
     add("--since", default=None, help="first hour to include, ISO 8601 UTC (default: all)")
     add("--until", default=None, help="hour to stop before, ISO 8601 UTC (default: all)")
-    add("--run", help="one run's folder (or s3:// prefix): redraw its report.html and stop")
+    add("--run", metavar="FOLDER", help="one run's folder or s3:// prefix: redraw its report.html")
     add("--log-level", default="info", help="debug, info, warning or error (default info)")
     apply_env(parser)
     return parser
@@ -83,12 +83,11 @@ def run(args: argparse.Namespace) -> int:
 def _redraw(folder: str) -> int:
     """report.html of one run from its files: the same page model the run drew from memory."""
     report = read_run(folder)
-    url = write_run_report(report)
+    page = write_run_report(report)
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    if url is None:
-        print(f"infertap-analyzer report: error: cannot write report.html under {folder}",
-              file=sys.stderr)  # fmt: skip
+    if page.problem is not None:
+        print(f"infertap-analyzer report: error: {page.warning}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"report: {url}")
+    print(f"report: {page.url}")
     return EXIT_OK

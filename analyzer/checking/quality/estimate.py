@@ -26,14 +26,26 @@ Floats = npt.NDArray[np.float64]
 
 def expected_scalars(scores: Floats, predicted: Floats) -> metrics.Scalars:
     positive = predicted == 1
-    tp = float(scores[positive].sum())
-    fp = float(positive.sum()) - tp
-    fn = float(scores[~positive].sum())
-    tn = float((~positive).sum()) - fn
+    return scalars_from_sums(
+        float(scores[positive].sum()),
+        float(positive.sum()),
+        float(scores[~positive].sum()),
+        float((~positive).sum()),
+    )
+
+
+def scalars_from_sums(
+    positive_scores: float, positives: float, negative_scores: float, negatives: float
+) -> metrics.Scalars:
+    """The expected confusion matrix's metrics from sums over rows predicted positive (their
+    scores, their count) and negative; sums add up, so windows of steps merge (`watch`)."""
+    tp, fn = positive_scores, negative_scores
+    fp, tn = positives - tp, negatives - fn
+    total = positives + negatives
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     return {
-        "accuracy": (tp + tn) / scores.size if scores.size else math.nan,
+        "accuracy": (tp + tn) / total if total else math.nan,
         "precision": precision,
         "recall": recall,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
