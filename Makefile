@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := prometheus wrk chromium openjdk-17-jre-headless podman debootstrap
 
-.PHONY: install system-deps demo test lint typecheck unit unit-fast bench clean image
+.PHONY: install system-deps bench-deps demo test lint typecheck unit unit-fast bench clean image
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,16 @@ unit-fast: $(STAMP)
 
 test: lint typecheck unit
 
-bench: $(STAMP) system-deps
+# Benchmarks only (not `make test`): nginx-light is bench/cpu_cost.py's reference proxy (it runs
+# on a generated config in a temp dir, never the system's); perf and py-spy (into the venv)
+# sample the proxies for bench/profile_sidecar.py and bench/perf_split.py.
+BENCH_PACKAGES := nginx-light linux-perf
+bench-deps: $(STAMP)
+	@{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null && command -v perf >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); }
+	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy
+
+bench: $(STAMP) system-deps bench-deps
 	$(PY) bench/run_all.py
 
 # The container image, tagged infertap:VERSION as the manifests in deploy/ name it: docker when a

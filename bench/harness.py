@@ -21,20 +21,16 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "examples"))
 
+from loadgen import CSV_ROW, csv_row  # noqa: E402
 from processes import REPO_ROOT, Child, Children, free_port, raise_on_sigterm  # noqa: E402
 
 RESULTS_DIR = BENCH_DIR / "results"
-# One breast-cancer row: the size of a typical single-row CSV inference request (~300 bytes).
-CSV_ROW = (
-    "17.99,10.38,122.8,1001.0,0.1184,0.2776,0.3001,0.1471,0.2419,0.07871,1.095,0.9053,8.589,"
-    "153.4,0.006399,0.04904,0.05373,0.01587,0.03003,0.006193,25.38,17.33,184.6,2019.0,0.1622,"
-    "0.6656,0.7119,0.2654,0.4601,0.1189\n"
-)
 # Two cores: the proxy gets one, the upstream and the load generator share the other.
 PROXY_CPU = "0"
 LOAD_CPU = "1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-__all__ = ["REPO_ROOT", "Child", "Children", "free_port", "raise_on_sigterm"]
+__all__ = ["CSV_ROW", "REPO_ROOT", "Child", "Children", "csv_row", "free_port", "raise_on_sigterm"]
 
 
 def say(message: str) -> None:
@@ -72,6 +68,25 @@ def start_upstream(children: Children, cpus: str | None, log_dir: Path) -> int:
         "upstream",
         [sys.executable, str(BENCH_DIR / "upstream.py"), "--port", str(port)],
         log_path=log_dir / "upstream.log",
+        cpus=cpus,
+    )
+    child.wait_http(f"http://127.0.0.1:{port}/ping")
+    return port
+
+
+def start_python_proxy(
+    children: Children, script: str, upstream_port: int, cpus: str | None, log_dir: Path
+) -> int:
+    """bench/mini_proxy.py or bench/lean_proxy.py in front of the upstream; returns its port once
+    it answers."""
+    port = free_port()
+    child = children.start(
+        script,
+        [
+            *(sys.executable, str(BENCH_DIR / script)),
+            *("--port", str(port), "--upstream-port", str(upstream_port)),
+        ],
+        log_path=log_dir / f"{script}.log",
         cpus=cpus,
     )
     child.wait_http(f"http://127.0.0.1:{port}/ping")
@@ -158,7 +173,12 @@ def lua_script(body: str = CSV_ROW) -> Path:
 
 
 def run_wrk(
-    url: str, seconds: float, connections: int, cpus: str | None, threads: int = 1
+    url: str,
+    seconds: float,
+    connections: int,
+    cpus: str | None,
+    threads: int = 1,
+    body: str = CSV_ROW,
 ) -> WrkResult:
     """One wrk run; raises when wrk fails or prints nothing we can read."""
     command = [
@@ -169,7 +189,7 @@ def run_wrk(
         f"-d{seconds:g}s",
         "--latency",
         "-s",
-        str(lua_script()),
+        str(lua_script(body)),
         url,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
@@ -227,6 +247,19 @@ def process_tree(pid: int) -> list[int]:
         tree.append(current)
         todo.extend(children.get(current, []))
     return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its descendants (every thread), in seconds."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command name: state is field 3, utime field 14 and stime field 15 (1-based).
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
 
 
 def rss_bytes(pid: int) -> int:

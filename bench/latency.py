@@ -44,13 +44,14 @@ def parse_args(argv: Sequence[str] | None, description: str = "") -> argparse.Na
     return args
 
 
-def load(url: str, rate: float, seconds: float) -> dict[str, float]:
+def load(url: str, rate: float, seconds: float, features: int = 30) -> dict[str, float]:
+    """One bench/loadgen.py run (on CPU LOAD_CPU) at `rate`; its JSON summary."""
     command = [
         *("taskset", "-c", LOAD_CPU),
         sys.executable,
         str(BENCH_DIR / "loadgen.py"),
         url,
-        *("--rate", f"{rate:g}", "--seconds", f"{seconds:g}"),
+        *("--rate", f"{rate:g}", "--seconds", f"{seconds:g}", "--features", str(features)),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:

@@ -18,11 +18,21 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-CSV_ROW = (
+# One breast-cancer row: 30 features, ~300 bytes, the size of a typical single-row inference.
+BREAST_CANCER_ROW = (
     "17.99,10.38,122.8,1001.0,0.1184,0.2776,0.3001,0.1471,0.2419,0.07871,1.095,0.9053,8.589,"
     "153.4,0.006399,0.04904,0.05373,0.01587,0.03003,0.006193,25.38,17.33,184.6,2019.0,0.1622,"
-    "0.6656,0.7119,0.2654,0.4601,0.1189\n"
+    "0.6656,0.7119,0.2654,0.4601,0.1189"
 )
+FEATURES = BREAST_CANCER_ROW.split(",")
+
+
+def csv_row(features: int = len(FEATURES)) -> str:
+    """A CSV request body of `features` floats (the breast-cancer row repeated as needed)."""
+    return ",".join(FEATURES[i % len(FEATURES)] for i in range(features)) + "\n"
+
+
+CSV_ROW = csv_row()
 
 
 async def read_response(reader: asyncio.StreamReader) -> int:
@@ -44,12 +54,11 @@ async def read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def generate(
-    url: str, rate: float, seconds: float, connections: int
+    url: str, rate: float, seconds: float, connections: int, body: bytes = CSV_ROW.encode()
 ) -> tuple[list[float], int, float]:
     """Send `rate * seconds` requests on schedule; return (latencies s, errors, elapsed s)."""
     target = urlparse(url)
     host, port = target.hostname or "127.0.0.1", target.port or 80
-    body = CSV_ROW.encode()
     request = (
         f"POST {target.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Content-Type: text/csv\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -115,13 +124,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument(
+        "--features", type=int, default=len(FEATURES), help="floats in each CSV request body"
+    )
     args = parser.parse_args(argv)
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
     latencies, errors, elapsed = asyncio.run(
-        generate(args.url, args.rate, args.seconds, args.connections)
+        generate(
+            args.url, args.rate, args.seconds, args.connections, csv_row(args.features).encode()
+        )
     )
     print(json.dumps(summarize(latencies, errors, elapsed, args.rate)))
     return 0

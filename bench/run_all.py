@@ -22,11 +22,13 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCHMARKS = (
     ("throughput.py", 180),
     ("latency.py", 130),
-    ("cpu_cost.py", 130),
+    ("cpu_cost.py", 270),
     ("s3_stall.py", 110),
     ("analyzer_throughput.py", 250),
     ("stream_ttft.py", 120),
     ("stream_memory.py", 60),
+    ("profile_sidecar.py", 90),
+    ("perf_split.py", 90),
     ("live.py", 150),
 )
 # The whole run stops within this budget, whatever each benchmark does.
@@ -86,11 +88,16 @@ def summary(since: float) -> list[str]:
             f"{name} {value:.3f}" for name, value in cost["median_cpu_seconds_per_1000"].items()
         )
         lines.append(
-            f"sidecar CPU s per 1000 requests at {cost['method']['rate']:.0f} req/s: {per_1000}; "
+            f"proxy CPU s per 1000 requests at {cost['method']['rate']:.0f} req/s: {per_1000}; "
             f"100 % capture adds {cost['capture_cost_per_1000']['capture_100']:.4f} vCPU per "
             f"1000 req/s ({'within' if cost['within_target'] else 'ABOVE'} the "
             f"{cost['target_vcpu_per_1000_rps']} target)"
         )
+        verdicts = ", ".join(
+            f"{name} {goal['value']:.2f} ({'met' if goal['met'] else 'not met'}, {goal['goal']})"
+            for name, goal in cost.get("goals", {}).items()
+        )
+        lines.append(f"data-plane goals at 100 % capture: {verdicts}")
     streams = load_result("stream_ttft", since)
     if streams:
         for name, added in streams["added_over_direct"].items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -40,11 +40,15 @@ INTERNALS: tuple[tuple[type, str], ...] = (
     (ResponseHandler, "is_connected"),
     (ResponseHandler, "close"),
     (ResponseHandler, "transport"),
+    (ResponseHandler, "_drop_timeout"),
+    (ResponseHandler, "_reschedule_timeout"),
+    (ResponseHandler, "_on_read_timeout"),
     (web.BaseRunner, "_make_server"),
     (web.BaseRunner, "_cleanup_server"),
 )
 # Instance attributes set by __init__ (no slots to look them up in): Server's `_loop` and
-# `_kwargs`, BaseRunner's `_kwargs`; their tests make instances.
+# `_kwargs`, BaseRunner's `_kwargs`, ResponseHandler's `_loop` and `_read_timeout`; their tests
+# make instances.
 
 __all__ = [
     "AppServerRunner",
@@ -61,6 +65,7 @@ __all__ = [
     "request_in_progress",
     "requests_queued",
     "reusable",
+    "sent_response",
     "start_read_timeout",
     "transport_of",
 ]
@@ -127,14 +132,77 @@ def request_in_progress(protocol: RequestHandler) -> bool:
     return bool(protocol._request_in_progress)
 
 
+class SentResponse:
+    """What the handler returns for an answer it has written to the transport itself.
+    RequestHandler.finish_response (with no access log) only awaits `prepare(request)` and
+    `write_eof()`, no-ops here, and then reads `keep_alive`."""
+
+    __slots__ = ("keep_alive",)
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self) -> None:
+        return None
+
+
+def sent_response(keep_alive: bool) -> web.StreamResponse:
+    """The handler's return value for an answer already written (see SentResponse)."""
+    return cast(web.StreamResponse, SentResponse(keep_alive))
+
+
 # -- the client side: aiohttp's ResponseHandler without ClientSession ----------------------
+
+
+class DeadlineResponseHandler(ResponseHandler):
+    """aiohttp's client protocol with its read timeout as one deadline per connection: a read
+    moves the deadline, and a single timer, re-armed only when it fires early, compares. aiohttp
+    cancels and schedules a timer at the request and again at every read (`call_later` and
+    `cancel` twice a request); the timeout fires at the same moment either way."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self._deadline: float | None = None
+        self._deadline_timer: asyncio.TimerHandle | None = None
+
+    def _drop_timeout(self) -> None:
+        self._deadline = None
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._deadline = None
+            return
+        self._deadline = deadline = self._loop.time() + timeout
+        if self._deadline_timer is None:
+            self._deadline_timer = self._loop.call_at(deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._deadline_timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self._loop.time() < deadline:
+            self._deadline_timer = self._loop.call_at(deadline, self._check_deadline)
+            return
+        self._deadline = None
+        self._on_read_timeout()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        super().connection_lost(exc)
 
 
 def new_response_protocol(
     loop: asyncio.AbstractEventLoop,
 ) -> ResponseHandler:
     """A client connection protocol for `loop.create_connection`."""
-    return ResponseHandler(loop)
+    return DeadlineResponseHandler(loop)
 
 
 def read_response_head(

@@ -19,6 +19,7 @@ import time
 import aiohttp
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 from prometheus_client import Counter
 
 from sidecar.capture.budget import CopyHold
@@ -34,8 +35,10 @@ from sidecar.metrics import (
     DROP_TOO_LARGE,
     SidecarMetrics,
 )
+from sidecar.proxy.aiohttp_internals import sent_response
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
 from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
+from sidecar.proxy.raw_heads import NamesInConnection, pool_lines
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
 from sidecar.proxy.request_tee import Outgoing, RequestTee
 from sidecar.proxy.upstream_failure import classify_failure
@@ -44,7 +47,9 @@ from sidecar.proxy.upstream_pool import (
     UpstreamPool,
     UpstreamProtocolError,
     UpstreamResponse,
+    own_length,
 )
+from sidecar.proxy.whole_response import UNRELAYABLE, fits, prepare, send_whole
 from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.proxy.handler")
@@ -55,15 +60,6 @@ BUFFER_LIMIT = 1 << 20
 # nginx's code for a request whose client closed the connection before the answer.
 CLIENT_CLOSED = 499
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-async def _prepare(response: web.StreamResponse, request: web.BaseRequest) -> None:
-    """Send the status line and headers. aiohttp refuses to write a header value with a control
-    character, which its client parser lets through: the upstream's fault, answered 502."""
-    try:
-        await response.prepare(request)
-    except ValueError as exc:
-        raise UpstreamProtocolError("upstream sent a header that cannot be relayed") from exc
 
 
 class Proxy:
@@ -168,9 +164,12 @@ class Proxy:
         self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
     ) -> web.StreamResponse:
         """Send the request to the upstream and relay its answer."""
-        headers = upstream_headers(request)
         tee, body, target = outgoing.tee, outgoing.body, outgoing.target
         pool = self.pool if tee is None else None
+        pool_head: bytes | CIMultiDict[str] | None = None
+        if pool is not None:
+            own = own_length(request.method, body) is not None
+            pool_head = pool_lines(request, own) or upstream_headers(request)
         session = self.session
         assert session is not None, "the client session starts with the app"
         method = request.method
@@ -182,12 +181,13 @@ class Proxy:
             pending: UpstreamResponse | aiohttp.ClientResponse
             try:
                 if pool is not None:
-                    pending = await pool.request(method, target, headers, body)
+                    assert pool_head is not None, "made with the pool"
+                    pending = await pool.request(method, target, pool_head, body)
                 else:
                     pending = await session.request(
                         method,
                         self._urls.url(target),
-                        headers=headers,
+                        headers=upstream_headers(request),
                         data=outgoing.data,
                         allow_redirects=False,
                     )
@@ -343,16 +343,7 @@ class Proxy:
         stream: StreamResult | None = None
         if not streaming:
             captured = await upstream.read()
-            headers = end_to_end(upstream.headers)
-            response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers)
-            response.body = captured
-            try:
-                # Written here, not by aiohttp after return, so capture work below happens
-                # once the client has its answer.
-                await _prepare(response, request)
-                await response.write_eof()
-            except ConnectionError:
-                exchange.truncated = True
+            response = await self._send(request, upstream, captured, exchange)
         else:
             response, stream, cancelled = await self._stream(
                 request, upstream, exchange, content_type, hold
@@ -369,6 +360,36 @@ class Proxy:
             self._gen_ai.observe_response(content_type, captured)
         elif cancelled:
             raise asyncio.CancelledError  # recorded; now let the cancellation go on
+        return response
+
+    async def _send(
+        self,
+        request: web.BaseRequest,
+        upstream: UpstreamResponse | aiohttp.ClientResponse,
+        body: bytes,
+        exchange: Exchange,
+    ) -> web.StreamResponse:
+        """Write a buffered answer here, not by aiohttp after return, so capture work after it
+        happens once the client has its answer; in one write where whole_response.py can."""
+        status, reason = upstream.status, upstream.reason
+        if reason is not None and fits(request, status):
+            try:
+                return await send_whole(request, status, reason, upstream.raw_headers, body)
+            except NamesInConnection:
+                pass  # hop_by_hop.py reads the names listed in Connection
+            except ValueError as exc:
+                raise UpstreamProtocolError(UNRELAYABLE) from exc
+            except ConnectionError:
+                exchange.truncated = True
+                return sent_response(keep_alive=False)
+        headers = end_to_end(upstream.headers)
+        response = web.Response(status=status, reason=reason, headers=headers)
+        response.body = body
+        try:
+            await prepare(response, request)
+            await response.write_eof()
+        except ConnectionError:
+            exchange.truncated = True
         return response
 
     async def _stream(
@@ -398,7 +419,7 @@ class Proxy:
         weight = 3 if is_event_stream(content_type) else 1
         gone = failed = cancelled = False
         try:
-            await _prepare(response, request)
+            await prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
                 tap.feed(chunk)

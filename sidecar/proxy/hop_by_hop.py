@@ -45,13 +45,20 @@ def end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
 
 def upstream_headers(request: web.BaseRequest) -> CIMultiDict[str]:
     """The headers to send upstream: end to end ones, with X-Forwarded-For/-Proto/-Host."""
-    headers = end_to_end(request.headers)
-    remote = request.remote or ""
-    forwarded = request.headers.get("X-Forwarded-For")
+    return forwarded_headers(request.headers, request.remote or "", request.scheme)
+
+
+def forwarded_headers(
+    received: CIMultiDictProxy[str], remote: str, scheme: str
+) -> CIMultiDict[str]:
+    """`received` without hop-by-hop headers, with X-Forwarded-For (the chain with `remote`
+    added), -Proto (`scheme`) and -Host (the client's Host) unless the client sent them."""
+    headers = end_to_end(received)
+    forwarded = received.get("X-Forwarded-For")
     headers["X-Forwarded-For"] = f"{forwarded}, {remote}" if forwarded else remote
     if "X-Forwarded-Proto" not in headers:
-        headers["X-Forwarded-Proto"] = request.scheme
-    host = request.headers.get("Host")
+        headers["X-Forwarded-Proto"] = scheme
+    host = received.get("Host")
     if host and "X-Forwarded-Host" not in headers:
         headers["X-Forwarded-Host"] = host
     return headers

@@ -30,6 +30,7 @@ from sidecar.proxy.aiohttp_internals import (
     start_read_timeout,
     transport_of,
 )
+from sidecar.proxy.raw_heads import RawHeaders
 from sidecar.proxy.upstream_client import MAX_HEADER_BYTES
 
 # aiohttp's ClientRequest.GET_METHODS: methods sent without Content-Length when bodiless.
@@ -58,7 +59,7 @@ class UpstreamProtocolError(SidecarError):
 class UpstreamResponse:
     """The parts of `aiohttp.ClientResponse` the proxy reads; releases its connection on exit."""
 
-    __slots__ = ("_pool", "_protocol", "content", "headers", "reason", "status")
+    __slots__ = ("_pool", "_protocol", "content", "headers", "raw_headers", "reason", "status")
 
     def __init__(
         self,
@@ -67,6 +68,7 @@ class UpstreamResponse:
         status: int,
         reason: str,
         headers: CIMultiDictProxy[str],
+        raw_headers: RawHeaders,
         content: StreamReader,
     ) -> None:
         self._pool = pool
@@ -74,6 +76,7 @@ class UpstreamResponse:
         self.status = status
         self.reason = reason
         self.headers = headers
+        self.raw_headers = raw_headers
         self.content = content
 
     @property
@@ -111,7 +114,8 @@ class UpstreamPool:
         self._port = parts.port or 80
         # The Host header aiohttp would send: the default port is left out.
         host = f"[{self._host}]" if ":" in self._host else self._host
-        self._host_line = f"Host: {host}:{parts.port}\r\n" if parts.port else f"Host: {host}\r\n"
+        host_line = f"Host: {host}:{parts.port}\r\n" if parts.port else f"Host: {host}\r\n"
+        self._host_line = host_line.encode("utf-8", "surrogateescape")
         # A base path (`http://host/prefix`) is put before every request target, as the URL
         # join `base + raw_path` does.
         self._prefix = parts.path
@@ -159,10 +163,11 @@ class UpstreamPool:
             close_connection(protocol)
 
     async def request(
-        self, method: str, target: str, headers: CIMultiDict[str], body: bytes | None
+        self, method: str, target: str, headers: CIMultiDict[str] | bytes, body: bytes | None
     ) -> UpstreamResponse:
-        """Send one request (`target`: raw path and query) and wait for the response head; the
-        body is then read from `content`.
+        """Send one request (`target`: raw path and query; `headers`: a multidict, or the header
+        lines as bytes without the Content-Length `own_length` gives) and wait for the response
+        head; the body is then read from `content`.
 
         Raises what aiohttp's client raises once connected (ServerDisconnectedError,
         ServerTimeoutError, ClientOSError), UpstreamProtocolError for a malformed answer,
@@ -203,27 +208,46 @@ class UpstreamPool:
             close_connection(protocol)
             raise
         return UpstreamResponse(
-            self, protocol, message.code, message.reason, message.headers, payload
+            self,
+            protocol,
+            message.code,
+            message.reason,
+            message.headers,
+            message.raw_headers,
+            payload,
         )
 
     def _head(
-        self, method: str, target: str, headers: CIMultiDict[str], body: bytes | None
+        self, method: str, target: str, headers: CIMultiDict[str] | bytes, body: bytes | None
     ) -> bytes:
         """The request line and headers as bytes, with the body's own Content-Length."""
-        # The length is the body's (read whole); without a body, aiohttp's rule: methods that
-        # normally carry one say `Content-Length: 0`, the others send the client's header as is.
-        if body is not None:
-            length: str | None = str(len(body))
-        elif method not in _BODILESS:
-            length = "0"
-        else:
-            length = None
-        head = [f"{method} {self._prefix}{target} HTTP/1.1\r\n", self._host_line]
-        for name, value in headers.items():
-            if length is None or name.lower() != "content-length":
-                head.append(f"{name}: {value}\r\n")
-        if length is not None:
-            head.append(f"Content-Length: {length}\r\n")
-        head.append("\r\n")
-        # aiohttp's server decoded the incoming headers this way; this gives the same bytes back.
-        return "".join(head).encode("utf-8", "surrogateescape")
+        length = own_length(method, body)
+        if not isinstance(headers, bytes):
+            headers = header_lines(headers, drop_length=length is not None)
+        # aiohttp's server decoded the target this way; this gives the same bytes back.
+        line = f"{method} {self._prefix}{target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
+        if length is None:
+            return b"".join((line, self._host_line, headers, b"\r\n"))
+        return b"".join((line, self._host_line, headers, b"Content-Length: ", length, b"\r\n\r\n"))
+
+
+def own_length(method: str, body: bytes | None) -> bytes | None:
+    """The Content-Length the pool sends: the body's (read whole); without a body, aiohttp's
+    rule: methods that normally carry one say 0, the others send the client's header as is."""
+    if body is not None:
+        return b"%d" % len(body)
+    if method not in _BODILESS:
+        return b"0"
+    return None
+
+
+def header_lines(headers: CIMultiDict[str], *, drop_length: bool) -> bytes:
+    """`headers` as request header lines; without Content-Length when `drop_length` (the pool
+    adds the body's own)."""
+    lines = [
+        f"{name}: {value}\r\n"
+        for name, value in headers.items()
+        if not drop_length or name.lower() != "content-length"
+    ]
+    # aiohttp's server decoded the incoming headers this way; this gives the same bytes back.
+    return "".join(lines).encode("utf-8", "surrogateescape")

@@ -183,6 +183,40 @@ async def test_the_read_timeout_starts_when_asked() -> None:
     listener.close()
 
 
+async def _trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The first answer's body a byte at a time, 0.3 s apart; the second request unanswered."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+    for piece in (b"a", b"b", b"c", b"d"):
+        await asyncio.sleep(0.3)  # the upstream's pace: each gap under the timeout, all past it
+        writer.write(piece)
+        await writer.drain()
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.read()
+
+
+async def test_the_read_deadline_moves_with_each_read_and_fires_when_reads_stop() -> None:
+    listener = await asyncio.start_server(_trickle, "127.0.0.1", 0)
+    protocol = await _connect(listener.sockets[0].getsockname()[1])
+    transport = internals.transport_of(protocol)
+    assert transport is not None
+    for answered in (True, False):
+        internals.read_response_head(
+            protocol, head_only=False, read_timeout=1.0, read_bufsize=1024, max_field_size=8190
+        )
+        transport.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        internals.start_read_timeout(protocol)
+        async with asyncio.timeout(10):
+            if answered:
+                _, payload = await internals.next_response(protocol)
+                assert await payload.read() == b"abcd"  # 1.2 s of reads, none 1 s apart
+            else:
+                with pytest.raises(aiohttp.ServerTimeoutError):
+                    await internals.next_response(protocol)
+    internals.close_connection(protocol)
+    listener.close()
+
+
 async def test_the_runner_starts_the_app_before_its_server_and_cleans_up_after() -> None:
     events: list[str] = []
 
@@ -212,3 +246,30 @@ async def test_the_runner_starts_the_app_before_its_server_and_cleans_up_after()
         assert await response.text() == "ok"
     await runner.cleanup()
     assert events == ["started", "server ['access_log']", "cleaned"]
+
+
+async def _writes_itself(request: web.BaseRequest) -> web.StreamResponse:
+    """Answers with bytes written to the transport, keeping the connection unless ?close."""
+    keep_alive = "close" not in request.query
+    close = b"" if keep_alive else b"Connection: close\r\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + close + b"\r\n"
+    assert request.transport is not None
+    request.transport.write(head + b"ok")
+    return internals.sent_response(keep_alive)
+
+
+async def test_an_answer_written_by_the_handler_keeps_or_closes_the_connection() -> None:
+    server = Server(_writes_itself)
+    listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async with asyncio.timeout(5):
+        for target in (b"/", b"/", b"/?close"):
+            writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert await reader.readexactly(2) == b"ok"
+        assert await reader.read() == b""  # closed after the third answer, and only then
+    writer.close()
+    listener.close()
+    await server.shutdown(1.0)
