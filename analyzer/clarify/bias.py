@@ -50,20 +50,27 @@ def positives(
     """Which labels and predictions are positive (smclarify's `_positive_label_index` and
     `_positive_predicted_index`: the label's type decides for both)."""
     values = config.label_values
-    if label is None or label.size == 0:
-        return Positives(None, None, ",".join(map(str, values)))
-    found = label_kind or columns.kind(label, values)
+    text = ",".join(map(str, values))
+    if label is not None and label.size == 0:
+        label = None
+    known = label if label is not None else predicted
+    if known is None:
+        return Positives(None, None, text)
+    found = label_kind or columns.kind(known, values)
     if found == columns.CATEGORICAL:
-        text = ",".join(map(str, values))
-        label_rows = columns.category_rows(label, values)
-        predicted_rows = None if predicted is None else columns.category_rows(predicted, values)
-        return Positives(label_rows, predicted_rows, text)
-    text, label_rows = columns.threshold_rows(label, values[0], columns.column_max(label))
+        return Positives(
+            None if label is None else columns.category_rows(label, values),
+            None if predicted is None else columns.category_rows(predicted, values),
+            text,
+        )
+    label_rows = None
+    if label is not None:
+        text, label_rows = columns.threshold_rows(label, values[0], columns.column_max(label))
     predicted_rows = None
     if predicted is not None:
-        both = np.concatenate([columns.numeric(label), columns.numeric(predicted)])
-        high = float(np.nanmax(both))
-        if label.dtype == np.int64 and predicted.dtype == np.int64:
+        both = [columns.numeric(c) for c in (label, predicted) if c is not None]
+        high: float | int = float(np.nanmax(np.concatenate(both)))
+        if all(c.dtype == np.int64 for c in (label, predicted) if c is not None):
             high = int(high)
         predicted_rows = columns.threshold_rows(predicted, values[0], high)[1]
     return Positives(label_rows, predicted_rows, text)
