@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from analyzer.commands import (
+    attribution,
     baseline,
     bias_baseline,
     bias_run,
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         command = module.add_parser(commands)
         add_version(command, PROG)
         command.set_defaults(handler=module.run)
+    for command in attribution.add_parsers(commands):
+        add_version(command, PROG)
+        command.set_defaults(handler=attribution.run)
     return parser
 
 

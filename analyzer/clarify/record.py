@@ -64,7 +64,7 @@ class ClarifyResult:
 
 
 def execution_record(
-    result: ClarifyResult, window: tuple[datetime, datetime], job: dict[str, Any]
+    result: ClarifyResult, window: tuple[datetime | None, datetime | None], job: dict[str, Any]
 ) -> dict[str, Any]:
     """execution.json of a bias or feature attribution run (`job`: what it was asked)."""
     return {
