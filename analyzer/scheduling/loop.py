@@ -33,6 +33,7 @@ from analyzer.reporting.execution import (
     STOPPED,
     ExecutionResult,
 )
+from analyzer.scheduling.clarify_loop import run_clarify_hour
 from analyzer.scheduling.config import EndpointConfig
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.planning import due_hours, first_hour, next_due_time
@@ -244,6 +245,7 @@ class Scheduler:
         result = self._run(endpoint, hour, fields)
         self.metrics.update_from(result, endpoint.name, endpoint.variant)
         self._run_quality(endpoint, hour)
+        self._run_clarify(endpoint, hour)
         with self._lock:
             self.statuses[result.status] += 1
         level = logging.INFO if result.status in FINISHED else logging.WARNING
@@ -290,6 +292,13 @@ class Scheduler:
             run_quality_hour(endpoint, hour, self.metrics.quality)
         except Exception:  # like drift runs: one failure must not stop the loop
             log.exception("model-quality run raised", extra={"endpoint": endpoint.name})
+
+    def _run_clarify(self, endpoint: EndpointConfig, hour: datetime) -> None:
+        """Bias and feature attribution, when the endpoint configures them."""
+        try:
+            run_clarify_hour(endpoint, hour, self.metrics.clarify)
+        except Exception:  # like drift runs: one failure must not stop the loop
+            log.exception("bias or attribution run raised", extra={"endpoint": endpoint.name})
 
 
 def _failed(

@@ -55,7 +55,7 @@ def rows(seed: int, size: int, favour_sex: int | None = None) -> list[dict[str, 
                 "label": label,
                 "age": age,
                 "sex": sex,
-                "region": str(rng.choice(["north", "south", "east"])),
+                "region": int(rng.integers(0, 3)),  # a code: every feature is a number
                 "income": income,
                 "score": score,
                 "predicted": int(score > 0.5),
