@@ -35,8 +35,9 @@ def parse_column(values: Sequence[Any]) -> Column:
     """Values as pandas would type a CSV column: bool, int64, float64 (blanks NaN) or text."""
     if values and all(isinstance(v, bool | np.bool_) for v in values):
         return np.asarray(values, dtype=np.bool_)
-    cleaned = [None if v is None or v == "" else v for v in values]
-    if None not in cleaned and not any(isinstance(v, float) for v in cleaned):
+    blanks = None in values or "" in values  # scans in C: the common case has none
+    cleaned = [None if v is None or v == "" else v for v in values] if blanks else list(values)
+    if not blanks and not any(isinstance(v, float) for v in cleaned):
         try:
             return np.asarray(cleaned, dtype=np.int64)
         except (ValueError, TypeError, OverflowError):

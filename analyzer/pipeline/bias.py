@@ -163,13 +163,18 @@ def bias_data(
     label_values = label_values[keep[positions]]
     return BiasData(
         columns={
-            name: columns.parse_column([v for v, k in zip(values, keep.tolist(), strict=True) if k])
+            name: columns.parse_column(values if keep.all() else _kept(values, keep))
             for name, values in collector.values.items()
         },
         labelled=labelled[keep],
         label=_values(label_values, predictor) if label_values.size else None,
         predicted=_values(np.frombuffer(joined.all_predictions, dtype=np.float64)[keep], predictor),
     )
+
+
+def _kept(values: list[Any], keep: np.ndarray[Any, Any]) -> list[Any]:
+    kept: list[Any] = np.asarray(values, dtype=object)[keep].tolist()
+    return kept
 
 
 def collector_features(collector: InputColumns) -> list[str]:
