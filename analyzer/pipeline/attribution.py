@@ -30,6 +30,8 @@ from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.pipeline.bias_baseline import dataset_columns
 from analyzer.reading import storage
 from analyzer.reading.captures import iter_files, list_window
+from analyzer.reporting.execution import window_text
+from analyzer.reporting.html.clarify_page import write_clarify_report
 
 log = logging.getLogger("infertap.analyzer.attribution")
 
@@ -228,3 +230,21 @@ def _write(job: AttributionJob, result: ClarifyResult) -> None:
     }
     record = execution_record(result, (job.start, job.end), fields)
     files.write_json(job.output, files.EXECUTION_FILE, record, [])
+    if job.baseline_constraints:
+        _page(job, result)
+
+
+def _page(job: AttributionJob, result: ClarifyResult) -> None:
+    assert job.baseline_constraints and job.start and job.end
+    try:
+        baseline: dict[str, Any] | None = files.read_analysis(job.baseline_constraints)
+        cfg: config.AnalysisConfig | None = config.load(job.analysis_config)
+    except AnalyzerError:
+        baseline, cfg = None, None
+    title = (
+        f"Feature attribution drift of {job.endpoint_name}/{job.variant_name}, "
+        f"{window_text(job.start, job.end)}"
+    )
+    page = write_clarify_report(job.output, result, baseline, cfg, title)
+    if page is not None:
+        result.output_files.append(page)

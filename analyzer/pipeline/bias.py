@@ -28,6 +28,8 @@ from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
+from analyzer.reporting.execution import window_text
+from analyzer.reporting.html.clarify_page import write_clarify_report
 
 log = logging.getLogger("infertap.analyzer.bias")
 STAGES = (bias.PRE_TRAINING_KEY, bias.POST_TRAINING_KEY)
@@ -201,6 +203,26 @@ def _write(job: BiasJob, result: ClarifyResult) -> None:
     written.append(storage.join(job.output, files.EXECUTION_FILE))
     record = execution_record(result, (job.start, job.end), _job_fields(job))
     files.write_json(job.output, files.EXECUTION_FILE, record, [])
+    page = write_clarify_report(
+        job.output, result, _baseline(job.baseline_constraints), _config(job.analysis_config),
+        f"Bias drift of {job.endpoint_name}/{job.variant_name}, {window_text(job.start, job.end)}",
+    )  # fmt: skip
+    if page is not None:
+        written.append(page)
+
+
+def _baseline(url: str) -> dict[str, Any] | None:
+    try:
+        return files.read_analysis(url)
+    except AnalyzerError:
+        return None
+
+
+def _config(url: str) -> config.AnalysisConfig | None:
+    try:
+        return config.load(url)
+    except AnalyzerError:
+        return None
 
 
 def _job_fields(job: BiasJob) -> dict[str, Any]:

@@ -126,6 +126,9 @@ def test_a_window_whose_inputs_change_the_ranking_is_a_violation(
     execution = json.loads((tmp_path / "out" / "execution.json").read_text())
     assert execution["rows_explained"] == 30 and execution["counts"]["captures"] == 30 + 300
     assert "model calls" in capsys.readouterr().out
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Feature attribution ranking: baseline vs now" in page
+    assert page.index('data-feature="c"') < page.index('data-feature="a"')  # c ranks first now
 
 
 def test_ndcg_is_sagemakers_and_sklearns() -> None:

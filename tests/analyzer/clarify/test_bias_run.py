@@ -100,6 +100,10 @@ def test_predictions_that_favour_a_group_are_bias_drift_violations(
     assert {("sex", "0", "DPPL"), ("sex", "0", "DI")} <= named
     assert all(v["constraint_check_type"] == "bias_drift_check" for v in found["violations"])
     assert all(v["description"].startswith("Value ") for v in found["violations"])
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Bias metrics per facet against the baseline" in page
+    assert page.count('data-metric="DI"') == 2  # sex=0 and age>40, post-training
+    assert '<td class="num over">' in page and "bias_drift_check" in page
 
 
 def test_without_labels_only_label_free_metrics_have_values(tmp_path: Path) -> None:
