@@ -19,7 +19,7 @@ from analyzer.commands import (
     run,
     schedule,
 )
-from analyzer.reporting.execution import EXIT_FAILED
+from analyzer.results.status import EXIT_FAILED
 from sidecar.common.options import add_version
 
 PROG = "infertap-analyzer"

@@ -31,16 +31,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analyzer.checking.quality.attributes import Attribute
-from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.join import join_captures
 from analyzer.checking.quality.labels import read_labels
 from analyzer.checking.quality.predictions import Predictor
 from analyzer.clarify import bias, config
+from analyzer.clarify.bias_run import bias_data
 from analyzer.clarify.inputs import InputColumns
 from analyzer.clarify.record import ClarifyResult
-from analyzer.pipeline.bias import bias_data
 from analyzer.reading.ground_truth import label_record
 from analyzer.reading.storage import list_objects_sync
+from analyzer.results.quality_counts import QualityCounts
 from sidecar.common.layout import file_name, partition_key
 from sidecar.common.record import Payload, build_record
 

@@ -34,7 +34,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analyzer.checking.quality.attributes import Attribute
-from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.estimate import estimate
 from analyzer.checking.quality.join import join_captures
 from analyzer.checking.quality.labels import read_labels
@@ -42,6 +41,7 @@ from analyzer.checking.quality.predictions import Predictor
 from analyzer.checking.quality.statistics import quality_statistics
 from analyzer.reading.ground_truth import label_record
 from analyzer.reading.storage import list_objects_sync
+from analyzer.results.quality_counts import QualityCounts
 from sidecar.common.layout import file_name, partition_key
 from sidecar.common.record import Payload, build_record
 

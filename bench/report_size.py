@@ -33,6 +33,7 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "examples")]
 import report_runs  # noqa: E402  (a script folder, put on the path above)
 
 from analyzer.reporting.html.run_page import CHART_BUDGET, render_run_report  # noqa: E402
+from analyzer.reporting.html.sources import read_run  # noqa: E402
 from tests.analyzer.reporting import chromium  # noqa: E402
 
 MIB = 1024 * 1024
@@ -43,11 +44,11 @@ def measure(features: int, repeat: int, browser: chromium.Chromium, work: Path) 
     traffic = report_runs.Traffic(shifted=("f002", "f005", "f009"), missing=("f003",))
     folder = report_runs.one_run(work / f"n{features}", features, traffic)
     made = time.monotonic() - started
-    render_run_report(str(folder))  # warm-up
+    render_run_report(read_run(str(folder)))  # warm-up
     writes, cpu = [], []
     for _ in range(repeat):
         began, began_cpu = time.perf_counter(), time.process_time()
-        html = render_run_report(str(folder))
+        html = render_run_report(read_run(str(folder)))
         writes.append(time.perf_counter() - began)
         cpu.append(time.process_time() - began_cpu)
     page = folder / "bench.html"

@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analyzer.clarify.attribution_run import AttributionJob, run_attribution
 from analyzer.clarify.model_client import ModelClient
-from analyzer.pipeline.attribution import AttributionJob, run_attribution
 from tests.conftest import free_port, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,17 +27,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from analyzer.checking import drift
+from analyzer.profiling.statistics import FeatureStatistics, Statistics
 from analyzer.profiling.types import FRACTIONAL, INTEGRAL, NUMERIC_TYPES, STRING
 from analyzer.profiling.view import FeatureView, ProfileView
-from analyzer.reporting.baseline_files import (
-    ENABLED,
-    Constraints,
-    FeatureConstraint,
-    FeatureStatistics,
-    MonitoringConfig,
-    Statistics,
-)
-from analyzer.reporting.violations_file import (
+from analyzer.results.constraints import ENABLED, Constraints, FeatureConstraint, MonitoringConfig
+from analyzer.results.violations import (
     BASELINE_DRIFT_CHECK,
     CATEGORICAL_VALUES_CHECK,
     CHECK_TYPES,

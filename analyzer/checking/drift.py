@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 from analyzer.errors import BaselineError
 from analyzer.profiling import kll
-from analyzer.reporting.baseline_files import FeatureStatistics
+from analyzer.profiling.statistics import FeatureStatistics
 
 DISTANCE_ERROR_BOUND = 2 * kll.rank_error()
 ROBUST_C_ALPHA = 1.8

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.checking.quality.problem import LabelValueError
 from analyzer.clarify import columns
 from analyzer.clarify.columns import Bools, Column
 from analyzer.clarify.config import AnalysisConfig
 from analyzer.clarify.metrics import METRICS, Rows, Undefined
 from analyzer.clarify.names import DESCRIPTIONS, LABEL_FREE
+from analyzer.results.problem import LabelValueError
 
 PRE_TRAINING_KEY = "pre_training_bias_metrics"
 POST_TRAINING_KEY = "post_training_bias_metrics"

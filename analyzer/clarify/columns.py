@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.checking.quality.problem import LabelValueError, class_label
+from analyzer.results.problem import LabelValueError, class_label
 
 CATEGORICAL = "categorical"
 CONTINUOUS = "continuous"

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from analyzer.clarify.attribution_run import AttributionJob, run_attribution
 from analyzer.commands.flags import (
     apply_env,
     configure_logging,
@@ -23,7 +24,6 @@ from analyzer.commands.flags import (
     whole_number,
 )
 from analyzer.errors import AnalyzerError
-from analyzer.pipeline.attribution import AttributionJob, run_attribution
 
 _EPILOG = """\
 The model is called directly (never through a capturing sidecar): predictor.content_type text/csv

@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from analyzer.clarify import config
+from analyzer.clarify.bias_baseline import bias_baseline
 from analyzer.commands.flags import apply_env, parse_flag, require
 from analyzer.errors import AnalyzerError
-from analyzer.pipeline.bias_baseline import bias_baseline
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from analyzer.clarify.bias_run import run_bias
 from analyzer.clarify.record import BiasJob
 from analyzer.commands.flags import (
     apply_env,
@@ -24,7 +25,6 @@ from analyzer.commands.flags import (
 )
 from analyzer.commands.quality_run import parse_duration
 from analyzer.errors import AnalyzerError
-from analyzer.pipeline.bias import run_bias
 
 _EPILOG = """\
 exit status:

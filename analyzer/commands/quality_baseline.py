@@ -16,12 +16,12 @@ import numpy as np
 from analyzer.checking.quality import constraints
 from analyzer.checking.quality.attributes import Attribute
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
-from analyzer.checking.quality.problem import PROBLEM_TYPES, LabelValueError
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
 from analyzer.commands.flags import apply_env, configure_logging, number, parse_flag, require
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading.labelled_rows import iter_rows
 from analyzer.reporting import quality_files
+from analyzer.results.problem import PROBLEM_TYPES, LabelValueError
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -12,7 +12,6 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from analyzer.checking.quality.problem import PROBLEM_TYPES
 from analyzer.commands.flags import (
     apply_env,
     configure_logging,
@@ -26,6 +25,8 @@ from analyzer.commands.flags import (
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
 from analyzer.pipeline.quality import run_quality
+from analyzer.results.problem import PROBLEM_TYPES
+from analyzer.results.status import FAILED
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
@@ -128,6 +129,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"infertap-analyzer quality-run: error: {exc}", file=sys.stderr)
         return 2
     result = run_quality(job)
-    finished = result.status != "Failed"
+    finished = result.status != FAILED
     print_outcome(result.message, result.warnings, result.output_files, finished)
     return result.exit_code

@@ -31,7 +31,7 @@ from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import DEFAULT_MAX_RUNTIME, MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.pipeline.stopping import StopToken
-from analyzer.reporting.execution import EXIT_FAILED, FINISHED
+from analyzer.results.status import EXIT_FAILED, FINISHED
 
 _EPILOG = """\
 exit status:

@@ -32,7 +32,7 @@ from analyzer.commands.flags import (
 )
 from analyzer.errors import ConfigError
 from analyzer.job import DEFAULT_MAX_RUNTIME
-from analyzer.reporting.execution import (
+from analyzer.results.status import (
     COMPLETED_WITH_VIOLATIONS,
     EXIT_FAILED,
     EXIT_STOPPED,

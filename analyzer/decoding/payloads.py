@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.counts import RunCounts
 from analyzer.decoding.json_rows import (
     DecodeError,
     Row,
@@ -28,6 +27,7 @@ from analyzer.decoding.json_rows import (
     row_of,
 )
 from analyzer.errors import ConfigError
+from analyzer.results.counts import RunCounts
 from sidecar.common.record import (
     DEFAULT_CSV_TYPES,
     DEFAULT_JSON_TYPES,

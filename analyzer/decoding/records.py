@@ -1,6 +1,6 @@
 """Capture file bytes -> capture records' two sides, counting lines and records that give none.
 
-Counts kept here (see analyzer.counts): truncated_files, malformed_lines, records,
+Counts kept here (see analyzer.results.counts): truncated_files, malformed_lines, records,
 error_responses, truncated_records, outside_window and bad_inference_time.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from analyzer.counts import RunCounts
 from analyzer.reading.window import Placement, TimeWindow, is_inference_time
+from analyzer.results.counts import RunCounts
 
 # (endpointInput, endpointOutput, eventMetadata) as parsed: dicts, or anything else
 Sides = tuple[Any, Any, Any]

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from analyzer.counts import RunCounts
 from analyzer.decoding.payloads import DecodeOptions
 from analyzer.engines.profiler import CaptureProfiler
 from analyzer.profiling.dataset import DatasetProfile
 from analyzer.reading.captures import iter_files
 from analyzer.reading.storage import ObjectInfo
 from analyzer.reading.window import TimeWindow
+from analyzer.results.counts import RunCounts
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 Records take the first route that fits: the numeric CSV fast path (`decoding.csv_fast`), the
 JSON instances fast path (`decoding.json_fast`), else the general decoder
 (`decoding.payloads.Decoder`), whose named rows are batched here. Records and decode problems
-are counted by their stages (see analyzer.counts); this driver counts the rows it profiles.
+are counted by their stages (see analyzer.results.counts); this driver counts the rows it profiles.
 """
 
 from __future__ import annotations

@@ -26,15 +26,10 @@ from analyzer.pipeline.window import profile_window
 from analyzer.profiling.types import NUMERIC_TYPES
 from analyzer.reporting import baseline_files, run_files
 from analyzer.reporting.baseline_files import Constraints, Statistics
-from analyzer.reporting.execution import (
-    COMPLETED,
-    COMPLETED_WITH_VIOLATIONS,
-    FAILED,
-    STOPPED,
-    ExecutionResult,
-    iso,
-)
+from analyzer.reporting.execution import ExecutionResult, iso
 from analyzer.reporting.html.run_page import write_run_report
+from analyzer.reporting.html.sources import RunReport
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED, STOPPED, Status
 
 __all__ = ["run_monitoring"]
 
@@ -55,9 +50,10 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
         start=job.start,
         end=job.end,
     )
+    report = RunReport(job.output, result, baseline_url=job.baseline_statistics)
     try:
         _validate(job)
-        _analyse(job, result, stop or StopToken(job.max_runtime))
+        _analyse(job, report, stop or StopToken(job.max_runtime))
     except RunStopped as exc:
         _end(result, STOPPED, str(exc))
     except KeyboardInterrupt:  # SIGINT reached a --workers process first: stop, with a record
@@ -69,7 +65,7 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
         _end(result, FAILED, f"internal error: {type(exc).__name__}: {exc}")
     result.message = result.describe()
     result.duration_seconds = time.monotonic() - started
-    _write(result, job)
+    _write(report, job)
     log.info(
         "monitoring run finished",
         extra={
@@ -83,20 +79,18 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
     return result
 
 
-def _end(result: ExecutionResult, status: str, reason: str) -> None:
+def _end(result: ExecutionResult, status: Status, reason: str) -> None:
     """End the run early: no statistics or violations are reported, only why."""
-    result.status = status
+    result.end_early(status, reason)
     result.statistics = None
     result.set_violations([])
     result.feature_drift, result.feature_p_value = {}, {}
-    if status == STOPPED:
-        result.stop_reason = reason
-    else:
-        result.failure_reason = reason
 
 
-def _write(result: ExecutionResult, job: MonitoringJob) -> None:
+def _write(report: RunReport, job: MonitoringJob) -> None:
     """Write the reports; if that fails, make the run Failed and still try execution.json."""
+    result = report.result
+    assert result is not None  # a run always holds its result
     result.finished_at = datetime.now(UTC)
     try:
         run_files.write_reports(result, job)
@@ -106,8 +100,8 @@ def _write(result: ExecutionResult, job: MonitoringJob) -> None:
         log.exception("writing the reports failed unexpectedly")
         reason = f"internal error writing the reports: {type(exc).__name__}: {exc}"
         _write_failure(result, job, reason)
-    # The page reads the files just written; it never changes the run's outcome.
-    if (page := write_run_report(job.output)) is not None:
+    # The page is drawn from the result in memory; it never changes the run's outcome.
+    if (page := write_run_report(report)) is not None:
         result.output_files.append(page)
 
 
@@ -120,8 +114,11 @@ def _write_failure(result: ExecutionResult, job: MonitoringJob, reason: str) -> 
         log.exception("cannot write execution.json", extra={"output": job.output})
 
 
-def _analyse(job: MonitoringJob, result: ExecutionResult, stop: StopToken) -> None:
+def _analyse(job: MonitoringJob, report: RunReport, stop: StopToken) -> None:
+    result = report.result
+    assert result is not None  # a run always holds its result
     baseline, constraints = _load_baseline(job)
+    report.baseline, report.constraints = baseline, constraints
     columns = tuple(f.name for f in constraints.features) or tuple(baseline.feature_names)
     result.baseline_features = list(columns)
     options = DecodeOptions(

@@ -6,30 +6,32 @@ found on each side, and every unmatched or bad input is counted in execution.jso
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from analyzer.checking.quality import constraints as quality_constraints
 from analyzer.checking.quality.attributes import Attribute
-from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate
 from analyzer.checking.quality.join import Joined, join_captures
 from analyzer.checking.quality.labels import read_labels
 from analyzer.checking.quality.predictions import Predictor
-from analyzer.checking.quality.problem import BINARY, METRICS_KEY, PROBLEM_TYPES, class_label
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
-from analyzer.errors import AnalyzerError, BaselineError, ConfigError
+from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting import quality_files
 from analyzer.reporting.html.run_page import write_run_report
-from analyzer.reporting.quality_record import QualityResult, execution_record, message
+from analyzer.reporting.html.sources import QualityReport
+from analyzer.reporting.quality_record import QualityResult, execution_record
+from analyzer.results.problem import BINARY, PROBLEM_TYPES, class_label
+from analyzer.results.quality_counts import QualityCounts
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 
 log = logging.getLogger("infertap.analyzer.quality")
 
@@ -37,23 +39,27 @@ log = logging.getLogger("infertap.analyzer.quality")
 def run_quality(job: QualityJob) -> QualityResult:
     """Run one model-quality job; bad data, missing files and bad baselines end it Failed."""
     started = time.monotonic()
-    result = QualityResult(status="Failed", message="")
+    result = QualityResult(
+        status=FAILED,
+        endpoint_name=job.endpoint_name,
+        variant_name=job.variant_name,
+        start=job.start,
+        end=job.end,
+    )
     try:
         _analyse(job, result)
     except AnalyzerError as exc:
-        result.status, result.failure_reason = "Failed", str(exc)
+        result.end_early(FAILED, str(exc))
     except Exception as exc:  # a bug must still end the run with a record, not a traceback
         log.exception("model-quality run failed unexpectedly")
-        result.status = "Failed"
-        result.failure_reason = f"internal error: {type(exc).__name__}: {exc}"
-    result.message = message(result)
+        result.end_early(FAILED, f"internal error: {type(exc).__name__}: {exc}")
+    result.message = result.describe()
     result.duration_seconds = time.monotonic() - started
     try:
         _write(job, result)
     except AnalyzerError as exc:
-        result.status = "Failed"
-        result.failure_reason = f"cannot write the reports under {job.output}: {exc}"
-        result.message = message(result)
+        result.end_early(FAILED, f"cannot write the reports under {job.output}: {exc}")
+        result.message = result.describe()
     log.info(
         "model-quality run finished",
         extra={
@@ -86,8 +92,8 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
     if job.end <= job.start:
         raise ConfigError("--end must be after --start")
     predictor = predictor_of(job)
-    wanted = quality_constraints.load(job.baseline_constraints, job.problem_type)
-    result.thresholds = {c.metric: c.threshold for c in wanted}
+    wanted = quality_files.load_constraints(job.baseline_constraints, job.problem_type)
+    result.constraints = wanted
     counts = result.counts
     listing = list_window(
         job.captures, job.endpoint_name, job.variant_name, job.start, job.end, job.read_concurrency
@@ -109,12 +115,16 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
     violations, warnings = quality_constraints.evaluate(wanted, result.metric_values)
     result.violations = violations
     result.warnings.extend(warnings)
-    result.status = "CompletedWithViolations" if violations else "Completed"
+    result.status = COMPLETED_WITH_VIOLATIONS if violations else COMPLETED
 
 
 def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: QualityResult) -> None:
     names = predictor.classes.names
-    seen = baseline_classes(job.baseline_statistics) if job.baseline_statistics else set()
+    seen = (
+        quality_files.baseline_classes(job.baseline_statistics)
+        if job.baseline_statistics
+        else set()
+    )
     if seen:
         unseen = {code for code, name in enumerate(names) if class_label(name) not in seen}
         result.counts.unseen_classes = sum(1 for v in joined.labels if int(v) in unseen)
@@ -135,19 +145,6 @@ def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: Qual
     result.label_delay_seconds = (joined.delay_sum / len(joined), joined.delay_max)
     if result.estimated is not None:
         result.estimate_vs_realised = compare(result.estimated, result.metric_values)
-
-
-def baseline_classes(url: str) -> set[str]:
-    """The classes of a baseline statistics.json: the actual labels of its confusion matrix."""
-    try:
-        document = json.loads(storage.read_bytes(url))
-    except ValueError as exc:
-        raise BaselineError(f"{url} is not JSON: {exc}") from exc
-    for key in METRICS_KEY.values():
-        body = document.get(key) if isinstance(document, dict) else None
-        if isinstance(body, dict) and isinstance(body.get("confusion_matrix"), dict):
-            return {class_label(name) for name in body["confusion_matrix"]}
-    return set()
 
 
 def _nothing_joined(job: QualityJob, counts: QualityCounts, files: int) -> str:
@@ -186,8 +183,10 @@ def _write(job: QualityJob, result: QualityResult) -> None:
             written,
         )
     written.append(storage.join(job.output, quality_files.EXECUTION_FILE))
+    result.finished_at = datetime.now(UTC)
     record = execution_record(result, job)
     storage.write_bytes(written[-1], quality_files.document_bytes(record))
-    # The page reads the files just written; it never changes the run's outcome.
-    if (page := write_run_report(job.output)) is not None:
+    # The page is drawn from the result in memory; it never changes the run's outcome.
+    report = QualityReport(job.output, result, result.constraints or None)
+    if (page := write_run_report(report)) is not None:
         written.append(page)

@@ -1,26 +1,16 @@
-"""The baseline's files: constraints.json's dataclasses, and reading and writing both it and
-statistics.json (whose dataclasses are analyzer.profiling.statistics', re-exported here).
-
-`from_json` accepts SageMaker's own files (integers where floats are expected, `version: 0`, the old
-`comparion_method` spelling); `to_json` writes them as SageMaker's pre-built container does.
+"""The baseline's files: reading and writing statistics.json and constraints.json (whose
+dataclasses are analyzer.profiling.statistics' and analyzer.results.constraints', re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
 from typing import Any
 
 from analyzer.errors import AnalyzerError, BaselineError
 from analyzer.profiling.kll import KLL_C, KLL_K, KllBucket
-from analyzer.profiling.statistics import (
-    CategoricalBucket,
-    FeatureStatistics,
-    Statistics,
-    float_or_none,
-    require_field,
-)
+from analyzer.profiling.statistics import CategoricalBucket, FeatureStatistics, Statistics
 from analyzer.profiling.types import (
     FRACTIONAL,
     INFERRED_TYPES,
@@ -31,156 +21,15 @@ from analyzer.profiling.types import (
 )
 from analyzer.reading import storage
 from analyzer.reporting.json_text import pretty_json
-
-ENABLED = "Enabled"
-DISABLED = "Disabled"
-COMPARISON_METHODS = ("Simple", "Robust")
-CATEGORICAL_DRIFT_METHODS = ("LInfinity", "ChiSquared")
-
-
-@dataclass(slots=True)
-class FeatureConstraint:
-    """One entry of constraints.json `features`; None leaves a constraint out of the file.
-
-    `monitoringConfigOverrides` is read and written back unchanged but not applied: AWS
-    publishes it only as `{}`, so which keys it takes is not known.
-    """
-
-    name: str
-    inferred_type: str
-    completeness: float | None = None
-    is_non_negative: bool | None = None
-    domains: list[str] | None = None
-    monitoring_config_overrides: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "inferred_type": self.inferred_type}
-        if self.completeness is not None:
-            out["completeness"] = self.completeness
-        if self.is_non_negative is not None:
-            out["num_constraints"] = {"is_non_negative": self.is_non_negative}
-        if self.domains is not None:
-            out["string_constraints"] = {"domains": list(self.domains)}
-        if self.monitoring_config_overrides:
-            out["monitoringConfigOverrides"] = self.monitoring_config_overrides
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> FeatureConstraint:
-        num = raw.get("num_constraints") or {}
-        strings = raw.get("string_constraints") or {}
-        domains = strings.get("domains")
-        non_negative = num.get("is_non_negative")
-        return cls(
-            name=require_field(raw, "name", str, "constraint feature"),
-            inferred_type=str(raw.get("inferred_type", UNKNOWN)),
-            completeness=float_or_none(raw.get("completeness")),
-            is_non_negative=bool(non_negative) if non_negative is not None else None,
-            domains=[str(d) for d in domains] if isinstance(domains, list) else None,
-            monitoring_config_overrides=dict(raw.get("monitoringConfigOverrides") or {}),
-        )
-
-
-@dataclass(slots=True)
-class MonitoringConfig:
-    """`monitoring_config`, with the values SageMaker's baseline job writes.
-
-    AWS's constraints schema page gives 0.1 as the default of datatype_check_threshold and
-    domain_content_threshold; baseline jobs write 1.0 (their data_type_check texts read
-    "Expected match: 100.0%"), and so do we, also for keys a file leaves out.
-    """
-
-    evaluate_constraints: str = ENABLED
-    emit_metrics: str = ENABLED
-    datatype_check_threshold: float = 1.0
-    domain_content_threshold: float = 1.0
-    perform_comparison: str = ENABLED
-    comparison_threshold: float = 0.1
-    comparison_method: str = "Robust"
-    categorical_comparison_threshold: float = 0.1
-    categorical_drift_method: str = "LInfinity"
-
-    def to_json(self) -> dict[str, Any]:
-        """SageMaker's layout: the comparison settings under `distribution_constraints`."""
-        out: dict[str, Any] = {}
-        distribution: dict[str, Any] = {}
-        for item in fields(self):
-            target = distribution if item.name in _DISTRIBUTION_KEYS else out
-            target[item.name] = getattr(self, item.name)
-        out["distribution_constraints"] = distribution
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any] | None) -> MonitoringConfig:
-        """Read `monitoring_config`; absent keys take the defaults above."""
-        raw = raw or {}
-        distribution = dict(raw.get("distribution_constraints") or {})
-        if "comparison_method" not in distribution and "comparion_method" in distribution:
-            distribution["comparison_method"] = distribution["comparion_method"]  # old spelling
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            source = distribution if item.name in _DISTRIBUTION_KEYS else raw
-            if source.get(item.name) is not None:
-                kind = float if isinstance(item.default, float) else str
-                values[item.name] = kind(source[item.name])
-        config = cls(**values)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        if self.comparison_method not in COMPARISON_METHODS:
-            raise BaselineError(
-                f"comparison_method must be one of {COMPARISON_METHODS}, "
-                f"got {self.comparison_method!r}"
-            )
-        if self.categorical_drift_method not in CATEGORICAL_DRIFT_METHODS:
-            raise BaselineError(
-                f"categorical_drift_method must be one of {CATEGORICAL_DRIFT_METHODS}, "
-                f"got {self.categorical_drift_method!r}"
-            )
-
-
-_DISTRIBUTION_KEYS = frozenset(
-    {
-        "perform_comparison",
-        "comparison_threshold",
-        "comparison_method",
-        "categorical_comparison_threshold",
-        "categorical_drift_method",
-    }
+from analyzer.results.constraints import (
+    CATEGORICAL_DRIFT_METHODS,
+    COMPARISON_METHODS,
+    DISABLED,
+    ENABLED,
+    Constraints,
+    FeatureConstraint,
+    MonitoringConfig,
 )
-
-
-@dataclass(slots=True)
-class Constraints:
-    """A whole constraints.json."""
-
-    features: list[FeatureConstraint]
-    monitoring_config: MonitoringConfig = field(default_factory=MonitoringConfig)
-    version: float = 0.0
-
-    def feature(self, name: str) -> FeatureConstraint | None:
-        for feature in self.features:
-            if feature.name == name:
-                return feature
-        return None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "features": [f.to_json() for f in self.features],
-            "monitoring_config": self.monitoring_config.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, raw: Any) -> Constraints:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("features"), list):
-            raise BaselineError("not a constraints file: expected an object with a 'features' list")
-        return cls(
-            features=[FeatureConstraint.from_json(f) for f in raw["features"]],
-            monitoring_config=MonitoringConfig.from_json(raw.get("monitoring_config")),
-            version=float(raw.get("version", 0.0)),
-        )
 
 
 def to_bytes(document: Statistics | Constraints) -> bytes:

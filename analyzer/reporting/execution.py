@@ -16,27 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from analyzer.counts import RunCounts
 from analyzer.job import MonitoringJob
-from analyzer.reporting.baseline_files import Statistics
-from analyzer.reporting.violations_file import CHECK_TYPES, Violation
-
-COMPLETED = "Completed"
-COMPLETED_WITH_VIOLATIONS = "CompletedWithViolations"
-FAILED = "Failed"
-STOPPED = "Stopped"
-STATUSES = (COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED, STOPPED)
-FINISHED = (COMPLETED, COMPLETED_WITH_VIOLATIONS)  # an hour with one of these is not run again
-
-EXIT_COMPLETED = 0
-EXIT_VIOLATIONS = 1
-EXIT_FAILED = 2
-EXIT_STOPPED = 3
-_EXIT_CODES = {
-    COMPLETED: EXIT_COMPLETED,
-    COMPLETED_WITH_VIOLATIONS: EXIT_VIOLATIONS,
-    STOPPED: EXIT_STOPPED,
-}
+from analyzer.profiling.statistics import Statistics
+from analyzer.results.counts import RunCounts
+from analyzer.results.outcome import RunResult
+from analyzer.results.status import Status
+from analyzer.results.violations import CHECK_TYPES, Violation
 
 _Number = TypeVar("_Number", int, float)
 
@@ -69,41 +54,25 @@ def window_text(start: datetime, end: datetime) -> str:
 
 
 @dataclass(slots=True)
-class ExecutionResult:
-    """The outcome of one run, also written as execution.json.
+class ExecutionResult(RunResult):
+    """The outcome of one data-quality run, also written as execution.json.
 
     `violations_by_check` follows `violations` (set them with `set_violations`); a record read
     back has the counts only.
     """
 
-    status: str  # one of STATUSES
-    message: str
-    failure_reason: str | None = None
-    stop_reason: str | None = None
     records_analyzed: int = 0
     statistics: Statistics | None = None
     violations: list[Violation] = field(default_factory=list)
     violations_by_check: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    output_files: list[str] = field(default_factory=list)
     counts: RunCounts = field(default_factory=RunCounts)
     feature_drift: dict[str, float] = field(default_factory=dict)  # feature -> distance
     feature_p_value: dict[str, float] = field(default_factory=dict)  # feature -> ChiSquared p
     baseline_features: list[str] = field(default_factory=list)  # what per-feature series cover
-    endpoint_name: str = ""
-    variant_name: str = ""
-    start: datetime | None = None
-    end: datetime | None = None
-    duration_seconds: float = 0.0
-    finished_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.violations and not self.violations_by_check:
             self.set_violations(self.violations)
-
-    @property
-    def exit_code(self) -> int:
-        return _EXIT_CODES.get(self.status, EXIT_FAILED)
 
     @property
     def violation_count(self) -> int:
@@ -112,19 +81,6 @@ class ExecutionResult:
     def set_violations(self, violations: list[Violation]) -> None:
         self.violations = violations
         self.violations_by_check = dict(Counter(v.constraint_check_type for v in violations))
-
-    def describe(self) -> str:
-        """The record's `message`, as SageMaker words it: `<status>: <what happened>`."""
-        if self.status == FAILED:
-            return f"{FAILED}: {self.failure_reason}"
-        if self.status == STOPPED:
-            return f"{STOPPED}: {self.stop_reason}"
-        if self.violation_count:
-            return (
-                f"{COMPLETED_WITH_VIOLATIONS}: Job completed successfully with "
-                f"{self.violation_count} violations."
-            )
-        return f"{COMPLETED}: Job completed successfully with no violations."
 
     def to_json(self, job: MonitoringJob) -> dict[str, Any]:
         """execution.json: the status, why, what was read and what was found."""
@@ -164,9 +120,8 @@ class ExecutionResult:
     def from_json(cls, raw: Mapping[str, Any]) -> ExecutionResult:
         """A record written by `to_json` (statistics and violation texts are not in it)."""
         window = raw.get("window") or {}
-        status = str(raw.get("status"))
         return cls(
-            status=status if status in STATUSES else FAILED,
+            status=Status.parse(raw.get("status")),
             message=str(raw.get("message") or ""),
             failure_reason=raw.get("failure_reason"),
             stop_reason=raw.get("stop_reason"),

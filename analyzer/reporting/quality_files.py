@@ -3,14 +3,18 @@ constraint_violations.json (SageMaker's layouts) and execution.json."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from analyzer.checking.quality.constraints import QualityViolation
+from analyzer.errors import BaselineError
 from analyzer.reading import storage
 from analyzer.reporting.execution import EXECUTION_FILE, STATISTICS_FILE, VIOLATIONS_FILE
 from analyzer.reporting.json_text import pretty_json
 from analyzer.reporting.violations_file import violations_to_bytes
+from analyzer.results.constraints import OPERATORS, MetricConstraint
+from analyzer.results.problem import CONSTRAINTS_KEY, METRICS_KEY, class_label
+from analyzer.results.violations import QualityViolation
 
 __all__ = ["CONSTRAINTS_FILE", "EXECUTION_FILE", "STATISTICS_FILE", "VIOLATIONS_FILE"]
 
@@ -33,3 +37,47 @@ def write(output: str, name: str, data: bytes, written: list[str]) -> None:
     url = storage.join(output, name)
     storage.write_bytes(url, data)
     written.append(url)
+
+
+def load_constraints(url: str, problem_type: str) -> list[MetricConstraint]:
+    """The constraints of `problem_type` in a constraints.json; BaselineError naming the fix."""
+    try:
+        document = json.loads(storage.read_bytes(url))
+    except ValueError as exc:
+        raise BaselineError(f"{url} is not JSON: {exc}") from exc
+    key = CONSTRAINTS_KEY[problem_type]
+    if not isinstance(document, dict) or not isinstance(document.get(key), dict):
+        found = sorted(document) if isinstance(document, dict) else type(document).__name__
+        raise BaselineError(
+            f"{url} has no {key!r} object (found {found}); create it with "
+            f"`infertap-analyzer quality-baseline --problem-type {problem_type}`"
+        )
+    parsed = []
+    for metric, raw in document[key].items():
+        try:
+            threshold = float(raw["threshold"])
+            comparison = str(raw["comparison_operator"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaselineError(
+                f"{url}: {key}.{metric}: needs a numeric threshold ({exc})"
+            ) from exc
+        if comparison not in OPERATORS:
+            raise BaselineError(
+                f"{url}: {key}.{metric}: comparison_operator must be one of "
+                f"{', '.join(OPERATORS)}, got {comparison!r}"
+            )
+        parsed.append(MetricConstraint(metric, threshold, comparison))
+    return parsed
+
+
+def baseline_classes(url: str) -> set[str]:
+    """The classes of a baseline statistics.json: the actual labels of its confusion matrix."""
+    try:
+        document = json.loads(storage.read_bytes(url))
+    except ValueError as exc:
+        raise BaselineError(f"{url} is not JSON: {exc}") from exc
+    for key in METRICS_KEY.values():
+        body = document.get(key) if isinstance(document, dict) else None
+        if isinstance(body, dict) and isinstance(body.get("confusion_matrix"), dict):
+            return {class_label(name) for name in body["confusion_matrix"]}
+    return set()

@@ -2,54 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from analyzer.checking.quality.constraints import QualityViolation
-from analyzer.checking.quality.counts import QualityCounts
+from analyzer.reporting.execution import iso, parse_iso
+from analyzer.results.constraints import MetricConstraint
+from analyzer.results.outcome import RunResult
+from analyzer.results.quality_counts import QualityCounts
+from analyzer.results.status import Status
+from analyzer.results.violations import QualityViolation
 
 if TYPE_CHECKING:
     from analyzer.job import QualityJob
 
-EXIT_CODES = {"Completed": 0, "CompletedWithViolations": 1}
-
 
 @dataclass(slots=True)
-class QualityResult:
-    status: str  # Completed | CompletedWithViolations | Failed
-    message: str
-    failure_reason: str | None = None
+class QualityResult(RunResult):
+    """The outcome of one model-quality run, also written as execution.json."""
+
     counts: QualityCounts = field(default_factory=QualityCounts)
     statistics: dict[str, Any] | None = None
     metric_values: dict[str, float] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=dict)  # the baseline constraints'
+    constraints: list[MetricConstraint] = field(default_factory=list)  # the baseline's
     estimated: dict[str, Any] | None = None
     estimate_vs_realised: dict[str, Any] = field(default_factory=dict)
     violations: list[QualityViolation] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    output_files: list[str] = field(default_factory=list)
     label_delay_seconds: tuple[float, float] | None = None  # (mean, max), hour resolution
-    duration_seconds: float = 0.0
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_CODES.get(self.status, 2)
+    def violation_count(self) -> int:
+        return len(self.violations)
 
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Metric -> the baseline constraint's threshold."""
+        return {c.metric: c.threshold for c in self.constraints}
 
-def message(result: QualityResult) -> str:
-    if result.status == "Failed":
-        return f"Failed: {result.failure_reason}"
-    if result.violations:
-        return (
-            "CompletedWithViolations: Job completed successfully with "
-            f"{len(result.violations)} violations."
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> QualityResult:
+        """A record written by `execution_record` (statistics and violations are not in it)."""
+        window = raw.get("window") or {}
+        metrics = raw.get("metrics")
+        return cls(
+            status=Status.parse(raw.get("status")),
+            message=str(raw.get("message") or ""),
+            failure_reason=raw.get("failure_reason"),
+            warnings=[str(w) for w in raw.get("warnings") or []],
+            output_files=[str(u) for u in raw.get("output_files") or []],
+            endpoint_name=str(raw.get("endpoint_name") or ""),
+            variant_name=str(raw.get("variant_name") or ""),
+            start=parse_iso(window.get("start")),
+            end=parse_iso(window.get("end")),
+            duration_seconds=float(raw.get("duration_seconds") or 0.0),
+            finished_at=parse_iso(raw.get("finished_at")),
+            counts=QualityCounts.from_json(raw.get("counts") or {}),
+            metric_values=(
+                {str(k): float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+                if isinstance(metrics, Mapping)
+                else {}
+            ),
         )
-    return "Completed: Job completed successfully with no violations."
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def execution_record(result: QualityResult, job: QualityJob) -> dict[str, Any]:
@@ -62,8 +76,8 @@ def execution_record(result: QualityResult, job: QualityJob) -> dict[str, Any]:
         "monitoring_type": "ModelQuality",
         "endpoint_name": job.endpoint_name,
         "variant_name": job.variant_name,
-        "window": {"start": _iso(job.start), "end": _iso(job.end)},
-        "label_window": {"start": _iso(job.start), "end": _iso(job.end + job.label_window)},
+        "window": {"start": iso(job.start), "end": iso(job.end)},
+        "label_window": {"start": iso(job.start), "end": iso(job.end + job.label_window)},
         "captures": job.captures,
         "ground_truth": job.ground_truth,
         "baseline_constraints": job.baseline_constraints,
@@ -83,6 +97,6 @@ def execution_record(result: QualityResult, job: QualityJob) -> dict[str, Any]:
         "violations": len(result.violations),
         "warnings": result.warnings,
         "output_files": result.output_files,
-        "finished_at": _iso(datetime.now(UTC)),
+        "finished_at": iso(result.finished_at or datetime.now(UTC)),
         "duration_seconds": round(result.duration_seconds, 3),
     }

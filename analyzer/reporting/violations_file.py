@@ -1,48 +1,11 @@
-"""constraint_violations.json: the check types, a violation, the file as SageMaker writes it."""
+"""constraint_violations.json as SageMaker writes it, for the violations of any monitor."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Sequence
 
-DATA_TYPE_CHECK = "data_type_check"
-COMPLETENESS_CHECK = "completeness_check"
-BASELINE_DRIFT_CHECK = "baseline_drift_check"
-MISSING_COLUMN_CHECK = "missing_column_check"
-EXTRA_COLUMN_CHECK = "extra_column_check"
-CATEGORICAL_VALUES_CHECK = "categorical_values_check"
-CHECK_TYPES = (
-    DATA_TYPE_CHECK,
-    COMPLETENESS_CHECK,
-    BASELINE_DRIFT_CHECK,
-    MISSING_COLUMN_CHECK,
-    EXTRA_COLUMN_CHECK,
-    CATEGORICAL_VALUES_CHECK,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One entry of constraint_violations.json."""
-
-    feature_name: str
-    constraint_check_type: str
-    description: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "feature_name": self.feature_name,
-            "constraint_check_type": self.constraint_check_type,
-            "description": self.description,
-        }
-
-
-class ViolationEntry(Protocol):
-    """A violation of either kind (data or model quality): its keys in the file's order."""
-
-    def to_json(self) -> Mapping[str, str]: ...
+from analyzer.results.violations import ViolationEntry
 
 
 def violations_to_bytes(violations: Sequence[ViolationEntry]) -> bytes:

@@ -8,10 +8,10 @@ import logging
 from datetime import datetime, timedelta
 
 from analyzer.clarify import attribution, config
+from analyzer.clarify.attribution_run import AttributionJob, run_attribution
+from analyzer.clarify.bias_run import run_bias
 from analyzer.clarify.record import BiasJob, ClarifyResult
 from analyzer.errors import AnalyzerError
-from analyzer.pipeline.attribution import AttributionJob, run_attribution
-from analyzer.pipeline.bias import run_bias
 from analyzer.reading import storage
 from analyzer.scheduling.clarify_metrics import ClarifyMetrics
 from analyzer.scheduling.config import EndpointConfig

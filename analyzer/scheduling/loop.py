@@ -25,14 +25,8 @@ from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.pipeline.stopping import StopToken
 from analyzer.reading import storage
 from analyzer.reporting.baseline_files import Statistics, load_statistics
-from analyzer.reporting.execution import (
-    EXECUTION_FILE,
-    FAILED,
-    FINISHED,
-    STATISTICS_FILE,
-    STOPPED,
-    ExecutionResult,
-)
+from analyzer.reporting.execution import EXECUTION_FILE, STATISTICS_FILE, ExecutionResult
+from analyzer.results.status import FAILED, FINISHED, STOPPED
 from analyzer.scheduling.clarify_loop import run_clarify_hour
 from analyzer.scheduling.config import EndpointConfig
 from analyzer.scheduling.metrics import AnalyzerMetrics
@@ -247,7 +241,7 @@ class Scheduler:
         self._run_quality(endpoint, hour)
         self._run_clarify(endpoint, hour)
         with self._lock:
-            self.statuses[result.status] += 1
+            self.statuses[str(result.status)] += 1  # plain keys: JSON logs need str
         level = logging.INFO if result.status in FINISHED else logging.WARNING
         log.log(
             level,

@@ -24,8 +24,9 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from analyzer.reporting.baseline_files import Statistics
-from analyzer.reporting.execution import FAILED, FINISHED, STATUSES, ExecutionResult
-from analyzer.reporting.violations_file import CHECK_TYPES
+from analyzer.reporting.execution import ExecutionResult
+from analyzer.results.status import FAILED, FINISHED, STATUSES
+from analyzer.results.violations import CHECK_TYPES
 from analyzer.scheduling.clarify_metrics import ClarifyMetrics
 from analyzer.scheduling.quality_metrics import QualityMetrics
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.checking.quality.problem import PROBLEM_TYPES
 from analyzer.errors import ConfigError
+from analyzer.results.problem import PROBLEM_TYPES
 
 KEY = "model_quality"
 _REQUIRED = ("ground_truth", "baseline_constraints", "problem_type")

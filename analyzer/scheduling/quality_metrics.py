@@ -11,10 +11,11 @@ import contextlib
 from prometheus_client import CollectorRegistry, Gauge
 
 from analyzer.reporting.quality_record import QualityResult
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 
 _ENDPOINT = ("endpoint", "variant")
 _METRIC = ("endpoint", "variant", "metric")
-STATUSES = ("Completed", "CompletedWithViolations", "Failed")
+STATUSES = (COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED)  # a model-quality run never stops
 
 
 class QualityMetrics:
@@ -64,7 +65,7 @@ class QualityMetrics:
         """Show one finished model-quality run."""
         for status in STATUSES:
             self.status.labels(endpoint, variant, status).set(int(status == result.status))
-        if result.status == "Failed" and result.statistics is None:
+        if result.status == FAILED and result.statistics is None:
             return  # keep the previous run's metrics; the status says this one failed
         values = dict(result.metric_values)
         for name, entry in (result.estimated or {}).items():

@@ -19,7 +19,7 @@ import pytest
 from analyzer.commands.baseline import create_baseline
 from analyzer.job import MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
-from analyzer.reporting.execution import COMPLETED
+from analyzer.results.status import COMPLETED
 from tests.analyzer.captures import ENDPOINT, HOUR, VARIANT, chunks, csv_record, write_local
 from tests.conftest import REPO_ROOT
 

@@ -12,12 +12,12 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.counts import RunCounts
 from analyzer.decoding.csv_fast import csv_batches
 from analyzer.decoding.json_rows import DecodeError, json_rows, oip_rows
 from analyzer.decoding.payloads import DecodeOptions, Decoder, csv_rows, payload_text
 from analyzer.decoding.records import record_sides, split_records
 from analyzer.engines.profiler import CaptureProfiler
+from analyzer.results.counts import RunCounts
 from sidecar.common.record import CapturedPayload
 
 COLUMNS = ("y", "a", "b", "c")

@@ -17,7 +17,7 @@ from analyzer.__main__ import main
 from analyzer.commands.baseline import create_baseline
 from analyzer.job import MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
-from analyzer.reporting.execution import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 from tests.analyzer.captures import (
     ENDPOINT,
     HOUR,

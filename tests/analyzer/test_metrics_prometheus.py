@@ -16,7 +16,8 @@ from scipy.stats import ks_2samp
 
 from analyzer.reporting.baseline_files import FeatureStatistics, Statistics
 from analyzer.reporting.execution import ExecutionResult
-from analyzer.reporting.violations_file import CHECK_TYPES, Violation
+from analyzer.results.status import Status
+from analyzer.results.violations import CHECK_TYPES, Violation
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.metrics_server import MetricsServer
 from analyzer.scheduling.planning import latest_due_hour
@@ -90,7 +91,7 @@ def result(
             Violation("income", "baseline_drift_check", "Baseline drift distance: 0.2"),
         ]
     return ExecutionResult(
-        status=status,
+        status=Status(status),
         message=f"{status}: test",
         failure_reason="no data" if status == "Failed" else None,
         records_analyzed=0 if status == "Failed" else 10,

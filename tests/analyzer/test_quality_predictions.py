@@ -15,8 +15,8 @@ from analyzer.checking.quality.attributes import Attribute, MissingAttribute
 from analyzer.checking.quality.estimate import compare, estimate
 from analyzer.checking.quality.metrics import binary_scalars
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
-from analyzer.checking.quality.problem import LabelValueError
 from analyzer.errors import ConfigError
+from analyzer.results.problem import LabelValueError
 from tests.analyzer.quality_data import (
     capture_file,
     label_file,

@@ -18,12 +18,12 @@ import numpy as np
 import orjson
 
 from analyzer.checking.quality.attributes import MissingAttribute
-from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.labels import LINE_BITS, LabelTable, hour_seconds
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
-from analyzer.checking.quality.problem import LabelValueError
 from analyzer.decoding.records import split_records
 from analyzer.reading.captures import iter_files
+from analyzer.results.problem import LabelValueError
+from analyzer.results.quality_counts import QualityCounts
 
 # Given to the join, it sees the endpointInput of every capture with a prediction, in the order of
 # Joined.all_predictions (the bias monitor reads its facets from it).

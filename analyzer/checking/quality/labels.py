@@ -14,12 +14,12 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.predictions import Predictor
-from analyzer.checking.quality.problem import LabelValueError
 from analyzer.decoding.records import split_records
 from analyzer.reading.captures import FileData, iter_files
 from analyzer.reading.ground_truth import LabelError, parse_label
+from analyzer.results.problem import LabelValueError
+from analyzer.results.quality_counts import QualityCounts
 from sidecar.common.layout import hour_from_key
 
 LINE_BITS = 32

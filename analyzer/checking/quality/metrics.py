@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.checking.quality import curves
-from analyzer.checking.quality.problem import BINARY, MULTICLASS, REGRESSION
+from analyzer.results.problem import BINARY, MULTICLASS, REGRESSION
 
 Floats = npt.NDArray[np.float64]
 Scalars = dict[str, float]

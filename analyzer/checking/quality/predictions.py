@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.checking.quality.attributes import Attribute, MissingAttribute
-from analyzer.checking.quality.problem import (
+from analyzer.errors import ConfigError
+from analyzer.results.problem import (
     BINARY,
     MULTICLASS,
     REGRESSION,
@@ -23,7 +24,6 @@ from analyzer.checking.quality.problem import (
     class_label,
     regression_value,
 )
-from analyzer.errors import ConfigError
 
 NO_SCORE = math.nan
 

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.checking.quality import curves, metrics
-from analyzer.checking.quality.problem import BINARY, METRICS_KEY, MULTICLASS
+from analyzer.results.problem import BINARY, METRICS_KEY, MULTICLASS
 
 Floats = npt.NDArray[np.float64]
 

@@ -4,7 +4,8 @@ Layout (shared/data/sagemaker-model-quality-statistics-example.json): `{problem}
 scalars `{"value": v, "standard_deviation": s}` ("NaN" below 200 rows), `confusion_matrix`
 (actual -> predicted -> count), `receiver_operating_characteristic_curve` and
 `precision_recall_curve`. Estimates made before labels arrive sit in their own top-level object
-(`estimated_{problem}_metrics`). Thresholds come from the baseline's `{problem}_constraints`.
+(`estimated_{problem}_metrics`, `QualityResult.estimated`). Thresholds come from the baseline's
+`{problem}_constraints`. The page is drawn from the run's typed result (`sources.QualityReport`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.reporting.html.sources import QUALITY_KEYS, RunFiles
+from analyzer.reporting.execution import iso
+from analyzer.reporting.html.sources import QUALITY_KEYS, QualityReport
+from analyzer.reporting.quality_record import QualityResult
+from analyzer.results.constraints import OPERATORS, MetricConstraint
 
-LESS = "LessThanThreshold"
-GREATER = "GreaterThanThreshold"
 TWIN = "_best_constant_classifier"
 
 
@@ -61,23 +63,24 @@ def number(raw: Any) -> float | None:
         return None
 
 
-def build_quality_page(files: RunFiles) -> QualityPage:
-    statistics = files.statistics_json or {}
-    execution = files.execution or {}
+def build_quality_page(report: QualityReport) -> QualityPage:
+    result = report.result
+    statistics = (result.statistics if result else None) or {}
     key = next((k for k in QUALITY_KEYS if isinstance(statistics.get(k), dict)), QUALITY_KEYS[0])
     metrics: dict[str, Any] = statistics.get(key) or {}
-    violations = [{k: str(v) for k, v in raw.items()} for raw in files.violations]
+    violations = [v.to_json() for v in result.violations] if result else []
     violated = {v.get("metric_name") for v in violations}
+    constraints = {c.metric: c for c in report.constraints or []}
     page = QualityPage(
-        title=_title(execution, files.folder),
-        status=str(execution.get("status") or "Unknown"),
-        message=str(execution.get("message") or "execution.json is missing or unreadable"),
-        failure_reason=execution.get("failure_reason"),
+        title=_title(result, report.folder),
+        status=str(result.status) if result else "Unknown",
+        message=(result.message if result else "") or "execution.json is missing or unreadable",
+        failure_reason=result.failure_reason if result else None,
         problem_type=key.removesuffix("_metrics").replace("_", " "),
-        facts=_facts(execution, statistics),
-        metrics=_metrics(metrics, files.quality_constraints or {}, violated),
+        facts=_facts(result, statistics),
+        metrics=_metrics(metrics, constraints, violated),
         violations=violations,
-        problems=list(files.problems),
+        problems=list(report.problems),
     )
     page.labels, page.matrix = confusion(metrics.get("confusion_matrix"))
     page.roc = curve(
@@ -86,44 +89,42 @@ def build_quality_page(files: RunFiles) -> QualityPage:
         "true_positive_rates",
     )
     page.pr = curve(metrics.get("precision_recall_curve"), "recalls", "precisions")
-    page.estimates = _estimates(statistics.get(f"estimated_{key}"), metrics)
-    if files.quality_constraints is None and not page.failure_reason:
+    page.estimates = _estimates(result.estimated if result else None, metrics)
+    if report.constraints is None and not page.failure_reason:
         page.problems.append("no model-quality constraints found: metrics shown without thresholds")
     return page
 
 
-def _title(execution: dict[str, Any], folder: str) -> str:
-    endpoint = execution.get("endpoint_name")
-    if not endpoint:
+def _title(result: QualityResult | None, folder: str) -> str:
+    if result is None or not result.endpoint_name:
         return f"Model quality run in {folder}"
-    return f"{endpoint} / {execution.get('variant_name') or '?'}: model quality"
+    return f"{result.endpoint_name} / {result.variant_name or '?'}: model quality"
 
 
-def _facts(execution: dict[str, Any], statistics: dict[str, Any]) -> list[tuple[str, str]]:
-    window = execution.get("window") or {}
-    facts = [("window", f"{window.get('start') or '?'} to {window.get('end') or '?'}")]
+def _facts(result: QualityResult | None, statistics: dict[str, Any]) -> list[tuple[str, str]]:
+    start, end = (iso(result.start), iso(result.end)) if result else (None, None)
+    facts = [("window", f"{start or '?'} to {end or '?'}")]
     item_count = (statistics.get("dataset") or {}).get("item_count")
     if item_count is not None:
         facts.append(("joined rows", str(item_count)))
-    for section in ("join", "counts"):
-        values = execution.get(section)
-        if isinstance(values, dict):
-            facts += [(str(k).replace("_", " "), str(v)) for k, v in values.items()]
-    facts.append(("finished", str(execution.get("finished_at") or "?")))
+    counts = result.counts.to_json() if result else {}
+    facts += [(k.replace("_", " "), str(v)) for k, v in counts.items()]
+    facts.append(("finished", (iso(result.finished_at) if result else None) or "?"))
     return facts
 
 
 def _metrics(
-    metrics: dict[str, Any], constraints: dict[str, Any], violated: set[str | None]
+    metrics: dict[str, Any], constraints: dict[str, MetricConstraint], violated: set[str | None]
 ) -> list[Metric]:
     """Scalar metrics (not the twins, curves or matrix), those with thresholds first."""
     out = []
     for name, raw in metrics.items():
         if name.endswith(TWIN) or not isinstance(raw, dict) or "value" not in raw:
             continue
-        constraint = constraints.get(name) or {}
-        value, threshold = number(raw), number(constraint.get("threshold"))
-        operator = constraint.get("comparison_operator")
+        constraint = constraints.get(name)
+        value = number(raw)
+        threshold = constraint.threshold if constraint else None
+        operator = constraint.comparison_operator if constraint else None
         out.append(
             Metric(
                 name=name,
@@ -131,7 +132,7 @@ def _metrics(
                 standard_deviation=number(raw.get("standard_deviation")),
                 best_constant=number(metrics.get(name + TWIN)),
                 threshold=threshold,
-                operator=str(operator) if operator else None,
+                operator=operator,
                 violated=name in violated or breaks(value, threshold, operator),
             )
         )
@@ -140,13 +141,9 @@ def _metrics(
 
 def breaks(value: float | None, threshold: float | None, operator: Any) -> bool:
     """A violation as SageMaker words it: the value was LessThan / GreaterThan the threshold."""
-    if value is None or threshold is None or math.isnan(value):
+    if value is None or threshold is None or math.isnan(value) or operator not in OPERATORS:
         return False
-    if operator == LESS:
-        return value < threshold
-    if operator == GREATER:
-        return value > threshold
-    return False
+    return OPERATORS[operator](value, threshold)
 
 
 def confusion(raw: Any) -> tuple[list[str], list[list[float]]]:

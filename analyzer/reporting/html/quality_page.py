@@ -6,11 +6,11 @@ from markupsafe import Markup
 
 from analyzer.reporting.html import quality_charts, templates
 from analyzer.reporting.html.quality_model import build_quality_page
-from analyzer.reporting.html.sources import RunFiles
+from analyzer.reporting.html.sources import QualityReport
 
 
-def render_quality_report(files: RunFiles) -> str:
-    page = build_quality_page(files)
+def render_quality_report(report: QualityReport) -> str:
+    page = build_quality_page(report)
     drawn = {
         "metrics": quality_charts.metrics_against_thresholds(page.metrics),
         "confusion": quality_charts.confusion_matrix(page.labels, page.matrix),

@@ -1,4 +1,4 @@
-"""The page model of one data-quality run: what report.html shows, computed from the run's files.
+"""The page model of one data-quality run: what report.html shows, from the run's typed result.
 
 Status and counts first; violations worst first (a missing column before a type mismatch before
 incomplete data before drift, and within drift the largest excess over the threshold first); then
@@ -12,15 +12,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.reporting import violations_file as checks
 from analyzer.reporting.baseline_files import (
     NUMERIC_TYPES,
     STRING,
     FeatureStatistics,
     MonitoringConfig,
 )
+from analyzer.reporting.execution import ExecutionResult, iso
 from analyzer.reporting.html import distributions, templates
-from analyzer.reporting.html.sources import RunFiles
+from analyzer.reporting.html.sources import RunReport
+from analyzer.results import violations as checks
 
 CHECK_RANK = {
     checks.MISSING_COLUMN_CHECK: 0,
@@ -82,13 +83,14 @@ class RunPage:
     has_statistics: bool = True
 
 
-def build_run_page(files: RunFiles) -> RunPage:
-    execution = files.execution or {}
-    config = files.baseline_constraints.monitoring_config if files.baseline_constraints else None
+def build_run_page(report: RunReport) -> RunPage:
+    result = report.result
+    config = report.constraints.monitoring_config if report.constraints else None
     config = config or MonitoringConfig()
     # Without this run's statistics (a Failed run) there is nothing to compare per feature.
-    views = _feature_views(files, execution, config) if files.statistics else {}
-    findings = sorted(_findings(files, views), key=_finding_order)
+    statistics = result.statistics if result else None
+    views = _feature_views(report, result, config) if result and statistics else {}
+    findings = sorted(_findings(result, views), key=_finding_order)
     worst = {f.feature: i for i, f in reversed(list(enumerate(findings)))}
     for finding in findings:
         if finding.feature in views:
@@ -97,60 +99,55 @@ def build_run_page(files: RunFiles) -> RunPage:
         (v for v in views.values() if v.findings), key=lambda v: worst.get(v.name, 0)
     )
     return RunPage(
-        title=_title(execution, files.folder),
-        status=str(execution.get("status") or "Unknown"),
-        message=str(execution.get("message") or "execution.json is missing or unreadable"),
-        failure_reason=execution.get("failure_reason"),
-        facts=_facts(execution, files),
-        counts=_counts(execution),
+        title=_title(result, report.folder),
+        status=str(result.status) if result else "Unknown",
+        message=(result.message if result else "") or "execution.json is missing or unreadable",
+        failure_reason=result.failure_reason if result else None,
+        facts=_facts(result, report),
+        counts=_counts(result),
         findings=findings,
         features=with_findings,
         clean=[v for v in views.values() if not v.findings],
         drift_overview=_drift_overview(views.values()),
-        problems=list(files.problems),
-        warnings=[str(w) for w in execution.get("warnings") or []],
-        has_statistics=files.statistics is not None,
+        problems=list(report.problems),
+        warnings=list(result.warnings) if result else [],
+        has_statistics=statistics is not None,
     )
 
 
-def _title(execution: dict[str, Any], folder: str) -> str:
-    endpoint = execution.get("endpoint_name")
-    if not endpoint:
+def _title(result: ExecutionResult | None, folder: str) -> str:
+    if result is None or not result.endpoint_name:
         return f"Monitoring run in {folder}"
-    return f"{endpoint} / {execution.get('variant_name') or '?'}"
+    return f"{result.endpoint_name} / {result.variant_name or '?'}"
 
 
-def _facts(execution: dict[str, Any], files: RunFiles) -> list[tuple[str, str]]:
-    window = execution.get("window") or {}
-    facts = [
-        ("window", f"{window.get('start') or '?'} to {window.get('end') or '?'}"),
-        ("records analyzed", fmt_count(execution.get("records_analyzed"))),
-        ("violations", fmt_count(execution.get("violations", len(files.violations)))),
-        ("baseline", str(execution.get("baseline_statistics") or "not recorded")),
-        ("finished", str(execution.get("finished_at") or "?")),
-        ("report folder", files.folder),
+def _facts(result: ExecutionResult | None, report: RunReport) -> list[tuple[str, str]]:
+    start, end = (iso(result.start), iso(result.end)) if result else (None, None)
+    return [
+        ("window", f"{start or '?'} to {end or '?'}"),
+        ("records analyzed", fmt_count(result.records_analyzed if result else None)),
+        ("violations", fmt_count(result.violation_count if result else None)),
+        ("baseline", report.baseline_url or "not recorded"),
+        ("finished", (iso(result.finished_at) if result else None) or "?"),
+        ("report folder", report.folder),
     ]
-    return facts
 
 
-def _counts(execution: dict[str, Any]) -> list[tuple[str, str]]:
-    counts = execution.get("counts")
-    if not isinstance(counts, dict):
-        return []
-    return [(str(k).replace("_", " "), fmt_count(v)) for k, v in counts.items() if v]
+def _counts(result: ExecutionResult | None) -> list[tuple[str, str]]:
+    counts = result.counts.to_json() if result else {}
+    return [(k.replace("_", " "), fmt_count(v)) for k, v in counts.items() if v]
 
 
-def _findings(files: RunFiles, views: dict[str, FeatureView]) -> list[Finding]:
-    """The violations as written; a drift finding knows how far over its threshold it is."""
+def _findings(result: ExecutionResult | None, views: dict[str, FeatureView]) -> list[Finding]:
+    """The violations found; a drift finding knows how far over its threshold it is."""
     found = []
-    for raw in files.violations:
-        feature = str(raw.get("feature_name", "?"))
-        check = str(raw.get("constraint_check_type", "?"))
+    for violation in result.violations if result else []:
+        feature, check = violation.feature_name, violation.constraint_check_type
         view = views.get(feature)
         excess = 0.0
         if check == checks.BASELINE_DRIFT_CHECK and view and view.drift and view.threshold:
             excess = view.drift - view.threshold
-        found.append(Finding(feature, check, str(raw.get("description", "")), excess))
+        found.append(Finding(feature, check, violation.description, excess))
     return found
 
 
@@ -159,28 +156,25 @@ def _finding_order(finding: Finding) -> tuple[int, float, str]:
 
 
 def _feature_views(
-    files: RunFiles, execution: dict[str, Any], config: MonitoringConfig
+    report: RunReport, result: ExecutionResult, config: MonitoringConfig
 ) -> dict[str, FeatureView]:
     """One view per feature of the current run, the baseline or a violation, in column order."""
-    current = {f.name: f for f in (files.statistics.features if files.statistics else [])}
-    baseline = {
-        f.name: f for f in (files.baseline_statistics.features if files.baseline_statistics else [])
-    }
-    constraints = files.baseline_constraints
+    current = {f.name: f for f in (result.statistics.features if result.statistics else [])}
+    baseline = {f.name: f for f in (report.baseline.features if report.baseline else [])}
+    constraints = report.constraints
     names = list(baseline) + [n for n in current if n not in baseline]
-    names += sorted({str(v.get("feature_name")) for v in files.violations} - set(names))
-    drift = _number_map(execution.get("feature_drift"))
-    p_values = _number_map(execution.get("feature_drift_p_value"))
-    raw = (_numerical(files.baseline_statistics_json), _numerical(files.statistics_json))
+    names += sorted({v.feature_name for v in result.violations} - set(names))
     views = {}
     for name in names:
-        view = _feature_view(name, baseline.get(name), current.get(name), config)
+        base, cur = baseline.get(name), current.get(name)
+        view = _feature_view(name, base, cur, config)
         if (view.baseline_type or view.current_type) in NUMERIC_TYPES:
-            view.summary = _numeric_summary(raw[0].get(name), raw[1].get(name))
-        view.drift, view.p_value = drift.get(name), p_values.get(name)
+            view.summary = _numeric_summary(base, cur)
+        view.drift = result.feature_drift.get(name)
+        view.p_value = result.feature_p_value.get(name)
         constraint = constraints.feature(name) if constraints else None
         view.required_completeness = constraint.completeness if constraint else None
-        if files.baseline_statistics is None:
+        if report.baseline is None:
             view.notes = [n for n in view.notes if "baseline" not in n]
         views[name] = view
     return views
@@ -231,34 +225,13 @@ def _missing_notes(base: FeatureStatistics | None, cur: FeatureStatistics | None
     return notes
 
 
-def _numerical(document: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Feature -> its `numerical_statistics` as written (NaN and ±inf kept, unlike the schema)."""
-    features = (document or {}).get("features")
-    out = {}
-    for feature in features if isinstance(features, list) else []:
-        if isinstance(feature, dict) and isinstance(feature.get("numerical_statistics"), dict):
-            out[str(feature.get("name"))] = feature["numerical_statistics"]
-    return out
-
-
 def _numeric_summary(
-    base: dict[str, Any] | None, cur: dict[str, Any] | None
+    base: FeatureStatistics | None, cur: FeatureStatistics | None
 ) -> list[tuple[str, str, str]]:
     return [
-        (
-            stat,
-            templates.num(_float((base or {}).get(stat))),
-            templates.num(_float((cur or {}).get(stat))),
-        )
+        (stat, templates.num(getattr(base, stat, None)), templates.num(getattr(cur, stat, None)))
         for stat in ("mean", "std_dev", "min", "max")
     ]
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _drift_overview(views: Any) -> list[tuple[str, float, float]]:
@@ -271,18 +244,6 @@ def _drift_overview(views: Any) -> list[tuple[str, float, float]]:
         and v.drift > 0
     ]
     return sorted(rows, key=lambda row: (-(row[1] - row[2]), row[0]))
-
-
-def _number_map(raw: Any) -> dict[str, float]:
-    if not isinstance(raw, dict):
-        return {}
-    out = {}
-    for key, value in raw.items():
-        try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
-            continue
-    return out
 
 
 def fmt_count(value: Any) -> str:

@@ -1,7 +1,9 @@
-"""report.html of one run: read the run's files, build the page model, draw it, write it.
+"""report.html of one run: build the page model from the run's typed result, draw it, write it.
 
-`write_run_report(output_url)` is the one call a run makes after its JSON files are written; it
-never fails the run: a page that cannot be written is logged and counted as a warning.
+`write_run_report(report)` is the one call a run makes after its JSON files are written, with the
+result it holds in memory (nothing is read back); it never fails the run: a page that cannot be
+written is logged and counted as a warning. `sources.read_run(folder)` gives the same input
+from a run's files.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from markupsafe import Markup
 from analyzer.errors import AnalyzerError
 from analyzer.reading import storage
 from analyzer.reporting.html import feature_charts, sources, templates
+from analyzer.reporting.html.quality_page import render_quality_report
 from analyzer.reporting.html.run_model import RunPage, build_run_page
 
 log = logging.getLogger("infertap.analyzer.report")
@@ -23,14 +26,13 @@ CHART_BUDGET = 150  # feature charts per page: features with findings get theirs
 _DRAWING = threading.Lock()
 
 
-def render_run_report(folder: str, chart_budget: int = CHART_BUDGET) -> str:
-    """The HTML page of the run whose files are in `folder` (local or s3://)."""
-    files = sources.read_run(folder)
-    if files.is_model_quality:
-        from analyzer.reporting.html.quality_page import render_quality_report
-
-        return render_quality_report(files)
-    page = build_run_page(files)
+def render_run_report(
+    report: sources.RunReport | sources.QualityReport, chart_budget: int = CHART_BUDGET
+) -> str:
+    """The HTML page of one run, data quality or model quality."""
+    if isinstance(report, sources.QualityReport):
+        return render_quality_report(report)
+    page = build_run_page(report)
     drawn, left_out = _feature_charts(page, chart_budget)
     overview = page.drift_overview
     drift_chart = feature_charts.drift_overview(overview) if overview else ""
@@ -62,13 +64,13 @@ def _feature_charts(page: RunPage, budget: int) -> tuple[dict[str, str], set[str
     return drawn, left_out
 
 
-def write_run_report(output_url: str) -> str | None:
+def write_run_report(report: sources.RunReport | sources.QualityReport) -> str | None:
     """Write `report.html` beside the run's JSON files; return its URL, None if it failed."""
     started = time.monotonic()
-    url = storage.join(output_url, sources.REPORT_FILE)
+    url = storage.join(report.folder, sources.REPORT_FILE)
     try:
         with _DRAWING:
-            page = render_run_report(output_url)
+            page = render_run_report(report)
         storage.write_bytes(url, page.encode("utf-8"))
     except AnalyzerError as exc:
         log.warning("report.html not written", extra={"report": url, "error": str(exc)})

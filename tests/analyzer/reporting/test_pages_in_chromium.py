@@ -10,6 +10,7 @@ from pathlib import Path
 
 from analyzer.__main__ import main
 from analyzer.reporting.html.run_page import write_run_report
+from analyzer.reporting.html.sources import read_run
 from tests.analyzer.reporting.chromium import Chromium, PageLoad
 from tests.analyzer.reporting.conftest import EMPTY_HOUR, HOURS, hour_folder
 from tests.conftest import SHARED_DATA
@@ -120,7 +121,7 @@ def test_model_quality_page(browser: Chromium, tmp_path: Path, screenshots: Path
         "baseline_constraints": str(tmp_path / "constraints.json"),
     }
     (tmp_path / "execution.json").write_text(json.dumps(execution))
-    assert write_run_report(str(tmp_path)) == str(tmp_path / "report.html")
+    assert write_run_report(read_run(str(tmp_path))) == str(tmp_path / "report.html")
     loaded = load(browser, tmp_path / "report.html", screenshots / "model-quality.png")
     # Metrics against thresholds, confusion matrix, ROC, PR, estimated vs realised.
     assert loaded.value["charts"] == loaded.value["drawn"] == 5

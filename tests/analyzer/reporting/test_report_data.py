@@ -18,9 +18,21 @@ from analyzer.reporting.baseline_files import load_statistics
 from analyzer.reporting.html import history_model, history_sources, quality_model
 from analyzer.reporting.html.run_model import build_run_page
 from analyzer.reporting.html.run_page import render_run_report, write_run_report
-from analyzer.reporting.html.sources import read_run
+from analyzer.reporting.html.sources import QualityReport, RunReport, read_run
 from tests.analyzer.reporting.conftest import DRIFT_FROM, EMPTY_HOUR, HOURS, hour_folder
 from tests.conftest import SHARED_DATA, S3Server
+
+
+def data_run(folder: Path | str) -> RunReport:
+    report = read_run(str(folder))
+    assert isinstance(report, RunReport)
+    return report
+
+
+def quality_run(folder: Path) -> QualityReport:
+    report = read_run(str(folder))
+    assert isinstance(report, QualityReport)
+    return report
 
 
 def test_numeric_chart_data_is_the_sketches(history_root: Path) -> None:
@@ -28,7 +40,7 @@ def test_numeric_chart_data_is_the_sketches(history_root: Path) -> None:
     execution = json.loads((folder / "execution.json").read_text())
     baseline = load_statistics(execution["baseline_statistics"])
     current = load_statistics(str(folder / "statistics.json"))
-    page = build_run_page(read_run(str(folder)))
+    page = build_run_page(data_run(str(folder)))
     view = next(v for v in page.features if v.name == "f002")
     data = view.numeric
     assert data is not None
@@ -54,7 +66,7 @@ def test_numeric_chart_data_is_the_sketches(history_root: Path) -> None:
 def test_categorical_chart_data_is_the_buckets(history_root: Path) -> None:
     folder = hour_folder(history_root, HOURS - 1)
     current = load_statistics(str(folder / "statistics.json"))
-    page = build_run_page(read_run(str(folder)))
+    page = build_run_page(data_run(str(folder)))
     view = next(v for v in page.features if v.name == "segment")
     data = view.categorical
     assert data is not None
@@ -70,7 +82,7 @@ def test_categorical_chart_data_is_the_buckets(history_root: Path) -> None:
 
 
 def test_violations_worst_first_and_clean_features_folded(history_root: Path) -> None:
-    page = build_run_page(read_run(str(hour_folder(history_root, HOURS - 1))))
+    page = build_run_page(data_run(str(hour_folder(history_root, HOURS - 1))))
     assert [(f.check, f.feature) for f in page.findings] == [
         ("completeness_check", "f003"),
         ("baseline_drift_check", "f002"),  # the larger excess over the threshold first
@@ -82,7 +94,7 @@ def test_violations_worst_first_and_clean_features_folded(history_root: Path) ->
 
 
 def test_failed_run_page_says_why_and_shows_no_features(history_root: Path) -> None:
-    page = build_run_page(read_run(str(hour_folder(history_root, EMPTY_HOUR))))
+    page = build_run_page(data_run(str(hour_folder(history_root, EMPTY_HOUR))))
     assert page.status == "Failed"
     assert page.failure_reason is not None and "no capture files" in page.failure_reason
     assert page.features == page.clean == [] and not page.has_statistics
@@ -132,14 +144,15 @@ def test_nan_inf_and_features_absent_from_the_baseline(tmp_path: Path) -> None:
         _numeric("new", [5.0, 6.0]),
     ]}  # fmt: skip
     _write_run(tmp_path, baseline, current)
-    page = build_run_page(read_run(str(tmp_path)))
+    page = build_run_page(data_run(str(tmp_path)))
     views = {v.name: v for v in page.clean}
     assert views["a"].numeric is not None and views["a"].numeric.left_out == 2
     assert "2 non-finite sketch values (NaN or ±inf) not drawn" in views["a"].notes
-    assert ("mean", "2.5", "NaN") in views["a"].summary
+    # statistics.json's NaN mean is read as absent (as every statistics file is read).
+    assert ("mean", "2.5", "-") in views["a"].summary
     assert views["new"].notes == ["absent from the baseline: nothing to compare it with"]
     assert any("missing-constraints.json" in problem for problem in page.problems)
-    html = render_run_report(str(tmp_path))
+    html = render_run_report(read_run(str(tmp_path)))
     assert "absent from the baseline" in html and "not drawn" in html
 
 
@@ -147,7 +160,7 @@ def test_thousands_of_features_page_says_which_charts_it_left_out(tmp_path: Path
     features = [_numeric(f"x{i:04d}", [float(i), float(i + 1)]) for i in range(3000)]
     document = {"version": 0.0, "dataset": {"item_count": 2}, "features": features}
     _write_run(tmp_path, document, document)
-    html = render_run_report(str(tmp_path), chart_budget=3)
+    html = render_run_report(read_run(str(tmp_path)), chart_budget=3)
     assert html.count("<svg") == 3
     assert html.count("Chart left out: this page draws at most 3 feature charts") == 2997
     assert "Features without findings (3000)" in html
@@ -156,7 +169,7 @@ def test_thousands_of_features_page_says_which_charts_it_left_out(tmp_path: Path
 def test_report_failure_never_fails_the_run(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert write_run_report(str(blocker)) is None
+    assert write_run_report(read_run(str(blocker))) is None
 
 
 def test_model_quality_data(tmp_path: Path) -> None:
@@ -171,7 +184,7 @@ def test_model_quality_data(tmp_path: Path) -> None:
     (tmp_path / "execution.json").write_text(
         json.dumps({"status": "Completed", "baseline_constraints": str(tmp_path / "c.json")})
     )
-    page = quality_model.build_quality_page(read_run(str(tmp_path)))
+    page = quality_model.build_quality_page(quality_run(tmp_path))
     metrics = raw["binary_classification_metrics"]
     assert page.labels == ["0", "1"] and page.matrix == [[1, 2], [0, 1]]  # actual -> predicted
     roc = metrics["receiver_operating_characteristic_curve"]
@@ -220,7 +233,10 @@ def test_history_and_run_pages_from_s3(
     assert f"{HOURS} hourly runs".encode() in html
     assert b"Features over the drift threshold at least once: <strong>f002</strong>" in html
     hour = hour_folder(Path("monitoring"), HOURS - 1)
-    assert write_run_report(f"s3://{s3_bucket}/{hour}") == f"s3://{s3_bucket}/{hour}/report.html"
+    assert (
+        write_run_report(read_run(f"s3://{s3_bucket}/{hour}"))
+        == f"s3://{s3_bucket}/{hour}/report.html"
+    )
     page = client.get_object(Bucket=s3_bucket, Key=f"{hour}/report.html")["Body"].read()
     assert b"CompletedWithViolations" in page and b"f002" in page
 

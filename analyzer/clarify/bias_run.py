@@ -15,21 +15,21 @@ from typing import Any
 import numpy as np
 
 from analyzer.checking.quality.attributes import Attribute
-from analyzer.checking.quality.counts import QualityCounts
 from analyzer.checking.quality.join import Joined, join_captures
 from analyzer.checking.quality.labels import LabelTable, read_labels
 from analyzer.checking.quality.predictions import Predictor
-from analyzer.checking.quality.problem import BINARY, MULTICLASS, REGRESSION
 from analyzer.clarify import bias, columns, config, drift, files
 from analyzer.clarify.bias import BiasData
 from analyzer.clarify.inputs import InputColumns
+from analyzer.clarify.page import write_clarify_report
 from analyzer.clarify.record import BIAS, BiasJob, ClarifyResult, execution_record
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting.execution import window_text
-from analyzer.reporting.html.clarify_page import write_clarify_report
+from analyzer.results.problem import BINARY, MULTICLASS, REGRESSION
+from analyzer.results.quality_counts import QualityCounts
 
 log = logging.getLogger("infertap.analyzer.bias")
 STAGES = (bias.PRE_TRAINING_KEY, bias.POST_TRAINING_KEY)

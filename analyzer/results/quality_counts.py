@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from analyzer.results.counts import Counts
+
+_QUALITY_WARNINGS = {
+    "unreadable_capture_files": "capture files could not be read",
+    "malformed_captures": "capture lines are not capture records (skipped)",
+    "unreadable_label_files": "ground-truth files could not be read",
+    "unreadable_labels": "ground-truth lines do not parse as SageMaker ground-truth records "
+    "(skipped)",
+    "invalid_labels": "labels do not fit the problem type (skipped; check --problem-type)",
+    "duplicate_labels_same": "duplicate labels repeat an earlier label (ignored)",
+    "duplicate_labels_conflicting": "duplicate labels contradict an earlier one "
+    "(the one written last wins)",
+    "unlabelled_captures": "captures have no label yet (not in the metrics)",
+    "orphan_labels": "labels match no capture of the window (ignored)",
+    "duplicate_captures": "captures repeat an inference id already joined (skipped)",
+    "missing_predictions": "captured outputs lack the prediction attribute or do not parse "
+    "(check --inference-attribute / --probability-attribute)",
+    "invalid_predictions": "predictions do not fit the problem type (skipped; "
+    "check --problem-type)",
+    "invalid_probabilities": "scores are outside [0, 1] or NaN (skipped)",
+    "unseen_classes": "joined labels are of a class the baseline never saw (kept)",
+}
 
 
 @dataclass(slots=True)
-class QualityCounts:
+class QualityCounts(Counts):
     """Every bad or unmatched input is counted here, never fatal (see `warnings`)."""
+
+    WARNINGS: ClassVar[Mapping[str, str]] = _QUALITY_WARNINGS
 
     capture_files: int = 0
     unreadable_capture_files: int = 0
@@ -30,43 +57,9 @@ class QualityCounts:
     invalid_probabilities: int = 0  # scores outside [0, 1] or NaN
     unseen_classes: int = 0  # joined labels of a class the baseline never saw
 
-    def to_json(self) -> dict[str, int]:
-        return {item.name: getattr(self, item.name) for item in fields(self)}
-
-    def add(self, other: QualityCounts) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
     @property
     def label_coverage(self) -> float | None:
         """Joined captures / captures with a prediction (None without any)."""
         predicted = self.captures - self.malformed_captures - self.missing_predictions
         predicted -= self.invalid_predictions + self.invalid_probabilities
         return self.joined / predicted if predicted > 0 else None
-
-    def warnings(self) -> list[str]:
-        """One line per kind of bad or unmatched input, e.g. "3 labels do not parse"."""
-        found = self.to_json()
-        return [f"{found[key]} {text}" for key, text in _WARNINGS.items() if found[key]]
-
-
-_WARNINGS = {
-    "unreadable_capture_files": "capture files could not be read",
-    "malformed_captures": "capture lines are not capture records (skipped)",
-    "unreadable_label_files": "ground-truth files could not be read",
-    "unreadable_labels": "ground-truth lines do not parse as SageMaker ground-truth records "
-    "(skipped)",
-    "invalid_labels": "labels do not fit the problem type (skipped; check --problem-type)",
-    "duplicate_labels_same": "duplicate labels repeat an earlier label (ignored)",
-    "duplicate_labels_conflicting": "duplicate labels contradict an earlier one "
-    "(the one written last wins)",
-    "unlabelled_captures": "captures have no label yet (not in the metrics)",
-    "orphan_labels": "labels match no capture of the window (ignored)",
-    "duplicate_captures": "captures repeat an inference id already joined (skipped)",
-    "missing_predictions": "captured outputs lack the prediction attribute or do not parse "
-    "(check --inference-attribute / --probability-attribute)",
-    "invalid_predictions": "predictions do not fit the problem type (skipped; "
-    "check --problem-type)",
-    "invalid_probabilities": "scores are outside [0, 1] or NaN (skipped)",
-    "unseen_classes": "joined labels are of a class the baseline never saw (kept)",
-}

@@ -18,11 +18,64 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import ClassVar, Self
 
 
 @dataclass(slots=True)
-class RunCounts:
+class Counts:
+    """The base of every monitor's counters: integer fields, summed across processes, written
+    to execution.json, and read out as warnings. A subclass declares its fields and, in
+    `WARNINGS`, the sentence each non-zero field becomes (fields without one are not warned of).
+    """
+
+    WARNINGS: ClassVar[Mapping[str, str]] = {}
+
+    def add(self, other: Self) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+    def to_json(self) -> dict[str, int]:
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, int]) -> Self:
+        """Counts read back from execution.json (absent fields 0, unknown ones ignored)."""
+        return cls(**{item.name: int(raw.get(item.name, 0)) for item in fields(cls)})
+
+    def warnings(self) -> list[str]:
+        """One line per kind of bad input found, e.g. "3 lines are not capture records"."""
+        found = self.to_json()
+        return [f"{found[key]} {text}" for key, text in self.WARNINGS.items() if found[key]]
+
+
+_RUN_WARNINGS = {
+    "malformed_lines": "lines are not capture records (skipped)",
+    "truncated_files": "files end in a line cut mid-way (that line skipped)",
+    "unreadable_files": "capture files could not be read",
+    "ignored_files": "files in the hour folders are not capture files (ignored)",
+    "decode_errors": "payloads could not be decoded (skipped)",
+    "wrong_column_count": "rows have a value count different from the baseline's columns",
+    "row_count_mismatch": "records have different numbers of input and output rows",
+    "non_numeric_values": "values are not numbers in columns the baseline says are numeric",
+    "non_finite_values": "numbers are too large for a double (such as 1e999) and were "
+    "profiled as missing values",
+    "base64_payloads": "BASE64 payloads have a content type no decoder reads (use --record-hook)",
+    "empty_records": "records have nothing to monitor on the chosen side",
+    "error_responses": "records are of error responses (HTTP status >= 400; skipped)",
+    "truncated_records": "records hold truncated bodies (skipped)",
+    "other_models": "records are of other models than --model (skipped)",
+    "outside_window": "records analysed have an inferenceTime outside the window "
+    "(records are selected by their hour folder)",
+    "bad_inference_time": "records analysed have an inferenceTime that is no ISO 8601 time "
+    "such as 2026-11-25T08:24:40Z (records are selected by their hour folder)",
+}
+
+
+@dataclass(slots=True)
+class RunCounts(Counts):
     """Every bad input is counted here, never fatal (see `warnings` for what each one means)."""
+
+    WARNINGS: ClassVar[Mapping[str, str]] = _RUN_WARNINGS
 
     files: int = 0
     files_read: int = 0
@@ -52,42 +105,3 @@ class RunCounts:
         return (
             self.error_responses + self.truncated_records + self.empty_records + self.other_models
         )
-
-    def add(self, other: RunCounts) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
-    def to_json(self) -> dict[str, int]:
-        return {item.name: getattr(self, item.name) for item in fields(self)}
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, int]) -> RunCounts:
-        return cls(**{item.name: int(raw.get(item.name, 0)) for item in fields(cls)})
-
-    def warnings(self) -> list[str]:
-        """One line per kind of bad input found, e.g. "3 lines are not capture records"."""
-        found = self.to_json()
-        return [f"{found[key]} {text}" for key, text in _WARNINGS.items() if found[key]]
-
-
-_WARNINGS = {
-    "malformed_lines": "lines are not capture records (skipped)",
-    "truncated_files": "files end in a line cut mid-way (that line skipped)",
-    "unreadable_files": "capture files could not be read",
-    "ignored_files": "files in the hour folders are not capture files (ignored)",
-    "decode_errors": "payloads could not be decoded (skipped)",
-    "wrong_column_count": "rows have a value count different from the baseline's columns",
-    "row_count_mismatch": "records have different numbers of input and output rows",
-    "non_numeric_values": "values are not numbers in columns the baseline says are numeric",
-    "non_finite_values": "numbers are too large for a double (such as 1e999) and were "
-    "profiled as missing values",
-    "base64_payloads": "BASE64 payloads have a content type no decoder reads (use --record-hook)",
-    "empty_records": "records have nothing to monitor on the chosen side",
-    "error_responses": "records are of error responses (HTTP status >= 400; skipped)",
-    "truncated_records": "records hold truncated bodies (skipped)",
-    "other_models": "records are of other models than --model (skipped)",
-    "outside_window": "records analysed have an inferenceTime outside the window "
-    "(records are selected by their hour folder)",
-    "bad_inference_time": "records analysed have an inferenceTime that is no ISO 8601 time "
-    "such as 2026-11-25T08:24:40Z (records are selected by their hour folder)",
-}

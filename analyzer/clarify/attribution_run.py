@@ -22,16 +22,16 @@ import numpy.typing as npt
 import orjson
 
 from analyzer.clarify import attribution, config, drift, files, shap_runner
+from analyzer.clarify.bias_baseline import dataset_columns
 from analyzer.clarify.inputs import InputColumns
 from analyzer.clarify.model_client import ModelClient
+from analyzer.clarify.page import write_clarify_report
 from analyzer.clarify.record import EXPLAINABILITY, ClarifyResult, execution_record
 from analyzer.decoding.records import split_records
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
-from analyzer.pipeline.bias_baseline import dataset_columns
 from analyzer.reading import storage
 from analyzer.reading.captures import iter_files, list_window
 from analyzer.reporting.execution import window_text
-from analyzer.reporting.html.clarify_page import write_clarify_report
 
 log = logging.getLogger("infertap.analyzer.attribution")
 
