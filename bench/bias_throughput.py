@@ -37,7 +37,7 @@ from analyzer.checking.quality.predictions import Predictor
 from analyzer.clarify import bias, config
 from analyzer.clarify.bias_run import bias_data
 from analyzer.clarify.inputs import InputColumns
-from analyzer.clarify.record import ClarifyResult
+from analyzer.clarify.record import BiasCounts
 from analyzer.reading.ground_truth import label_record
 from analyzer.reading.storage import list_objects_sync
 from analyzer.results.quality_counts import QualityCounts
@@ -117,7 +117,7 @@ def measure(root: Path, with_bias: bool) -> dict[str, float]:
     joined = join_captures(capture_urls, table, predictor, counts, 4, collector)
     joined_done = time.perf_counter()
     if collector is not None:
-        data = bias_data(collector, joined, predictor, ClarifyResult("ModelBias"))
+        data = bias_data(collector, joined, predictor, BiasCounts())
         for stage in (bias.PRE_TRAINING_KEY, bias.POST_TRAINING_KEY):
             bias.report(cfg, data, stage, "categorical")
     finished = time.perf_counter()

@@ -26,12 +26,18 @@ from analyzer.clarify.bias_baseline import dataset_columns
 from analyzer.clarify.inputs import InputColumns
 from analyzer.clarify.model_client import ModelClient
 from analyzer.clarify.page import write_clarify_report
-from analyzer.clarify.record import EXPLAINABILITY, ClarifyResult, execution_record
+from analyzer.clarify.record import (
+    EXPLAINABILITY,
+    AttributionCounts,
+    ClarifyResult,
+    execution_record,
+)
 from analyzer.decoding.records import split_records
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.reading import storage
 from analyzer.reading.captures import iter_files, list_window
 from analyzer.reporting.execution import window_text
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 
 log = logging.getLogger("infertap.analyzer.attribution")
 
@@ -62,20 +68,19 @@ class AttributionJob:
 def run_attribution(job: AttributionJob) -> ClarifyResult:
     """A baseline (job.dataset) or a monitoring run (job.captures); never raises for bad input."""
     started = time.monotonic()
-    result = ClarifyResult(EXPLAINABILITY)
+    result = ClarifyResult(FAILED, monitoring_type=EXPLAINABILITY)
     try:
         _analyse(job, result)
     except AnalyzerError as exc:
-        result.status, result.failure_reason = "Failed", str(exc)
+        result.end_early(FAILED, str(exc))
     except Exception as exc:  # a bug must still end the run with a record, not a traceback
         log.exception("attribution run failed unexpectedly")
-        result.status, result.failure_reason = "Failed", f"internal error: {exc!r}"
+        result.end_early(FAILED, f"internal error: {exc!r}")
     result.duration_seconds = time.monotonic() - started
     try:
         _write(job, result)
     except AnalyzerError as exc:
-        result.status = "Failed"
-        result.failure_reason = f"cannot write the reports under {job.output}: {exc}"
+        result.end_early(FAILED, f"cannot write the reports under {job.output}: {exc}")
     return result
 
 
@@ -86,14 +91,17 @@ def _analyse(job: AttributionJob, result: ClarifyResult) -> None:
     if not cfg.features:
         raise ConfigError("analysis_config.json: headers are needed to name the features")
     features = list(cfg.features)
+    counts = AttributionCounts()
+    result.counts = counts
     if job.dataset:
         raw = dataset_columns(job.dataset, cfg, features, job.header)
         where = job.dataset
     else:
-        raw, result.counts = _captured_inputs(job, features)
+        raw = _captured_inputs(job, features, counts)
         where = "the captured inputs"
     matrix, dropped = attribution.numeric_matrix(raw, features, where)
-    result.counts["rows_without_numbers"] = dropped
+    counts.rows_without_numbers = dropped
+    result.warnings.extend(counts.warnings())
     if len(matrix) == 0:
         raise RunFailed(f"no rows to explain in {where}")
     rows = attribution.sample(matrix, job.max_records, cfg.shap.seed)
@@ -103,7 +111,7 @@ def _analyse(job: AttributionJob, result: ClarifyResult) -> None:
         "version": "1.0",
         **attribution.section(label, features, explained.values, explained.expected_value),
     }
-    result.status = "Completed"
+    result.status = COMPLETED
     if job.baseline_constraints:
         _compare(job, label, result)
 
@@ -177,12 +185,12 @@ def _compare(job: AttributionJob, label: str, result: ClarifyResult) -> None:
     violation = drift.attribution_violation(label, score)
     if violation is not None:
         result.violations.append(violation)
-        result.status = "CompletedWithViolations"
+        result.status = COMPLETED_WITH_VIOLATIONS
 
 
 def _captured_inputs(
-    job: AttributionJob, features: list[str]
-) -> tuple[dict[str, list[Any]], dict[str, int]]:
+    job: AttributionJob, features: list[str], counts: AttributionCounts
+) -> dict[str, list[Any]]:
     assert job.captures and job.start and job.end
     if job.end <= job.start:
         raise ConfigError("--end must be after --start")
@@ -190,29 +198,29 @@ def _captured_inputs(
         job.captures, job.endpoint_name, job.variant_name, job.start, job.end, job.read_concurrency
     )
     collector = InputColumns(features, features)
-    counts = {"capture_files": len(listing.files), "captures": 0, "malformed_captures": 0}
+    counts.capture_files = len(listing.files)
     for item in iter_files([f.url for f in listing.files], job.read_concurrency):
         if item.data is None:
-            counts["unreadable_capture_files"] = counts.get("unreadable_capture_files", 0) + 1
+            counts.unreadable_capture_files += 1
             continue
         lines, truncated = split_records(item.data)
-        counts["malformed_captures"] += int(truncated)
+        counts.malformed_captures += int(truncated)
         for line in lines:
             try:
                 collector(orjson.loads(line)["captureData"].get("endpointInput"))
             except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-                counts["malformed_captures"] += 1
+                counts.malformed_captures += 1
                 continue
-            counts["captures"] += 1
-    if not counts["captures"]:
+            counts.captures += 1
+    if not counts.captures:
         captures = storage.join(job.captures, job.endpoint_name, job.variant_name)
         raise RunFailed(f"no captures under {captures}/ for the window")
-    return collector.values, counts
+    return collector.values
 
 
 def _write(job: AttributionJob, result: ClarifyResult) -> None:
     written = result.output_files
-    if result.analysis is not None and result.status != "Failed":
+    if result.analysis is not None and result.status != FAILED:
         files.write_json(job.output, files.ANALYSIS_FILE, result.analysis, written)
         if job.baseline_constraints:
             document = files.violations_document(result.violations)

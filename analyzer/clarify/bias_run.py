@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -22,14 +21,14 @@ from analyzer.clarify import bias, columns, config, drift, files
 from analyzer.clarify.bias import BiasData
 from analyzer.clarify.inputs import InputColumns
 from analyzer.clarify.page import write_clarify_report
-from analyzer.clarify.record import BIAS, BiasJob, ClarifyResult, execution_record
+from analyzer.clarify.record import BIAS, BiasCounts, BiasJob, ClarifyResult, execution_record
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting.execution import window_text
 from analyzer.results.problem import BINARY, MULTICLASS, REGRESSION
-from analyzer.results.quality_counts import QualityCounts
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 
 log = logging.getLogger("infertap.analyzer.bias")
 STAGES = (bias.PRE_TRAINING_KEY, bias.POST_TRAINING_KEY)
@@ -38,20 +37,19 @@ STAGES = (bias.PRE_TRAINING_KEY, bias.POST_TRAINING_KEY)
 def run_bias(job: BiasJob) -> ClarifyResult:
     """Run one bias drift job; bad data, missing files and bad baselines end it Failed."""
     started = time.monotonic()
-    result = ClarifyResult(BIAS)
+    result = ClarifyResult(FAILED, monitoring_type=BIAS)
     try:
         _analyse(job, result)
     except AnalyzerError as exc:
-        result.status, result.failure_reason = "Failed", str(exc)
+        result.end_early(FAILED, str(exc))
     except Exception as exc:  # a bug must still end the run with a record, not a traceback
         log.exception("bias run failed unexpectedly")
-        result.status, result.failure_reason = "Failed", f"internal error: {exc!r}"
+        result.end_early(FAILED, f"internal error: {exc!r}")
     result.duration_seconds = time.monotonic() - started
     try:
         _write(job, result)
     except AnalyzerError as exc:
-        result.status = "Failed"
-        result.failure_reason = f"cannot write the reports under {job.output}: {exc}"
+        result.end_early(FAILED, f"cannot write the reports under {job.output}: {exc}")
     log.info("bias run finished", extra={"endpoint": job.endpoint_name, "status": result.status})
     return result
 
@@ -97,7 +95,8 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
         baseline.get(bias.PRE_TRAINING_KEY) or baseline.get(bias.POST_TRAINING_KEY)
     )
     predictor = predictor_of(job, cfg, label_kind)
-    counts = QualityCounts()
+    counts = BiasCounts()
+    result.counts = counts
     listing = list_window(
         job.captures, job.endpoint_name, job.variant_name, job.start, job.end, job.read_concurrency
     )
@@ -110,15 +109,14 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
     joined = join_captures(
         [f.url for f in listing.files], table, predictor, counts, job.read_concurrency, collector
     )
-    result.counts = asdict(counts)
-    result.warnings.extend(counts.warnings())
     if not joined.all_predictions:
         raise RunFailed(
             f"no capture with a prediction: {counts.captures} capture records in "
             f"{len(listing.files)} files ({counts.missing_predictions} without the prediction "
             "attribute)"
         )
-    data = bias_data(collector, joined, predictor, result)
+    data = bias_data(collector, joined, predictor, counts)
+    result.warnings.extend(counts.warnings())
     analysis: dict[str, Any] = {"version": "1.0"}
     for stage in STAGES:
         if (cfg.pre_training if stage == bias.PRE_TRAINING_KEY else cfg.post_training) is not None:
@@ -130,11 +128,11 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
         )
         result.violations.extend(found)
         result.warnings.extend(warnings)
-    result.status = "CompletedWithViolations" if result.violations else "Completed"
+    result.status = COMPLETED_WITH_VIOLATIONS if result.violations else COMPLETED
 
 
 def bias_data(
-    collector: InputColumns, joined: Joined, predictor: Predictor, result: ClarifyResult
+    collector: InputColumns, joined: Joined, predictor: Predictor, counts: BiasCounts
 ) -> BiasData:
     """Columns of the captures whose facets were all found; the others are counted."""
     size = len(joined.all_predictions)
@@ -148,12 +146,7 @@ def bias_data(
                 "name"
             )
         keep &= present
-    result.counts["captures_without_facet"] = int(size - keep.sum())
-    if result.counts["captures_without_facet"]:
-        result.warnings.append(
-            f"{result.counts['captures_without_facet']} captures lack a facet or the group "
-            "variable in their input (left out)"
-        )
+    counts.captures_without_facet = int(size - keep.sum())
     labelled = np.zeros(size, dtype=np.bool_)
     positions = (
         np.frombuffer(joined.positions, dtype=np.int64)

@@ -66,10 +66,10 @@ def build_page(
     config: AnalysisConfig | None,
     title: str,
 ) -> ClarifyPage:
-    page = ClarifyPage(title, result.status, result.message, result.failure_reason)
+    page = ClarifyPage(title, str(result.status), result.describe(), result.failure_reason)
     page.violations = [v.to_json() for v in result.violations]
     page.warnings = list(result.warnings)
-    page.facts = [(k, str(v)) for k, v in result.counts.items() if v]
+    page.facts = [(k, str(v)) for k, v in result.counts.to_json().items() if v]
     page.ndcg = dict(result.details.get("ndcg", {}))
     if result.analysis is None or config is None:
         return page

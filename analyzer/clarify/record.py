@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from analyzer.job import DEFAULT_LABEL_WINDOW
 from analyzer.reporting.execution import iso
+from analyzer.results.counts import Counts
+from analyzer.results.outcome import RunResult
+from analyzer.results.quality_counts import QualityCounts
 
 BIAS = "ModelBias"
 EXPLAINABILITY = "ModelExplainability"
-EXIT_CODES = {"Completed": 0, "CompletedWithViolations": 1}
 
 
 @dataclass(slots=True)
@@ -35,32 +38,48 @@ class BiasJob:
 
 
 @dataclass(slots=True)
-class ClarifyResult:
-    monitoring_type: str
-    status: str = "Failed"  # Completed | CompletedWithViolations | Failed
-    failure_reason: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+class BiasCounts(QualityCounts):
+    """The join's counts, and the captures whose input lacked a facet."""
+
+    WARNINGS: ClassVar[Mapping[str, str]] = {
+        **QualityCounts.WARNINGS,
+        "captures_without_facet": "captures lack a facet or the group variable in their input "
+        "(left out)",
+    }
+
+    captures_without_facet: int = 0
+
+
+@dataclass(slots=True)
+class AttributionCounts(Counts):
+    """What an attribution run read: its captured inputs or dataset rows."""
+
+    WARNINGS: ClassVar[Mapping[str, str]] = {
+        "unreadable_capture_files": "capture files could not be read",
+        "malformed_captures": "capture lines are not capture records (skipped)",
+        "rows_without_numbers": "rows lack a number for some feature (not explained)",
+    }
+
+    capture_files: int = 0
+    unreadable_capture_files: int = 0
+    captures: int = 0
+    malformed_captures: int = 0
+    rows_without_numbers: int = 0
+
+
+@dataclass(slots=True)
+class ClarifyResult(RunResult):
+    """The outcome of one bias or feature attribution run, also written as execution.json."""
+
+    monitoring_type: str = BIAS
+    counts: Counts = field(default_factory=AttributionCounts)
     analysis: dict[str, Any] | None = None
     violations: list[Any] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    output_files: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # nDCG per label, model calls, ...
-    duration_seconds: float = 0.0
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_CODES.get(self.status, 2)
-
-    @property
-    def message(self) -> str:
-        if self.status == "Failed":
-            return f"Failed: {self.failure_reason}"
-        if self.violations:
-            return (
-                "CompletedWithViolations: Job completed successfully with "
-                f"{len(self.violations)} violations."
-            )
-        return "Completed: Job completed successfully with no violations."
+    def violation_count(self) -> int:
+        return len(self.violations)
 
 
 def execution_record(
@@ -69,12 +88,12 @@ def execution_record(
     """execution.json of a bias or feature attribution run (`job`: what it was asked)."""
     return {
         "status": result.status,
-        "message": result.message,
+        "message": result.describe(),
         "failure_reason": result.failure_reason,
         "monitoring_type": result.monitoring_type,
         "window": {"start": iso(window[0]), "end": iso(window[1])},
         **job,
-        "counts": result.counts,
+        "counts": result.counts.to_json(),
         **result.details,
         "violations": len(result.violations),
         "warnings": result.warnings,

@@ -24,6 +24,7 @@ from analyzer.commands.flags import (
     whole_number,
 )
 from analyzer.errors import AnalyzerError
+from analyzer.results.status import FAILED
 
 _EPILOG = """\
 The model is called directly (never through a capturing sidecar): predictor.content_type text/csv
@@ -119,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"infertap-analyzer {args.command}: error: {exc}", file=sys.stderr)
         return 2
     result = run_attribution(job)
-    if result.status != "Failed" and "ndcg" in result.details:
+    if result.status != FAILED and "ndcg" in result.details:
         for label, score in result.details["ndcg"].items():
             print(f"nDCG of {label}'s feature ranking against the baseline: {score:.4f}")
-    print_outcome(result.message, result.warnings, result.output_files, result.status != "Failed")
+    print_outcome(result.describe(), result.warnings, result.output_files, result.status != FAILED)
     return result.exit_code

@@ -25,6 +25,7 @@ from analyzer.commands.flags import (
 )
 from analyzer.commands.quality_run import parse_duration
 from analyzer.errors import AnalyzerError
+from analyzer.results.status import FAILED
 
 _EPILOG = """\
 exit status:
@@ -109,5 +110,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"infertap-analyzer bias-run: error: {exc}", file=sys.stderr)
         return 2
     result = run_bias(job)
-    print_outcome(result.message, result.warnings, result.output_files, result.status != "Failed")
+    print_outcome(result.describe(), result.warnings, result.output_files, result.status != FAILED)
     return result.exit_code

@@ -14,9 +14,10 @@ from analyzer.clarify import attribution, bias
 from analyzer.clarify.config import AnalysisConfig
 from analyzer.clarify.drift import keyed
 from analyzer.clarify.record import ClarifyResult
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 
 _ENDPOINT = ("endpoint", "variant")
-STATUSES = ("Completed", "CompletedWithViolations", "Failed")
+STATUSES = (COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED)
 STAGES = {bias.PRE_TRAINING_KEY: "pre_training", bias.POST_TRAINING_KEY: "post_training"}
 
 
@@ -88,7 +89,7 @@ class ClarifyMetrics:
             self.attribution_status.labels(endpoint, variant, status).set(
                 int(status == result.status)
             )
-        if result.analysis is None or result.status == "Failed":
+        if result.analysis is None or result.status == FAILED:
             return
         for feature, value in attribution.global_values(result.analysis, label).items():
             self.attribution.labels(endpoint, variant, label, feature).set(value)
