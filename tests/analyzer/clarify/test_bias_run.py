@@ -130,3 +130,44 @@ def test_a_facet_absent_from_the_inputs_fails_the_run_naming_it(tmp_path: Path) 
     execution = json.loads((tmp_path / "bad" / "execution.json").read_text())
     assert execution["status"] == "Failed"
     assert "facet 'gender' is absent from every captured input" in execution["failure_reason"]
+
+
+def test_json_inputs_give_their_facets_by_name_and_json_outputs_their_scores(
+    tmp_path: Path,
+) -> None:
+    import orjson
+
+    from sidecar.common.record import Payload, build_record
+    from tests.analyzer.captures import HOUR
+
+    table = bias_data.rows(4, 300)
+    _baseline(tmp_path, table)
+    lines = []
+    for number, row in enumerate(table):
+        features = {name: row[name] for name in reversed(bias_data.FEATURES)}  # order irrelevant
+        lines.append(
+            build_record(
+                inference_time=HOUR,
+                request=Payload("application/json", orjson.dumps({"instances": [features]})),
+                response=Payload(
+                    "application/json", orjson.dumps({"predictions": [{"score": row["score"]}]})
+                ),
+                inference_id=f"j-{number}",
+            )
+        )
+    path = bias_data.capture_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"".join(lines))
+    labels = bias_data.label_path(tmp_path)
+    labels.parent.mkdir(parents=True)
+    labels.write_bytes(bias_data.capture_lines(table, "j")[1])
+    code = _run(
+        tmp_path,
+        str(tmp_path / "capture"),
+        str(tmp_path / "labels"),
+        **{"--probability-attribute": "predictions[0].score"},
+    )
+    assert code == 0  # the same rows as the baseline: the same values
+    execution = json.loads((tmp_path / "out" / "execution.json").read_text())
+    assert execution["counts"]["joined"] == 300
+    assert execution["counts"]["captures_without_facet"] == 0
