@@ -28,6 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--header", nargs="?", const=True, default=False, help="the CSV's first line names columns")
     add("--analysis-config", help="Clarify's analysis_config.json (path or s3://)")
     add("--output", help="folder or s3:// prefix for analysis.json")
+    add("--model-url", default=None, help="without a predicted_label column: ask this model")
     apply_env(parser)
     return parser
 
@@ -37,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
         require(args, "dataset", "analysis_config", "output")
         cfg = config.load(args.analysis_config)
         analysis, written = bias_baseline(
-            args.dataset, cfg, args.output, parse_flag(args.header, "--header", empty=True)
+            args.dataset,
+            cfg,
+            args.output,
+            parse_flag(args.header, "--header", empty=True),
+            args.model_url or None,
         )
     except AnalyzerError as exc:
         print(f"infertap-analyzer bias-baseline: error: {exc}", file=sys.stderr)

@@ -171,3 +171,30 @@ def test_json_inputs_give_their_facets_by_name_and_json_outputs_their_scores(
     execution = json.loads((tmp_path / "out" / "execution.json").read_text())
     assert execution["counts"]["joined"] == 300
     assert execution["counts"]["captures_without_facet"] == 0
+
+
+def test_bias_baseline_asks_the_model_when_there_is_no_predicted_label_column(
+    tmp_path: Path,
+) -> None:
+    from tests.analyzer.clarify.linear_server import LinearModel, serve
+
+    table = bias_data.rows(5, 200)
+    dataset = bias_data.write_dataset(tmp_path / "train.csv", table)
+    config = {**bias_data.ANALYSIS_CONFIG}
+    del config["predicted_label"]
+    config["headers"] = [h for h in bias_data.HEADERS if h != "predicted"]
+    config["probability_threshold"] = 40.0 / 100
+    (tmp_path / "analysis_config.json").write_text(json.dumps(config))
+    model = LinearModel((0.0, 0.5, 0.0, 0.0), bias=0.2)  # sex=1 scores 0.7: positive
+    args = ["--analysis-config", str(tmp_path / "analysis_config.json"), "--header"]
+    with serve(model) as url:
+        code = main(
+            ["bias-baseline", "--dataset", str(dataset), *args, "--output", str(tmp_path / "b"),
+             "--model-url", url]
+        )  # fmt: skip
+    assert code == 0 and model.rows == 200
+    analysis = json.loads((tmp_path / "b" / "analysis.json").read_text())
+    sex = analysis["post_training_bias_metrics"]["facets"]["sex"][0]["metrics"]
+    values = {m["name"]: m["value"] for m in sex}
+    # The facet group is sex=0: never predicted positive, while every sex=1 is.
+    assert values["DPPL"] == pytest.approx(1.0) and values["DI"] == 0.0
