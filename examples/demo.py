@@ -338,6 +338,7 @@ def run(args: argparse.Namespace, children: Children) -> int:
             lambda sidecar, sent: drain(out, sidecar, sent),
             lambda: hour_window(started, datetime.now(UTC)),
             say,
+            quick=args.quick,
         )
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")

@@ -32,8 +32,8 @@ from processes import Children, free_port
 from sidecar.common.record import parse_record
 
 FACET = "mean_texture"
-ROWS = 150
-SAMPLES = 100
+# Rows per hour and SHAP coalitions per row (--quick: fewer, the same outcomes).
+SIZES = {False: (150, 100), True: (80, 40)}
 HOURS = ("clean", "biased", "shifted")
 EXPECTED = {
     ("bias", "clean"): "Completed",
@@ -62,7 +62,9 @@ def _score(url: str, rows: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray([float(v) for v in response.read().decode().split()], dtype=np.float64)
 
 
-def _config(features: tuple[str, ...], threshold: float, mean: list[float]) -> dict[str, Any]:
+def _config(
+    features: tuple[str, ...], threshold: float, mean: list[float], samples: int
+) -> dict[str, Any]:
     return {
         "version": "1.0",
         "dataset_type": "text/csv",
@@ -77,25 +79,29 @@ def _config(features: tuple[str, ...], threshold: float, mean: list[float]) -> d
             "post_training_bias": {
                 "methods": ["DPPL", "DI", "DCA", "DCR", "RD", "SD", "DAR", "DRR", "AD", "TE"]
             },
-            "shap": {"baseline": [mean], "num_samples": SAMPLES, "seed": 1},
+            "shap": {"baseline": [mean], "num_samples": samples, "seed": 1},
         },
         "predictor": {"content_type": "text/csv", "accept_type": "text/csv", "probability": 0},
     }
 
 
 def _traffic(
-    data: NDArray[np.float64], malignant: NDArray[np.bool_], column: int, threshold: float
+    data: NDArray[np.float64],
+    malignant: NDArray[np.bool_],
+    column: int,
+    threshold: float,
+    rows: int,
 ) -> dict[str, NDArray[np.float64]]:
     rng = np.random.default_rng(11)
-    clean = np.round(data[rng.choice(len(data), ROWS, replace=False)], 6)
+    clean = np.round(data[rng.choice(len(data), rows, replace=False)], 6)
     in_group = data[:, column] > threshold
     benign_group = data[in_group & ~malignant]
     malignant_rest = data[~in_group & malignant]
-    half = ROWS // 2
+    half = rows // 2
     biased = np.vstack(
         [
             benign_group[rng.integers(0, len(benign_group), half)],
-            malignant_rest[rng.integers(0, len(malignant_rest), ROWS - half)],
+            malignant_rest[rng.integers(0, len(malignant_rest), rows - half)],
         ]
     )
     return {"clean": clean, "biased": np.round(biased, 6), "shifted": clean.copy()}
@@ -124,6 +130,7 @@ class Setup:
     model_url: str
     config: Path
     window: tuple[datetime, datetime]
+    rows: int
 
 
 def _baselines(setup: Setup, features: tuple[str, ...], rows: NDArray[np.float64],
@@ -140,7 +147,7 @@ def _baselines(setup: Setup, features: tuple[str, ...], rows: NDArray[np.float64
                 setup.out / "logs" / "bias-baseline.log") != 0:  # fmt: skip
         raise AnalyzerFailed(f"bias-baseline failed; see {setup.out / 'logs'}")
     args = ["attribution-baseline", *common, "--model-url", setup.model_url]
-    args += ["--max-records", str(ROWS), "--output", str(base / "attribution")]
+    args += ["--max-records", str(setup.rows), "--output", str(base / "attribution")]
     if analyzer(args, setup.out / "logs" / "attribution-baseline.log", timeout=600) != 0:
         raise AnalyzerFailed(f"attribution-baseline failed; see {setup.out / 'logs'}")
     document = json.loads((base / "attribution" / "analysis.json").read_text())
@@ -159,7 +166,7 @@ def _monitor(setup: Setup, report: FairnessReport) -> None:
     if report.monitor == "bias":
         args += ["--ground-truth", str(setup.out / "fairness" / "ground-truth")]
     else:
-        args += ["--model-url", setup.model_url, "--max-records", str(ROWS)]
+        args += ["--model-url", setup.model_url, "--max-records", str(setup.rows)]
     code = analyzer(args, setup.out / "logs" / f"{report.monitor}-run-{report.endpoint}.log", 600)
     report.status = EXIT_STATUS.get(code, f"exit {code}")
     record = json.loads((output / "execution.json").read_text())
@@ -177,6 +184,7 @@ def run_fairness(
     drain: Callable[[Any, int], int],
     window: Callable[[], tuple[datetime, datetime]],
     say: Callable[[str], None],
+    quick: bool = False,
 ) -> list[FairnessReport]:
     """Model server, three sidecars, traffic, baselines, then bias and attribution runs."""
     (out / "fairness").mkdir(parents=True, exist_ok=True)
@@ -193,12 +201,13 @@ def run_fairness(
     threshold = round(float(np.median(data[:, column])), 2)
     malignant = target == 0
     say(f"fairness: facet {FACET} > {threshold} (the training median) is the watched group")
-    traffic = _traffic(data, malignant, column, threshold)
+    rows, samples = SIZES[quick]
+    traffic = _traffic(data, malignant, column, threshold, rows)
     truth_of = {csv_line(r): int(m) for r, m in zip(np.round(data, 6), malignant, strict=True)}
     config = out / "fairness" / "analysis_config.json"
     mean = np.round(data.mean(axis=0), 4).tolist()
-    config.write_text(json.dumps(_config(features, threshold, mean), indent=2))
-    setup = Setup(out, f"{upstream}/invocations", config, window())
+    config.write_text(json.dumps(_config(features, threshold, mean, samples), indent=2))
+    setup = Setup(out, f"{upstream}/invocations", config, window(), rows)
     clean_labels = np.asarray([truth_of[csv_line(r)] for r in traffic["clean"]])
     top = _baselines(setup, features, traffic["clean"], clean_labels)
     for name in top:  # the shifted hour: what drove the model is pinned to the SHAP baseline
