@@ -77,9 +77,16 @@ def positives(
 
 
 def report(
-    config: AnalysisConfig, data: BiasData, stage: str, label_kind: str | None = None
+    config: AnalysisConfig,
+    data: BiasData,
+    stage: str,
+    label_kind: str | None = None,
+    facet_kinds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One stage's section of analysis.json."""
+    """One stage's section of analysis.json. `label_kind` and `facet_kinds` (categorical or
+    continuous): as the baseline typed them, so that a run reads its columns as its baseline did
+    (Clarify infers them from each dataset: a window with fewer distinct ages would otherwise
+    turn a threshold into a category)."""
     names = config.pre_training if stage == PRE_TRAINING_KEY else config.post_training
     post = stage == POST_TRAINING_KEY
     found = positives(config, data.label, data.predicted if post else None, label_kind)
@@ -92,7 +99,7 @@ def report(
                 "value_or_threshold": g.text,
                 "metrics": [_metric(n, _rows(g.rows, data, found, group, n)) for n in names or ()],
             }
-            for g in columns.facet_groups(column, facet.values)
+            for g in columns.facet_groups(column, facet.values, (facet_kinds or {}).get(facet.name))
         ]
     return {
         "label": config.label,
@@ -160,6 +167,17 @@ def _number(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return math.nan
+
+
+def facet_kinds_of(section: dict[str, Any] | None) -> dict[str, str]:
+    """How a baseline read each facet: a threshold's group text starts with "(" (an interval)."""
+    found: dict[str, str] = {}
+    for name, groups in ((section or {}).get("facets") or {}).items():
+        texts = [str(g.get("value_or_threshold", "")) for g in groups if isinstance(g, dict)]
+        if texts:
+            interval = any(t.startswith("(") for t in texts)
+            found[str(name)] = columns.CONTINUOUS if interval else columns.CATEGORICAL
+    return found
 
 
 def label_kind_of(section: dict[str, Any] | None) -> str | None:

@@ -91,9 +91,9 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
     if cfg.pre_training is None and cfg.post_training is None:
         raise ConfigError("the analysis config asks for no bias metrics (methods.*_training_bias)")
     baseline = files.read_analysis(job.baseline_constraints)
-    label_kind = bias.label_kind_of(
-        baseline.get(bias.PRE_TRAINING_KEY) or baseline.get(bias.POST_TRAINING_KEY)
-    )
+    reference = baseline.get(bias.PRE_TRAINING_KEY) or baseline.get(bias.POST_TRAINING_KEY)
+    facet_kinds = bias.facet_kinds_of(reference)
+    label_kind = bias.label_kind_of(reference)
     predictor = predictor_of(job, cfg, label_kind)
     counts = BiasCounts()
     result.counts = counts
@@ -120,7 +120,7 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
     analysis: dict[str, Any] = {"version": "1.0"}
     for stage in STAGES:
         if (cfg.pre_training if stage == bias.PRE_TRAINING_KEY else cfg.post_training) is not None:
-            analysis[stage] = bias.report(cfg, data, stage, label_kind)
+            analysis[stage] = bias.report(cfg, data, stage, label_kind, facet_kinds)
     result.analysis = analysis
     for stage in STAGES:
         found, warnings = drift.bias_violations(

@@ -132,12 +132,15 @@ def column_max(column: Column) -> Any:
     return float(np.nanmax(values))
 
 
-def facet_groups(column: Column, values: tuple[Any, ...] | None) -> list[Group]:
+def facet_groups(
+    column: Column, values: tuple[Any, ...] | None, known: str | None = None
+) -> list[Group]:
     """The groups of one facet: the given categories as one group, a threshold's interval, or
-    (no values given) each distinct value against the rest, in order of first appearance."""
+    (no values given) each distinct value against the rest, in order of first appearance.
+    `known`: the facet's type when a baseline decided it (else it is inferred, as Clarify does)."""
     if column.size == 0:
         return []
-    if kind(column, values) == CONTINUOUS:
+    if (known or kind(column, values)) == CONTINUOUS:
         if not values:
             raise LabelValueError("Threshold values must be provided for continuous features")
         text, rows = threshold_rows(column, values[0], column_max(column))

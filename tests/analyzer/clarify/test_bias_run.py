@@ -198,3 +198,16 @@ def test_bias_baseline_asks_the_model_when_there_is_no_predicted_label_column(
     values = {m["name"]: m["value"] for m in sex}
     # The facet group is sex=0: never predicted positive, while every sex=1 is.
     assert values["DPPL"] == pytest.approx(1.0) and values["DI"] == 0.0
+
+
+def test_a_threshold_facet_stays_a_threshold_in_a_window_with_few_distinct_values(
+    tmp_path: Path,
+) -> None:
+    # 600 baseline rows: age has 62 values (over 5 %), continuous; a window of 3,000 captures with
+    # the same 62 values (2 %) would be categorical by Clarify's rule: the baseline decides.
+    _baseline(tmp_path, bias_data.rows(1, 600))
+    bias_data.write_window(tmp_path, bias_data.rows(6, 3000))
+    assert _run(tmp_path, str(tmp_path / "capture"), str(tmp_path / "labels")) in (0, 1)
+    analysis = json.loads((tmp_path / "out" / "analysis.json").read_text())
+    groups = analysis["pre_training_bias_metrics"]["facets"]["age"]
+    assert [g["value_or_threshold"] for g in groups] == ["(40, 79]"]
