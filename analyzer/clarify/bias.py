@@ -35,6 +35,7 @@ class BiasData:
     labelled: Bools
     label: Column | None
     predicted: Column | None = None
+    features: dict[str, Column] | None = None  # every feature of every row, for FT only
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +95,13 @@ def report(
     facets: dict[str, list[dict[str, Any]]] = {}
     for facet in config.facets:
         column = data.columns[facet.name]
+        others = _features(data, facet.name) if "FT" in (names or ()) else None
         facets[facet.name] = [
             {
                 "value_or_threshold": g.text,
-                "metrics": [_metric(n, _rows(g.rows, data, found, group, n)) for n in names or ()],
+                "metrics": [
+                    _metric(n, _rows(g.rows, data, found, group, n, others)) for n in names or ()
+                ],
             }
             for g in columns.facet_groups(column, facet.values, (facet_kinds or {}).get(facet.name))
         ]
@@ -120,9 +124,10 @@ def _rows(
     found: Positives,
     group: npt.NDArray[np.int64] | None,
     name: str,
+    features: npt.NDArray[Any] | None = None,
 ) -> Rows:
     if name in LABEL_FREE:
-        return Rows(facet=facet, label=None, predicted=found.predicted, group=group)
+        return Rows(facet, None, found.predicted, group, features if name == "FT" else None)
     labelled = data.labelled
     return Rows(
         facet=facet[labelled],
@@ -130,6 +135,16 @@ def _rows(
         predicted=None if found.predicted is None else found.predicted[labelled],
         group=None if group is None else group[labelled],
     )
+
+
+def _features(data: BiasData, facet: str) -> npt.NDArray[Any] | None:
+    """Every feature but the facet, as one matrix (an object matrix when one is text)."""
+    if not data.features:
+        return None
+    picked = [column for name, column in data.features.items() if name != facet]
+    if any(column.dtype == object for column in picked):
+        return np.empty((0, 0), dtype=object)
+    return np.column_stack([columns.numeric(column) for column in picked])
 
 
 def _metric(name: str, rows: Rows) -> dict[str, Any]:

@@ -97,7 +97,8 @@ def bias_baseline(
         )
     names = [f.name for f in cfg.facets]
     names += [n for n in (cfg.group_variable, cfg.label, cfg.predicted_label) if n]
-    if ask_model:
+    flip_test = "FT" in (cfg.post_training or ())
+    if ask_model or flip_test:
         names += list(cfg.features)
     names = list(dict.fromkeys(names))
     raw = dataset_columns(dataset, cfg, names, header)
@@ -112,6 +113,9 @@ def bias_baseline(
         labelled=np.ones(size, dtype=np.bool_),
         label=columns.parse_column(raw[cfg.label or ""]),
         predicted=predicted,
+        features=(
+            {name: columns.parse_column(raw[name]) for name in cfg.features} if flip_test else None
+        ),
     )
     analysis: dict[str, Any] = {"version": "1.0"}
     if cfg.pre_training is not None:

@@ -105,6 +105,9 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
         labels = list_label_files(job.ground_truth, job.start, job.end + job.label_window)
         table = read_labels([f.url for f in labels], predictor, counts, job.read_concurrency)
     wanted = [f.name for f in cfg.facets] + ([cfg.group_variable] if cfg.group_variable else [])
+    flip_test = "FT" in (cfg.post_training or ())
+    if flip_test:  # FT reads every feature of every capture
+        wanted = list(dict.fromkeys([*wanted, *cfg.features]))
     collector = InputColumns(wanted, cfg.features)
     joined = join_captures(
         [f.url for f in listing.files], table, predictor, counts, job.read_concurrency, collector
@@ -115,7 +118,7 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
             f"{len(listing.files)} files ({counts.missing_predictions} without the prediction "
             "attribute)"
         )
-    data = bias_data(collector, joined, predictor, counts)
+    data = bias_data(collector, joined, predictor, counts, cfg.features if flip_test else ())
     result.warnings.extend(counts.warnings())
     analysis: dict[str, Any] = {"version": "1.0"}
     for stage in STAGES:
@@ -132,7 +135,11 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
 
 
 def bias_data(
-    collector: InputColumns, joined: Joined, predictor: Predictor, counts: BiasCounts
+    collector: InputColumns,
+    joined: Joined,
+    predictor: Predictor,
+    counts: BiasCounts,
+    features: tuple[str, ...] = (),
 ) -> BiasData:
     """Columns of the captures whose facets were all found; the others are counted."""
     size = len(joined.all_predictions)
@@ -156,14 +163,16 @@ def bias_data(
     labelled[positions] = True
     label_values = np.frombuffer(joined.labels, dtype=np.float64) if joined.labels else np.zeros(0)
     label_values = label_values[keep[positions]]
+    parsed = {
+        name: columns.parse_column(values if keep.all() else _kept(values, keep))
+        for name, values in collector.values.items()
+    }
     return BiasData(
-        columns={
-            name: columns.parse_column(values if keep.all() else _kept(values, keep))
-            for name, values in collector.values.items()
-        },
+        columns=parsed,
         labelled=labelled[keep],
         label=_values(label_values, predictor) if label_values.size else None,
         predicted=_values(np.frombuffer(joined.all_predictions, dtype=np.float64)[keep], predictor),
+        features={name: parsed[name] for name in features} or None,
     )
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.clarify.names import POST_TRAINING, PRE_TRAINING, UNSUPPORTED
+from analyzer.clarify.names import ON_REQUEST, POST_TRAINING, PRE_TRAINING
 from analyzer.errors import ConfigError
 from analyzer.reading import storage
 
@@ -294,11 +294,9 @@ def _metrics(value: Any, known: tuple[str, ...], key: str) -> tuple[str, ...] | 
         return None
     methods = _object(value, f"methods.{key}").get("methods", "all")
     if methods == "all":
-        return tuple(name for name in known if name not in UNSUPPORTED)
+        return tuple(name for name in known if name not in ON_REQUEST)
     names = _list(methods, f"methods.{key}.methods")
     for name in names:
-        if name in UNSUPPORTED:
-            _fail(f"methods.{key}.methods", f"names {name!r}, which is not supported (flip test)")
         if name not in known:
             _fail(f"methods.{key}.methods", f"names {name!r}; Clarify's are {', '.join(known)}")
     return tuple(sorted(set(names)))

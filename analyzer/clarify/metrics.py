@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +30,7 @@ class Rows:
     label: Bools | None = None
     predicted: Bools | None = None
     group: npt.NDArray[np.int64] | None = None  # the group variable as codes 0..k-1
+    features: npt.NDArray[Any] | None = None  # FT: every feature but the facet, row by row
 
 
 def _count(mask: Bools) -> int:
@@ -285,6 +287,26 @@ def ge(rows: Rows) -> float:
     return float((ratio**2 - 1).sum() / (n * 2 * (2 - 1)))
 
 
+def ft(rows: Rows) -> float:
+    """Flip test: a k-nearest-neighbours model of the predictions of group a, asked about group
+    d; (d's rows the model favours over it - those it disfavours) / d's size, as smclarify."""
+    predicted = _need(rows.predicted, "predicted labels")
+    d, a = _sides(rows)
+    if rows.features is None:
+        raise Undefined("FlipTest needs the features, and none were read")
+    if rows.features.dtype == object:
+        raise Undefined("FlipTest does not support non-numeric columns")
+    try:
+        from sklearn.neighbors import KNeighborsClassifier
+    except ImportError:
+        raise Undefined("FlipTest needs scikit-learn (pip install 'infertap[clarify]')") from None
+    neighbours = 5 if _count(a) > 9 else 1  # smclarify's: 1 neighbour below 10 samples
+    knn = KNeighborsClassifier(n_neighbors=neighbours).fit(rows.features[a], predicted[a])
+    if_a = np.asarray(knn.predict(rows.features[d]), dtype=np.bool_)
+    model = predicted[d]
+    return divide(_count(model & ~if_a) - _count(~model & if_a), _count(d))
+
+
 METRICS: dict[str, Callable[[Rows], float]] = {
     "CI": ci,
     "DPL": dpl,
@@ -305,5 +327,6 @@ METRICS: dict[str, Callable[[Rows], float]] = {
     "AD": ad,
     "CDDPL": cddpl,
     "TE": te,
+    "FT": ft,
     "GE": ge,
 }

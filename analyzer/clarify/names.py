@@ -42,8 +42,9 @@ POST_TRAINING = (
     "SD",
     "TE",
 )
-# Not computed here: FT trains a k-nearest-neighbours model on every feature (named: an error).
-UNSUPPORTED = frozenset({"FT"})
+# Computed only when named, not for "all": FT trains a k-nearest-neighbours model on every
+# feature of every row (scikit-learn, which shap brings).
+ON_REQUEST = frozenset({"FT"})
 # Metrics that need no ground truth: a monitoring run computes them over every capture.
 LABEL_FREE = frozenset({"CI", "DPPL", "DI", "CDDPL", "FT"})
 # Metrics whose neutral value is 1, not 0 (see checking: "worse than the baseline").

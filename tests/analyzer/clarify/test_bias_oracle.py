@@ -180,3 +180,55 @@ def test_infinite_values_are_written_as_clarify_writes_them(smclarify_report: Mo
     }
     assert values["DCA"] == "-Infinity" and values["DI"] == 0.0
     assert not any(isinstance(v, float) and math.isnan(v) for v in values.values())
+
+
+@pytest.mark.parametrize("few", [True, False])  # 1 neighbour below 10 rows of group a, else 5
+def test_flip_test_equals_smclarify_when_asked(smclarify_report: ModuleType, few: bool) -> None:
+    rows = 300
+    frame = _dataset(13, rows).drop(columns=["region"])
+    frame["region"] = np.random.default_rng(2).integers(0, 3, rows)  # every feature a number
+    if few:
+        frame.loc[8:, "sex"] = 0  # group a of the sex facet: sex=1, 8 rows at most
+    cfg = config.parse(
+        {
+            "headers": ["sex", "age", "income", "label", "predicted", "region"],
+            "label": "label",
+            "predicted_label": "predicted",
+            "label_values_or_threshold": [1],
+            "facet": [
+                {"name_or_index": "sex", "value_or_threshold": [0]},
+                {"name_or_index": "age", "value_or_threshold": [40]},
+            ],
+            "methods": {"post_training_bias": {"methods": ["FT", "DPPL"]}},
+        }
+    )
+    names = ["sex", "age", "income", "region"]
+    data = BiasData(
+        columns={n: parse_column(frame[n].tolist()) for n in names},
+        labelled=np.ones(len(frame), dtype=np.bool_),
+        label=parse_column(frame["label"].tolist()),
+        predicted=parse_column(frame["predicted"].tolist()),
+        features={n: parse_column(frame[n].tolist()) for n in names},
+    )
+    ours = bias.report(cfg, data, bias.POST_TRAINING_KEY)
+    features = frame[["sex", "age", "income", "region", "label", "predicted"]]
+    for facet in cfg.facets:
+        (want,) = smclarify_report.bias_report(
+            features.drop(columns=["label", "predicted"]),
+            smclarify_report.FacetColumn(facet.name, list(facet.values or ())),
+            smclarify_report.LabelColumn("label", frame["label"], [1]),
+            smclarify_report.StageType.POST_TRAINING,
+            smclarify_report.LabelColumn("predicted", frame["predicted"], [1]),
+            metrics=["FT"],
+        )
+        (got,) = [m for m in ours["facets"][facet.name][0]["metrics"] if m["name"] == "FT"]
+        assert got["value"] == pytest.approx(want["metrics"][0]["value"], abs=1e-12), facet.name
+        assert got["description"] == want["metrics"][0]["description"]
+
+
+def test_all_leaves_the_flip_test_out_and_naming_it_asks_for_it() -> None:
+    base = {"label": "y", "label_values_or_threshold": [1], "facet": [{"name_or_index": "s"}]}
+    everything = config.parse({**base, "methods": {"post_training_bias": {"methods": "all"}}})
+    assert everything.post_training is not None and "FT" not in everything.post_training
+    named = config.parse({**base, "methods": {"post_training_bias": {"methods": ["FT"]}}})
+    assert named.post_training == ("FT",)

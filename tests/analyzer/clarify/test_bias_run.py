@@ -211,3 +211,24 @@ def test_a_threshold_facet_stays_a_threshold_in_a_window_with_few_distinct_value
     analysis = json.loads((tmp_path / "out" / "analysis.json").read_text())
     groups = analysis["pre_training_bias_metrics"]["facets"]["age"]
     assert [g["value_or_threshold"] for g in groups] == ["(40, 79]"]
+
+
+def test_the_flip_test_reads_every_feature_of_the_captured_inputs(tmp_path: Path) -> None:
+    table = bias_data.rows(7, 300)
+    dataset = bias_data.write_dataset(tmp_path / "train.csv", table)
+    methods = {"post_training_bias": {"methods": ["FT", "DPPL"]}}
+    config = bias_data.write_config(tmp_path / "analysis_config.json", methods=methods)
+    assert main(
+        ["bias-baseline", "--dataset", str(dataset), "--header", "--analysis-config",
+         str(config), "--output", str(tmp_path / "baseline")]
+    ) == 0  # fmt: skip
+    bias_data.write_window(tmp_path, table)
+    assert _run(tmp_path, str(tmp_path / "capture"), str(tmp_path / "labels")) == 0
+    run = _values(json.loads((tmp_path / "out" / "analysis.json").read_text()) | _EMPTY_PRE)
+    base = _values(json.loads((tmp_path / "baseline" / "analysis.json").read_text()) | _EMPTY_PRE)
+    flips = {key: value for key, value in run.items() if key[3] == "FT"}
+    assert len(flips) == 2 and all(isinstance(v, float) for v in flips.values())
+    assert flips == {key: base[key] for key in flips}
+
+
+_EMPTY_PRE: dict[str, Any] = {"pre_training_bias_metrics": {"facets": {}}}

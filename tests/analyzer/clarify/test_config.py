@@ -91,7 +91,6 @@ _DELETE = object()
         ("label", _DELETE, "label is required"),
         ("probability_threshold", 1.5, "probability_threshold must be a number in [0, 1]"),
         ("methods.post_training_bias", {"methods": ["XYZ"]}, "names 'XYZ'"),
-        ("methods.post_training_bias", {"methods": ["FT"]}, "'FT', which is not supported"),
         ("methods.shap.agg_method", "max", "agg_method must be one of mean_abs, median"),
         ("methods.shap.baseline", [[1, 2]], "rows must have 4 values"),
         ("methods.shap.baseline", "s3://b/baseline.csv", "as an S3 file is not supported"),
