@@ -30,6 +30,7 @@ from analyzer.clarify.record import (
     EXPLAINABILITY,
     AttributionCounts,
     ClarifyResult,
+    attribution_headlines,
     execution_record,
 )
 from analyzer.decoding.records import split_records
@@ -114,6 +115,11 @@ def _analyse(job: AttributionJob, result: ClarifyResult) -> None:
     result.status = COMPLETED
     if job.baseline_constraints:
         _compare(job, label, result)
+    result.details["metrics"] = attribution_headlines(
+        label,
+        attribution.global_values(result.analysis, label),
+        result.details.get("ndcg", {}).get(label),
+    )
 
 
 def _explain(

@@ -8,6 +8,7 @@ A run never raises for bad data or missing files: it ends Failed with a reason.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -21,7 +22,14 @@ from analyzer.clarify import bias, columns, config, drift, files
 from analyzer.clarify.bias import BiasData
 from analyzer.clarify.inputs import InputColumns
 from analyzer.clarify.page import write_clarify_report
-from analyzer.clarify.record import BIAS, BiasCounts, BiasJob, ClarifyResult, execution_record
+from analyzer.clarify.record import (
+    BIAS,
+    HISTORY_BIAS_METRICS,
+    BiasCounts,
+    BiasJob,
+    ClarifyResult,
+    execution_record,
+)
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
@@ -125,6 +133,12 @@ def _analyse(job: BiasJob, result: ClarifyResult) -> None:
         if (cfg.pre_training if stage == bias.PRE_TRAINING_KEY else cfg.post_training) is not None:
             analysis[stage] = bias.report(cfg, data, stage, label_kind, facet_kinds)
     result.analysis = analysis
+    result.details["metrics"] = {
+        f"{metric} {facet}={value}": number
+        for stage in STAGES
+        for (facet, value, metric), number in drift.keyed(cfg, analysis.get(stage)).items()
+        if metric in HISTORY_BIAS_METRICS and math.isfinite(number)
+    }
     for stage in STAGES:
         found, warnings = drift.bias_violations(
             drift.keyed(cfg, baseline.get(stage)), drift.keyed(cfg, analysis.get(stage))

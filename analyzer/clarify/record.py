@@ -82,6 +82,21 @@ class ClarifyResult(RunResult):
         return len(self.violations)
 
 
+# Drawn over time on the history page (execution.json's `metrics`): the label-free bias metrics
+# of each facet group, so every hour has them; the nDCG and the leading features' SHAP values.
+HISTORY_BIAS_METRICS = ("DPPL", "DI", "CI")
+HISTORY_FEATURES = 8
+
+
+def attribution_headlines(
+    label: str, values: Mapping[str, float], ndcg: float | None
+) -> dict[str, float]:
+    found = {} if ndcg is None else {f"nDCG {label}": ndcg}
+    for feature in sorted(values, key=lambda f: -values[f])[:HISTORY_FEATURES]:
+        found[f"SHAP {feature}"] = values[feature]
+    return found
+
+
 def execution_record(
     result: ClarifyResult, window: tuple[datetime | None, datetime | None], job: dict[str, Any]
 ) -> dict[str, Any]:

@@ -118,6 +118,14 @@ def test_scheduled_hour_runs_bias_and_attribution_and_exports_them(tmp_path: Pat
     assert sample("infertap_feature_attribution_execution_status", status="Completed") == 1
     ndcg = sample("infertap_feature_attribution_ndcg", label="label0")
     assert ndcg is not None and ndcg > 0.9
+    # The history pages of both monitors draw their headline numbers hour by hour.
+    for kind, series in (("bias", "DI sex=0"), ("attribution", "nDCG label0")):
+        out = tmp_path / "history" / kind
+        reports = str(tmp_path / "reports" / kind)
+        assert main(["report", "--reports", reports, "--endpoint-name", ENDPOINT,
+                     "--output", str(out)]) == 0  # fmt: skip
+        page = (out / "history.html").read_text()
+        assert "Model quality, bias and attribution over time" in page and series in page
     sex = sample("infertap_feature_attribution", label="label0", feature="sex")
     age = sample("infertap_feature_attribution", label="label0", feature="age")
     assert sex is not None and age is not None and sex > age > 0
