@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := prometheus wrk chromium openjdk-17-jre-headless
 
-.PHONY: install system-deps demo test lint typecheck unit bench clean
+.PHONY: install system-deps demo test lint typecheck unit unit-fast bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) system-deps
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The tests that start no server, browser, Spark session or whole command (marker `unit`, given
+# by tests/conftest.py): a change checked in about a minute. `make test` still runs everything.
+unit-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m unit
 
 test: lint typecheck unit
 

@@ -12,8 +12,23 @@ DEFAULT_LABEL_WINDOW = timedelta(hours=24)
 
 
 @dataclass(slots=True)
-class MonitoringJob:
-    """Everything one run needs. `start`/`end` are timezone-aware; hours in [start, end) are read.
+class RunJob:
+    """What every monitor's job holds: whose traffic, which window, where the reports go.
+
+    `start`/`end` are timezone-aware; the hours in [start, end) are read.
+    """
+
+    captures: str
+    endpoint_name: str
+    variant_name: str
+    start: datetime
+    end: datetime
+    output: str
+
+
+@dataclass(slots=True)
+class MonitoringJob(RunJob):
+    """Everything one data-quality run needs, beyond `RunJob`'s window.
 
     `monitor`: which side of each exchange becomes features ("both", "input" or "output").
     `output_columns`: how many leading baseline columns hold model outputs (CSV by position:
@@ -25,14 +40,8 @@ class MonitoringJob:
     Spark cluster at `spark_master`, default spark-submit's or local[*]).
     """
 
-    captures: str
-    endpoint_name: str
-    variant_name: str
     baseline_statistics: str
     baseline_constraints: str
-    start: datetime
-    end: datetime
-    output: str
     monitor: str = "both"
     output_columns: int | None = None
     record_hook: str | None = None
@@ -45,18 +54,12 @@ class MonitoringJob:
 
 
 @dataclass(slots=True)
-class QualityJob:
-    """Everything one model-quality run needs; `start`/`end` are timezone-aware."""
+class QualityJob(RunJob):
+    """Everything one model-quality run needs, beyond `RunJob`'s window."""
 
-    captures: str
     ground_truth: str
-    endpoint_name: str
-    variant_name: str
     baseline_constraints: str
     problem_type: str
-    start: datetime
-    end: datetime
-    output: str
     inference_attribute: str | None = None
     probability_attribute: str | None = None
     probability_threshold: float = 0.5

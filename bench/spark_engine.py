@@ -33,12 +33,11 @@ import numpy as np
 from analyzer_throughput import HOUR, blobs, write_files
 
 from analyzer.decoding.payloads import DecodeOptions
-from analyzer.engines.local import profile_files
+from analyzer.engines.local import profile_dataset, profile_files
 from analyzer.engines.spark import captures as spark_captures
 from analyzer.engines.spark import datasets as spark_datasets
 from analyzer.engines.spark.session import spark_session
 from analyzer.profiling.dataset import DatasetProfile
-from analyzer.reading.datasets import profile_dataset
 from analyzer.reading.storage import ObjectInfo
 from sidecar.common.record import Payload, build_record
 

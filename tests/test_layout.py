@@ -23,7 +23,7 @@ FLOORS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("scheduling",),
         ("pipeline", "clarify"),
         ("engines",),
-        ("checking", "reporting"),
+        ("checking", "reporting", "suggesting"),
         ("decoding",),
         ("reading",),
         ("results", "job"),
@@ -49,8 +49,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     # metrics.py still imports the GenAI instruments from capture/; moving them into metrics.py
     # (issue 15, item 9) removes this pair.
     ("sidecar.metrics", "sidecar.capture.genai_metrics"),
-    # Dataset profiling moves from reading/ into engines/ (issue 15, item 3), taking this along.
-    ("analyzer.reading.datasets", "analyzer.decoding.json_rows"),
 }
 
 

@@ -1,11 +1,5 @@
-"""`infertap-analyzer baseline`: a training dataset -> statistics.json and constraints.json.
-
-Constraint suggestion follows Deequ's rules as SageMaker's baseline job applies them:
-`completeness` is the observed share of non-missing values; numeric features get
-`is_non_negative` (min >= 0); a String feature gets `domains` (its values, most frequent first)
-when it has at most 120 distinct values (Deequ's low-cardinality histogram threshold) and at most
-10% of those values occur only once (Deequ's CategoricalRangeRule).
-"""
+"""`infertap-analyzer baseline`: a training dataset -> statistics.json and constraints.json
+(constraints suggested by `analyzer.suggesting.data_quality`)."""
 
 from __future__ import annotations
 
@@ -24,22 +18,17 @@ from analyzer.commands.flags import (
     parse_utc_time,
     require,
 )
+from analyzer.engines.choice import profile_dataset
+from analyzer.engines.local import ProgressReporter
 from analyzer.engines.spark.flags import add_engine_flags, engine_from_args
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.pipeline.capture_baseline import profile_capture_window
 from analyzer.reading import storage
-from analyzer.reading.datasets import FORMATS, ProgressReporter, profile_dataset
+from analyzer.reading.datasets import FORMATS
 from analyzer.reporting import baseline_files
-from analyzer.reporting.baseline_files import (
-    STRING,
-    Constraints,
-    FeatureConstraint,
-    MonitoringConfig,
-    Statistics,
-)
+from analyzer.reporting.baseline_files import Constraints, Statistics
+from analyzer.suggesting.data_quality import suggest_constraints
 
-DOMAIN_MAX_DISTINCT = 120
-DOMAIN_MAX_SINGLETON_SHARE = 0.1
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
 
@@ -54,38 +43,6 @@ class BaselineResult:
     constraints_url: str
 
 
-def suggest_constraints(
-    stats: Statistics, monitoring_config: MonitoringConfig | None = None
-) -> Constraints:
-    """Constraints a monitoring run checks, suggested from baseline statistics."""
-    features = []
-    for feature in stats.features:
-        constraint = FeatureConstraint(
-            name=feature.name,
-            inferred_type=feature.inferred_type,
-            completeness=feature.completeness,
-        )
-        if feature.is_numeric:
-            constraint.is_non_negative = feature.min is not None and feature.min >= 0
-        elif feature.inferred_type == STRING:
-            constraint.domains = suggested_domain(feature)
-        features.append(constraint)
-    return Constraints(features=features, monitoring_config=monitoring_config or MonitoringConfig())
-
-
-def suggested_domain(feature: baseline_files.FeatureStatistics) -> list[str] | None:
-    """The allowed values of a low-cardinality String feature, most frequent first, else None."""
-    buckets = feature.categorical_buckets
-    distinct = feature.distinct_count if feature.distinct_count is not None else len(buckets)
-    if not buckets or distinct > DOMAIN_MAX_DISTINCT or len(buckets) < distinct:
-        return None
-    singletons = sum(1 for b in buckets if b.count == 1)
-    if singletons / len(buckets) > DOMAIN_MAX_SINGLETON_SHARE:
-        return None
-    ordered = sorted(buckets, key=lambda b: (-b.count, b.value))
-    return [b.value for b in ordered]
-
-
 def create_baseline(
     dataset: str,
     output: str,
@@ -97,21 +54,14 @@ def create_baseline(
     spark_master: str | None = None,
 ) -> BaselineResult:
     """Profile `dataset` and write statistics.json and constraints.json under `output`."""
-    if engine == "spark":
-        from analyzer.engines.spark.datasets import profile_dataset as on_spark
-        from analyzer.engines.spark.session import spark_session
-
-        spark = spark_session(spark_master)
-        profile = on_spark(spark, dataset, fmt=fmt, header=header, columns=columns)
-    else:
-        reporter = ProgressReporter(
-            lambda rows, elapsed: log.info(
-                "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
-            )
+    reporter = ProgressReporter(
+        lambda rows, elapsed: log.info(
+            "profiling", extra={"rows": rows, "rows_per_second": round(rows / elapsed)}
         )
-        profile = profile_dataset(
-            dataset, fmt=fmt, header=header, columns=columns, progress=reporter
-        )
+    )
+    profile = profile_dataset(
+        engine, spark_master, dataset, fmt=fmt, header=header, columns=columns, progress=reporter
+    )
     return write_baseline(profile.to_statistics(), output)
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.checking.quality import constraints
 from analyzer.checking.quality.attributes import Attribute
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
@@ -22,6 +21,7 @@ from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading.labelled_rows import iter_rows
 from analyzer.reporting import quality_files
 from analyzer.results.problem import PROBLEM_TYPES, LabelValueError
+from analyzer.suggesting.model_quality import suggest_constraints
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -107,13 +107,16 @@ def run(args: argparse.Namespace) -> int:
         statistics = quality_statistics(
             args.problem_type, table[:, 0], table[:, 1], table[:, 2], predictor.classes.names
         )
-        suggested = constraints.suggest(args.problem_type, scalar_values(statistics))
+        suggested = suggest_constraints(scalar_values(statistics))
         written: list[str] = []
-        for name, document in (
-            (quality_files.STATISTICS_FILE, statistics),
-            (quality_files.CONSTRAINTS_FILE, suggested),
+        for name, data in (
+            (quality_files.STATISTICS_FILE, quality_files.document_bytes(statistics)),
+            (
+                quality_files.CONSTRAINTS_FILE,
+                quality_files.constraints_bytes(args.problem_type, suggested),
+            ),
         ):
-            quality_files.write(args.output, name, quality_files.document_bytes(document), written)
+            quality_files.write(args.output, name, data, written)
     except AnalyzerError as exc:
         print(f"infertap-analyzer quality-baseline: error: {exc}", file=sys.stderr)
         return 2

@@ -52,7 +52,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Join the captured predictions of [--start, --end) to the ground-truth labels, "
             "compute SageMaker's model-quality metrics, check the baseline constraints and write "
-            "statistics.json, constraint_violations.json and execution.json under --output."
+            "statistics.json, constraint_violations.json, execution.json and report.html (the "
+            "metrics against their thresholds, confusion matrix and curves, self-contained) "
+            "under --output."
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -49,7 +49,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--output", help="folder or s3:// prefix to write history.html to")
     add("--since", default=None, help="first hour to include, ISO 8601 UTC (default: all)")
     add("--until", default=None, help="hour to stop before, ISO 8601 UTC (default: all)")
-    add("--run", help="one run's folder (or s3:// prefix): redraw its report.html and stop")
+    add("--run", metavar="FOLDER", help="one run's folder or s3:// prefix: redraw its report.html")
     add("--log-level", default="info", help="debug, info, warning or error (default info)")
     apply_env(parser)
     return parser

@@ -14,13 +14,13 @@ whose inferenceTime lies outside the window.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 
 from analyzer.checking.checks import evaluate
 from analyzer.decoding.payloads import MONITOR_SIDES, DecodeOptions
-from analyzer.errors import AnalyzerError, ConfigError, RunFailed, RunStopped
+from analyzer.errors import AnalyzerError, ConfigError, RunFailed
 from analyzer.job import MonitoringJob
+from analyzer.pipeline.outcome import new_result, run_outcome
 from analyzer.pipeline.stopping import StopToken
 from analyzer.pipeline.window import profile_window
 from analyzer.profiling.types import NUMERIC_TYPES
@@ -29,7 +29,7 @@ from analyzer.reporting.baseline_files import Constraints, Statistics
 from analyzer.reporting.execution import ExecutionResult, iso
 from analyzer.reporting.html.run_page import write_run_report
 from analyzer.reporting.html.sources import RunReport
-from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED, STOPPED, Status
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
 
 __all__ = ["run_monitoring"]
 
@@ -41,30 +41,11 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
 
     `stop`: the run's deadline and stop requests; by default one of `job.max_runtime` seconds.
     """
-    started = time.monotonic()
-    result = ExecutionResult(
-        status=FAILED,
-        message="",
-        endpoint_name=job.endpoint_name,
-        variant_name=job.variant_name,
-        start=job.start,
-        end=job.end,
-    )
+    result = new_result(ExecutionResult, job)
     report = RunReport(job.output, result, baseline_url=job.baseline_statistics)
-    try:
+    with run_outcome(result, log, "monitoring run"):
         _validate(job)
         _analyse(job, report, stop or StopToken(job.max_runtime))
-    except RunStopped as exc:
-        _end(result, STOPPED, str(exc))
-    except KeyboardInterrupt:  # SIGINT reached a --workers process first: stop, with a record
-        _end(result, STOPPED, "interrupted (SIGINT); the window was not analysed, run it again")
-    except AnalyzerError as exc:
-        _end(result, FAILED, str(exc))
-    except Exception as exc:  # a bug must still end the run with a record, not a traceback
-        log.exception("monitoring run failed unexpectedly")
-        _end(result, FAILED, f"internal error: {type(exc).__name__}: {exc}")
-    result.message = result.describe()
-    result.duration_seconds = time.monotonic() - started
     _write(report, job)
     log.info(
         "monitoring run finished",
@@ -77,14 +58,6 @@ def run_monitoring(job: MonitoringJob, stop: StopToken | None = None) -> Executi
         },
     )
     return result
-
-
-def _end(result: ExecutionResult, status: Status, reason: str) -> None:
-    """End the run early: no statistics or violations are reported, only why."""
-    result.end_early(status, reason)
-    result.statistics = None
-    result.set_violations([])
-    result.feature_drift, result.feature_p_value = {}, {}
 
 
 def _write(report: RunReport, job: MonitoringJob) -> None:
@@ -106,7 +79,7 @@ def _write(report: RunReport, job: MonitoringJob) -> None:
 
 
 def _write_failure(result: ExecutionResult, job: MonitoringJob, reason: str) -> None:
-    _end(result, FAILED, reason)
+    result.end_early(FAILED, reason)
     result.message = result.describe()
     try:
         run_files.write_execution(result, job)

@@ -7,7 +7,6 @@ found on each side, and every unmatched or bad input is counted in execution.jso
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from analyzer.checking.quality.predictions import Predictor
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
+from analyzer.pipeline.outcome import new_result, run_outcome
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
@@ -38,23 +38,9 @@ log = logging.getLogger("infertap.analyzer.quality")
 
 def run_quality(job: QualityJob) -> QualityResult:
     """Run one model-quality job; bad data, missing files and bad baselines end it Failed."""
-    started = time.monotonic()
-    result = QualityResult(
-        status=FAILED,
-        endpoint_name=job.endpoint_name,
-        variant_name=job.variant_name,
-        start=job.start,
-        end=job.end,
-    )
-    try:
+    result = new_result(QualityResult, job)
+    with run_outcome(result, log, "model-quality run"):
         _analyse(job, result)
-    except AnalyzerError as exc:
-        result.end_early(FAILED, str(exc))
-    except Exception as exc:  # a bug must still end the run with a record, not a traceback
-        log.exception("model-quality run failed unexpectedly")
-        result.end_early(FAILED, f"internal error: {type(exc).__name__}: {exc}")
-    result.message = result.describe()
-    result.duration_seconds = time.monotonic() - started
     try:
         _write(job, result)
     except AnalyzerError as exc:

@@ -8,11 +8,12 @@ is fixed for the others, so every chunk lines up columns alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 
 from analyzer.decoding.payloads import DecodeOptions
-from analyzer.engines.local import Profiled, profile_files
-from analyzer.engines.spark.session import check_engine
+from analyzer.engines.choice import capture_engine
+from analyzer.engines.local import Profiled
 from analyzer.errors import RunFailed
 from analyzer.job import MonitoringJob
 from analyzer.pipeline.stopping import StopToken
@@ -68,7 +69,7 @@ def _profile_chunks(
     merged: Profiled | None = None
     done = 0
     window = TimeWindow.of(job.start, job.end)
-    profile, workers = _engine(job)
+    profile, workers = capture_engine(job.engine, job.spark_master, job.workers)
     log.info("profiling capture files", extra={"files": len(files), "workers": workers})
     for chunk in chunks(files, workers):
         stop.check(f"with {done} of {len(files)} capture files profiled")
@@ -78,10 +79,8 @@ def _profile_chunks(
         if merged is None:
             merged = part
             width = part.output_width if options.output_columns is None else None
-            if width is not None:
-                options = DecodeOptions(
-                    options.columns, options.monitor, width, options.record_hook
-                )
+            if width is not None:  # every other option, --model too, holds as given
+                options = replace(options, output_columns=width)
             continue
         merged.profile.absorb(part.profile)
         merged.counts.add(part.counts)
@@ -89,18 +88,6 @@ def _profile_chunks(
         merged.output_width = merged.output_width or part.output_width
     assert merged is not None  # `files` is not empty
     return merged
-
-
-ProfileFiles = Callable[[list[ObjectInfo], DecodeOptions, int, int, TimeWindow | None], Profiled]
-
-
-def _engine(job: MonitoringJob) -> tuple[ProfileFiles, int]:
-    """The engine profiling the chunks (the local processes, or Spark) and its parallelism."""
-    if check_engine(job.engine) == "spark":
-        from analyzer.engines.spark.captures import on_spark
-
-        return on_spark(job.spark_master)
-    return profile_files, job.workers
 
 
 def chunks(files: list[ObjectInfo], workers: int) -> Iterator[list[ObjectInfo]]:

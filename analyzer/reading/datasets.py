@@ -1,7 +1,8 @@
 """Baseline datasets: CSV (with or without a header), JSON Lines and Parquet, local or on S3.
 
-Files are read in chunks of rows and fed to a `DatasetProfile`, so a dataset never has to fit in
-memory (an S3 object is first downloaded to a temporary file). CSV values reach the profile as
+Files are read in chunks of rows, which the engine (analyzer.engines.local.profile_dataset) feeds
+to a `DatasetProfile`, so a dataset never has to fit in memory (an S3 object is first downloaded
+to a temporary file). CSV values reach the profile as
 text and are typed as Deequ does; JSON Lines values keep their JSON types (nested objects and
 lists flattened to dotted names as monitoring does for captured JSON); Parquet columns keep
 their Arrow types (integers Integral, floats Fractional, strings typed from their text).
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -20,10 +20,9 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from analyzer.decoding.json_rows import flatten
-from analyzer.errors import DatasetError, StorageError
-from analyzer.profiling.dataset import ColumnValues, DatasetProfile
-from analyzer.reading import arrow_csv, storage
+from analyzer.errors import DatasetError
+from analyzer.profiling.dataset import ColumnValues
+from analyzer.reading import arrow_csv
 
 FORMATS = ("csv", "jsonl", "parquet")
 CHUNK_ROWS = 65_536
@@ -61,62 +60,11 @@ def detect_format(url: str) -> str:
     return fmt
 
 
-def profile_dataset(
-    url: str,
-    *,
-    fmt: str | None = None,
-    header: bool = True,
-    columns: Sequence[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-    progress: Progress | None = None,
-    engine: str = "auto",
-) -> DatasetProfile:
-    """Profile a whole dataset; DatasetError if it is missing, empty, ragged or unreadable.
-
-    `columns` names the columns of a headerless CSV (default `_c0, _c1, ...`); with a header it
-    must match the header's length and replaces its names. `engine` picks the CSV reader:
-    "arrow" (pyarrow, fast), "python" (the csv module) or "auto" (arrow when installed, and the
-    csv module for anything arrow cannot read). Both give the same statistics, KLL sketches
-    agreeing within their rank error (compaction is randomised).
-    """
-    fmt = fmt or detect_format(url)
-    if fmt not in FORMATS:
-        raise DatasetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    use_arrow = fmt == "csv" and engine != "python" and arrow_csv.available()
-    try:
-        with storage.local_copy(url) as path:
-            profile = None
-            if use_arrow:
-                try:
-                    profile = _profile(_arrow_chunks(path, url, header, columns), progress)
-                except arrow_csv.FallBack as exc:
-                    if engine == "arrow":
-                        raise DatasetError(
-                            f"the Arrow CSV reader cannot read {url}: {exc}"
-                        ) from exc
-            if profile is None:
-                chunks = _chunks(path, url, fmt, header, columns, chunk_rows)
-                profile = _profile(chunks, progress)
-    except StorageError as exc:
-        raise DatasetError(f"cannot read the dataset: {exc}") from exc
-    if profile.item_count == 0:
-        raise DatasetError(f"{url} has no data rows; a baseline needs at least one")
-    return profile
-
-
-def _profile(chunks: Iterator[Chunk], progress: Progress | None) -> DatasetProfile:
-    profile = DatasetProfile()
-    for values, rows in chunks:
-        profile.update_columns(values, rows)
-        if progress is not None:
-            progress(profile.item_count)
-    return profile
-
-
-def _arrow_chunks(
+def arrow_csv_chunks(
     path: Path, url: str, header: bool, columns: Sequence[str] | None
 ) -> Iterator[Chunk]:
-    with _open_text(path, url) as handle:
+    """Chunks of CSV text columns read by Arrow; `arrow_csv.FallBack` when it cannot."""
+    with open_text(path, url) as handle:
         reader = csv.reader(handle)
         try:
             first = _next_row(reader)
@@ -145,26 +93,9 @@ def _header_names(first: list[str], columns: Sequence[str] | None, url: str) -> 
     return names
 
 
-def _chunks(
-    path: Path,
-    url: str,
-    fmt: str,
-    header: bool,
-    columns: Sequence[str] | None,
-    chunk_rows: int,
-) -> Iterator[Chunk]:
-    if fmt == "csv":
-        with _open_text(path, url) as handle:
-            yield from csv_chunks(handle, url, header, columns, chunk_rows)
-    elif fmt == "jsonl":
-        with _open_text(path, url) as handle:
-            yield from jsonl_chunks(handle, url, chunk_rows)
-    else:
-        yield from parquet_chunks(path, url, chunk_rows)
-
-
 @contextlib.contextmanager
-def _open_text(path: Path, url: str) -> Iterator[IO[str]]:
+def open_text(path: Path, url: str) -> Iterator[IO[str]]:
+    """A dataset file as text (gzip-compressed when its name ends in .gz)."""
     # utf-8-sig drops a byte-order mark that spreadsheet programs put in front of the header.
     if url.lower().endswith(".gz"):
         with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as packed:
@@ -252,33 +183,25 @@ def jsonl_rows(handle: IO[str], url: str) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def jsonl_chunks(handle: IO[str], url: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """Chunks of JSON Lines objects as columns of JSON values (absent keys are missing)."""
+def jsonl_batches(
+    handle: IO[str], url: str, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[list[dict[str, Any]]]:
+    """Batches of JSON Lines objects as read (the engine turns them into columns)."""
     rows: list[dict[str, Any]] = []
     try:
         for row in jsonl_rows(handle, url):
             rows.append(row)
             if len(rows) >= chunk_rows:
-                yield _json_columns(rows), len(rows)
+                yield rows
                 rows = []
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{url} is not UTF-8 text: {exc}") from exc
     if rows:
-        yield _json_columns(rows), len(rows)
+        yield rows
 
 
-def _json_columns(rows: list[dict[str, Any]]) -> dict[str, ColumnValues]:
-    # Nested objects and lists get the dotted names monitoring gives captured JSON (a.b, c.0).
-    rows = [flatten(row) for row in rows]
-    names: dict[str, None] = {}
-    for row in rows:
-        for key in row:
-            names.setdefault(key)
-    return {name: [row.get(name) for row in rows] for name in names}
-
-
-def parquet_chunks(path: Path, url: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """Chunks of a Parquet file's record batches, typed from the Arrow schema."""
+def parquet_batches(path: Path, url: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """A Parquet file's Arrow record batches (the engine types their columns)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -288,43 +211,6 @@ def parquet_chunks(path: Path, url: str, chunk_rows: int = CHUNK_ROWS) -> Iterat
         ) from exc
     try:
         parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
-            columns = {
-                name: _arrow_column(batch.column(i), pa)
-                for i, name in enumerate(batch.schema.names)
-            }
-            yield columns, batch.num_rows
+        yield from parquet.iter_batches(batch_size=chunk_rows)
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{url} is not a readable Parquet file: {exc}") from exc
-
-
-def _arrow_column(column: Any, pa: Any) -> ColumnValues:
-    kind = column.type
-    nulls = column.is_null().to_numpy(zero_copy_only=False)
-    if pa.types.is_integer(kind):
-        values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        return np.ma.MaskedArray(values, mask=nulls)
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        floats = column.cast(pa.float64()).fill_null(float("nan"))
-        return np.asarray(floats.to_numpy(zero_copy_only=False), dtype=np.float64)
-    if pa.types.is_boolean(kind):
-        return [None if v is None else bool(v) for v in column.to_pylist()]
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        column = column.cast(pa.string())
-    return list(column.to_pylist())
-
-
-class ProgressReporter:
-    """Reports rows profiled so far at most every `interval` seconds, after the first interval."""
-
-    def __init__(self, emit: Callable[[int, float], None], interval: float = 5.0) -> None:
-        self._emit = emit
-        self._interval = interval
-        self._started = time.monotonic()
-        self._last = self._started
-
-    def __call__(self, rows: int) -> None:
-        now = time.monotonic()
-        if now - self._last >= self._interval:
-            self._last = now
-            self._emit(rows, now - self._started)

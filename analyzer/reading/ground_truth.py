@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -145,8 +145,3 @@ def write_labels(
     url = storage.join(destination, f"{hour_of(moment):%Y/%m/%d/%H}", file_name(moment))
     storage.write_bytes(url, body)
     return url, count
-
-
-def label_window_end(end: datetime, window: timedelta) -> datetime:
-    """The end of the label hours read for a capture window ending at `end`."""
-    return end + window

@@ -78,6 +78,13 @@ class ExecutionResult(RunResult):
     def violation_count(self) -> int:
         return sum(self.violations_by_check.values())
 
+    def end_early(self, status: Status, reason: str) -> None:
+        """End as Failed or Stopped: no statistics or violations are reported, only why."""
+        RunResult.end_early(self, status, reason)  # slotted dataclasses have no zero-arg super()
+        self.statistics = None
+        self.set_violations([])
+        self.feature_drift, self.feature_p_value = {}, {}
+
     def set_violations(self, violations: list[Violation]) -> None:
         self.violations = violations
         self.violations_by_check = dict(Counter(v.constraint_check_type for v in violations))
@@ -119,31 +126,44 @@ class ExecutionResult(RunResult):
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ExecutionResult:
         """A record written by `to_json` (statistics and violation texts are not in it)."""
-        window = raw.get("window") or {}
         return cls(
-            status=Status.parse(raw.get("status")),
-            message=str(raw.get("message") or ""),
-            failure_reason=raw.get("failure_reason"),
-            stop_reason=raw.get("stop_reason"),
+            **run_fields(raw),
             records_analyzed=int(raw.get("records_analyzed") or 0),
-            violations_by_check=_numbers(raw.get("violations_by_check"), int),
-            warnings=[str(w) for w in raw.get("warnings") or []],
-            output_files=[str(u) for u in raw.get("output_files") or []],
+            violations_by_check=numbers(raw.get("violations_by_check"), int),
             counts=RunCounts.from_json(raw.get("counts") or {}),
-            feature_drift=_numbers(raw.get("feature_drift"), float),
-            feature_p_value=_numbers(raw.get("feature_drift_p_value"), float),
+            feature_drift=numbers(raw.get("feature_drift"), float),
+            feature_p_value=numbers(raw.get("feature_drift_p_value"), float),
             baseline_features=[str(n) for n in raw.get("baseline_features") or []],
-            endpoint_name=str(raw.get("endpoint_name") or ""),
-            variant_name=str(raw.get("variant_name") or ""),
-            start=parse_iso(window.get("start")),
-            end=parse_iso(window.get("end")),
-            duration_seconds=float(raw.get("duration_seconds") or 0.0),
-            finished_at=parse_iso(raw.get("finished_at")),
         )
 
 
-def _numbers(raw: object, kind: Callable[[Any], _Number]) -> dict[str, _Number]:
-    """A name -> number mapping read back from a record."""
+def run_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The `RunResult` fields of any monitor's execution.json, read back."""
+    window = raw.get("window") or {}
+    return {
+        "status": Status.parse(raw.get("status")),
+        "message": str(raw.get("message") or ""),
+        "failure_reason": raw.get("failure_reason"),
+        "stop_reason": raw.get("stop_reason"),
+        "warnings": [str(w) for w in raw.get("warnings") or []],
+        "output_files": [str(u) for u in raw.get("output_files") or []],
+        "endpoint_name": str(raw.get("endpoint_name") or ""),
+        "variant_name": str(raw.get("variant_name") or ""),
+        "start": parse_iso(window.get("start")),
+        "end": parse_iso(window.get("end")),
+        "duration_seconds": float(raw.get("duration_seconds") or 0.0),
+        "finished_at": parse_iso(raw.get("finished_at")),
+    }
+
+
+def numbers(raw: object, kind: Callable[[Any], _Number]) -> dict[str, _Number]:
+    """A name -> number mapping read back from a record (entries that are no number left out)."""
     if not isinstance(raw, Mapping):
         return {}
-    return {str(k): kind(v) for k, v in raw.items()}
+    found: dict[str, _Number] = {}
+    for key, value in raw.items():
+        try:
+            found[str(key)] = kind(value)
+        except (TypeError, ValueError):
+            continue
+    return found

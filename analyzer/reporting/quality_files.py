@@ -26,6 +26,15 @@ def document_bytes(document: Any) -> bytes:
     return pretty_json(document, non_finite="NaN")
 
 
+def constraints_bytes(problem_type: str, constraints: Sequence[MetricConstraint]) -> bytes:
+    """A model-quality constraints.json: `{problem}_constraints`, one entry per metric."""
+    entries = {
+        c.metric: {"threshold": c.threshold, "comparison_operator": c.comparison_operator}
+        for c in constraints
+    }
+    return document_bytes({"version": 0.0, CONSTRAINTS_KEY[problem_type]: entries})
+
+
 def violations_bytes(violations: Sequence[QualityViolation]) -> bytes:
     """constraint_violations.json in the pre-built container's Jackson layout, with model
     quality's keys."""

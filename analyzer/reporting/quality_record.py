@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from analyzer.reporting.execution import iso, parse_iso
+from analyzer.reporting.execution import iso, numbers, run_fields
 from analyzer.results.constraints import MetricConstraint
 from analyzer.results.outcome import RunResult
 from analyzer.results.quality_counts import QualityCounts
-from analyzer.results.status import Status
 from analyzer.results.violations import QualityViolation
 
 if TYPE_CHECKING:
@@ -43,26 +42,10 @@ class QualityResult(RunResult):
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> QualityResult:
         """A record written by `execution_record` (statistics and violations are not in it)."""
-        window = raw.get("window") or {}
-        metrics = raw.get("metrics")
         return cls(
-            status=Status.parse(raw.get("status")),
-            message=str(raw.get("message") or ""),
-            failure_reason=raw.get("failure_reason"),
-            warnings=[str(w) for w in raw.get("warnings") or []],
-            output_files=[str(u) for u in raw.get("output_files") or []],
-            endpoint_name=str(raw.get("endpoint_name") or ""),
-            variant_name=str(raw.get("variant_name") or ""),
-            start=parse_iso(window.get("start")),
-            end=parse_iso(window.get("end")),
-            duration_seconds=float(raw.get("duration_seconds") or 0.0),
-            finished_at=parse_iso(raw.get("finished_at")),
+            **run_fields(raw),
             counts=QualityCounts.from_json(raw.get("counts") or {}),
-            metric_values=(
-                {str(k): float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-                if isinstance(metrics, Mapping)
-                else {}
-            ),
+            metric_values=numbers(raw.get("metrics"), float),
         )
 
 

@@ -11,7 +11,12 @@
         baseline_constraints: s3://bucket/baseline/constraints.json # required
         captures: ...              # required here or under defaults
         output: ...                # required here or under defaults
-        # any other key is a monitoring-run option (see analyzer.job.MonitoringJob)
+        # any other key is a monitoring-run option: a MonitoringJob field, of its type
+
+The run options are declared once, as `analyzer.job.MonitoringJob`'s typed fields (the ones the
+scheduler does not set itself): their types are read from the class, and an option of a type
+this module cannot check fails at import, never silently. Errors name the file, the line, the key
+and the fix: `monitor.yaml:12: endpoints[0].workers: must be of type int, got 'many'`.
 
 Relative local paths are taken relative to the folder holding the configuration file. The delay
 of an endpoint is its own `delay`, else `--delay` / INFERTAP_DELAY, else `defaults.delay`, else 20.
@@ -24,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,9 +110,44 @@ def load_config(path: str | Path) -> MonitorConfig:
         ) from None
     try:
         document = yaml.safe_load(text)
+        lines = key_lines(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_config(document, str(source), base_dir=source.resolve().parent)
+    try:
+        return parse_config(document, str(source), base_dir=source.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(_with_line(str(exc), str(source), lines)) from None
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Where each key of a YAML document is: `endpoints[0].workers` -> its line (from 1)."""
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                inner = f"{path}.{key.value}" if path else str(key.value)
+                lines[inner] = key.start_mark.line + 1
+                walk(value, inner)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[f"{path}[{index}]"] = item.start_mark.line + 1
+                walk(item, f"{path}[{index}]")
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+def _with_line(message: str, source: str, lines: Mapping[str, int]) -> str:
+    """`{source}: {key}: ...` as `{source}:{line}: {key}: ...` where the key is in the file."""
+    prefix = f"{source}: "
+    if not message.startswith(prefix):
+        return message
+    key = message[len(prefix) :].split(": ", 1)[0]
+    line = lines.get(key) or lines.get(key.rsplit(".", 1)[0])  # a missing key: its mapping
+    return f"{source}:{line}: {message[len(prefix) :]}" if line else message
 
 
 def parse_config(
@@ -153,32 +195,45 @@ def parse_config(
     return MonitorConfig(tuple(parsed), delay, source)
 
 
-def job_options() -> dict[str, str]:
-    """Extra endpoint keys accepted in the file -> their type as written in MonitoringJob.
+def _option_types() -> dict[str, Any]:
+    """The MonitoringJob fields the file may set -> their types (from the class, resolved)."""
+    hints = typing.get_type_hints(MonitoringJob)
+    found = {f.name: hints[f.name] for f in dataclasses.fields(MonitoringJob)}
+    options = {name: kind for name, kind in found.items() if name not in _SET_BY_SCHEDULE}
+    for name, kind in options.items():
+        for part in _parts(kind):
+            if part not in _CHECKS:
+                raise TypeError(
+                    f"MonitoringJob.{name}: {kind} has no YAML check; add it to _CHECKS"
+                )
+    return options
 
-    These are the MonitoringJob fields the scheduler does not set itself.
-    """
-    return {
-        f.name: str(f.type)
-        for f in dataclasses.fields(MonitoringJob)
-        if f.name not in _SET_BY_SCHEDULE
-    }
+
+def _parts(kind: Any) -> tuple[Any, ...]:
+    """The members of a union type (`int | None` -> int, None), or the type itself."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return typing.get_args(kind)
+    return (kind,)
 
 
-def _check_option(value: Any, kind: str, where: str, source: str) -> None:
-    """Check an option's YAML value against its annotation (`int`, `str | None`, …)."""
-    allowed = {part.strip() for part in kind.split("|")}
-    checks = {
-        "None": value is None,
-        "str": isinstance(value, str),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, int | float) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-    }
-    if not allowed <= set(checks):
-        return  # A type this simple check does not know; MonitoringJob validates it.
-    if not any(checks[name] for name in allowed):
-        raise ConfigError(f"{source}: {where}: must be of type {kind}, got {value!r}")
+_CHECKS: dict[Any, Any] = {
+    type(None): lambda value: value is None,
+    str: lambda value: isinstance(value, str),
+    bool: lambda value: isinstance(value, bool),
+    int: lambda value: isinstance(value, int) and not isinstance(value, bool),
+    float: lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+}
+OPTION_TYPES = _option_types()
+
+
+def _type_name(kind: Any) -> str:
+    return " | ".join("None" if part is type(None) else part.__name__ for part in _parts(kind))
+
+
+def _check_option(value: Any, kind: Any, where: str, source: str) -> None:
+    """Check an option's YAML value against its MonitoringJob type."""
+    if not any(_CHECKS[part](value) for part in _parts(kind)):
+        raise ConfigError(f"{source}: {where}: must be of type {_type_name(kind)}, got {value!r}")
 
 
 # An endpoint's monitors beyond data quality: model quality, bias drift, feature attribution.
@@ -186,7 +241,7 @@ _SECTION_KEYS = (QUALITY_KEY, BIAS_KEY, ATTRIBUTION_KEY)
 
 
 def _check_keys(raw: Mapping[str, Any], where: str, source: str) -> None:
-    options = job_options()
+    options = OPTION_TYPES
     allowed = {"name", "variant", "delay", *_SECTION_KEYS, *_URL_KEYS, *options}
     for key, value in raw.items():
         if key not in allowed:

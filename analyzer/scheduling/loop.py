@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from analyzer.errors import AnalyzerError
-from analyzer.job import MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.pipeline.stopping import StopToken
 from analyzer.reading import storage
@@ -29,10 +28,11 @@ from analyzer.reporting.execution import EXECUTION_FILE, STATISTICS_FILE, Execut
 from analyzer.results.status import FAILED, FINISHED, STOPPED
 from analyzer.scheduling.clarify_loop import run_clarify_hour
 from analyzer.scheduling.config import EndpointConfig
+from analyzer.scheduling.jobs import build_job, report_url
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from analyzer.scheduling.planning import due_hours, first_hour, next_due_time
 from analyzer.scheduling.quality_loop import run_quality_hour
-from sidecar.common.layout import HOUR, partition_key
+from sidecar.common.layout import HOUR
 
 log = logging.getLogger("infertap.analyzer.commands.schedule")
 Clock = Callable[[], datetime]
@@ -43,25 +43,6 @@ RETRY_STOPPED_AFTER = HOUR  # a Stopped hour is run again with the next hour's r
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def report_url(endpoint: EndpointConfig, hour: datetime) -> str:
-    """`{output}/{endpoint}/{variant}/YYYY/MM/DD/HH`, SageMaker's report layout."""
-    return storage.join(endpoint.output, partition_key(endpoint.name, endpoint.variant, hour))
-
-
-def build_job(endpoint: EndpointConfig, hour: datetime) -> MonitoringJob:
-    return MonitoringJob(
-        captures=endpoint.captures,
-        endpoint_name=endpoint.name,
-        variant_name=endpoint.variant,
-        baseline_statistics=endpoint.baseline_statistics,
-        baseline_constraints=endpoint.baseline_constraints,
-        start=hour,
-        end=hour + HOUR,
-        output=report_url(endpoint, hour),
-        **endpoint.options,
-    )
 
 
 def finished_record(endpoint: EndpointConfig, hour: datetime) -> ExecutionResult | None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzer.commands.baseline import suggest_constraints
 from analyzer.reporting.baseline_files import CategoricalBucket, FeatureStatistics, Statistics
+from analyzer.suggesting.data_quality import suggest_constraints
 from tests.analyzer.monitoring_data import analyzer as run_cli
 from tests.conftest import S3Server
 

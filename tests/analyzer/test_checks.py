@@ -28,7 +28,7 @@ def profile_of(columns: dict[str, list[str]]) -> DatasetProfile:
 
 
 def constraints_for(profile: DatasetProfile, **config: object) -> Constraints:
-    from analyzer.commands.baseline import suggest_constraints
+    from analyzer.suggesting.data_quality import suggest_constraints
 
     return suggest_constraints(profile.to_statistics(), MonitoringConfig(**config))  # type: ignore[arg-type]
 

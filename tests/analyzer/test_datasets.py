@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from analyzer.engines.local import ProgressReporter, profile_dataset
 from analyzer.errors import DatasetError
 from analyzer.profiling import kll
 from analyzer.reading import storage
-from analyzer.reading.datasets import ProgressReporter, detect_format, profile_dataset
+from analyzer.reading.datasets import detect_format
 from analyzer.reporting.baseline_files import FeatureStatistics, Statistics
 
 

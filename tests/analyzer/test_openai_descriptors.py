@@ -14,8 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
+from analyzer.__main__ import main
 from analyzer.decoding.openai import FEATURES, descriptors
+from analyzer.pipeline.window import CHUNK_FILES
 from sidecar.common.layout import file_name, partition_key
+from tests.analyzer.captures import csv_record
 from tests.analyzer.monitoring_data import analyzer, write_captures
 
 HOUR = datetime(2026, 11, 25, 8, tzinfo=UTC)
@@ -220,3 +223,36 @@ def test_per_model_breakdown_of_an_endpoint_serving_several_models(tmp_path: Pat
 
     assert run("small") == 0
     assert run("big") == 1
+
+
+def test_model_filter_holds_in_every_chunk_of_a_window(tmp_path: Path) -> None:
+    """More files than one chunk holds (CHUNK_FILES), on an endpoint that also serves a plain CSV
+    path (whose output width the first chunk learns): every chunk keeps --model."""
+    captures = tmp_path / "captures"
+    base = [chat_record(i, f"Q{i}?", "A" * (i % 20), model="small") for i in range(200)]
+    write_records(captures, HOUR, base)
+    window = ["--captures", str(captures), "--endpoint-name", ENDPOINT, "--model", "small"]
+    baseline = ["--start", "2026-11-25T08:00:00Z", "--end", "2026-11-25T09:00:00Z"]
+    assert main(["baseline", *window, "--output", str(tmp_path / "base"), *baseline]) == 0
+    files = CHUNK_FILES + 20
+    later = HOUR + timedelta(hours=1)
+    # The plain record's file, opened first, is listed (and so profiled) first.
+    first = captures / partition_key(ENDPOINT, "AllTraffic", later) / file_name(later, uuid.uuid4())
+    first.parent.mkdir(parents=True)
+    first.write_bytes(csv_record("3,4", "0.5", later))
+    for i in range(files - 1):
+        small = chat_record(3600 + i, f"Q{i}?", "A" * (i % 20), model="small")
+        big = chat_record(3600 + i, f"Q{i}?", "long " * 200, model="big")
+        write_records(captures, later, [small, big])
+    main(
+        [
+            "run", *window, "--output", str(tmp_path / "run"),
+            "--start", "2026-11-25T09:00:00Z", "--end", "2026-11-25T10:00:00Z",
+            "--baseline-statistics", str(tmp_path / "base" / "statistics.json"),
+            "--baseline-constraints", str(tmp_path / "base" / "constraints.json"),
+        ]
+    )  # fmt: skip
+    execution = orjson.loads((tmp_path / "run" / "execution.json").read_bytes())
+    assert execution["status"] != "Failed", execution["failure_reason"]
+    assert execution["counts"]["files"] == files  # more than one chunk
+    assert execution["counts"]["other_models"] == files - 1  # every big record, in every chunk

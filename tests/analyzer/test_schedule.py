@@ -414,3 +414,29 @@ def test_once_reads_and_writes_s3(s3_server: S3Server, s3_bucket: str, tmp_path:
     again = analyzer(*args, env=s3_server.env())
     assert again.returncode == 0, again.stderr  # Nothing ran: the hour is done.
     assert [e["status"] for e in run_logs(again.stderr)] == ["CompletedWithViolations"]
+
+
+def test_config_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "defaults:\n"
+        "  captures: c\n"
+        "  output: o\n"
+        "endpoints:\n"
+        "  - name: churn\n"
+        "    baseline_statistics: s.json\n"
+        "    baseline_constraints: c.json\n"
+        "    output_columns: two\n"
+        "  - name: fraud\n"
+        "    baseline_constraints: c.json\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}:8: endpoints[0].output_columns: must be of type int | None, got 'two'"
+    )
+    path.write_text(path.read_text().replace("output_columns: two", "output_columns: 2"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    # A missing key is shown at the line of the mapping it is missing from.
+    assert str(caught.value).startswith(f"{path}:9: endpoints[1].baseline_statistics: missing")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -93,9 +95,13 @@ def test_s3_window_and_concurrent_reads(s3_server: S3Server, s3_bucket: str) -> 
         assert results[info.url].data == body
 
 
-def test_closing_the_reader_early_stops_it(tmp_path: Path) -> None:
+def test_closing_the_reader_early_stops_it(tmp_path: Path, reads: Counter[str]) -> None:
     paths = [str(write_local(tmp_path, HOUR, [csv_record(str(i), "0")])) for i in range(40)]
     reader = iter_files(paths, concurrency=2)
     first = next(reader)
     assert first.data is not None
-    reader.close()  # must return promptly, without reading everything
+    reader.close()
+    # The reader thread has ended, having read only the file taken and those in flight or
+    # queued (at most `concurrency` of each).
+    assert not [t for t in threading.enumerate() if t.name == "capture-reader" and t.is_alive()]
+    assert 1 <= sum(reads[path] for path in paths) <= 1 + 2 * 2

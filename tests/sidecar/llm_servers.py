@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, free_port, port_open, wait_until
+from tests.conftest import REPO_ROOT, free_port, server_module, wait_until
 from tests.sidecar.conftest import http_get
 
 MASTER_KEY = "sk-infertap-test"
@@ -63,18 +63,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def llm_upstream() -> Iterator[LlmServer]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.sidecar.llm_upstream", "--port", str(port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: port_open(port), timeout=20, what="OpenAI fixture upstream")
-        yield LlmServer(port, process)
-    finally:
-        _stop(process)
+    with server_module(
+        "tests.sidecar.llm_upstream", "--port", "{port}", what="OpenAI fixture upstream",
+        graceful=False,
+    ) as run:  # fmt: skip
+        yield LlmServer(run.port, run.process)
 
 
 @pytest.fixture(scope="session")

@@ -1,34 +1,15 @@
-"""Model-quality constraints: suggested from a baseline as SageMaker does, and checked in a run.
+"""Model-quality constraints checked in a run (suggested by `analyzer.suggesting.model_quality`).
 
-`{"version": 0.0, "binary_classification_constraints": {"f2": {"threshold": 0.625,
-"comparison_operator": "LessThanThreshold"}, ...}}`: one constraint per scalar metric (not the
-`*_best_constant_classifier` twins, curves or matrix), the threshold the baseline's own value,
-`GreaterThanThreshold` for error-like metrics. A violation reads
-"Metric f2 with 0.5 was LessThanThreshold 0.625".
+A violation reads "Metric f2 with 0.5 was LessThanThreshold 0.625".
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
-from analyzer.results.constraints import GREATER, LESS, OPERATORS, MetricConstraint
-from analyzer.results.problem import CONSTRAINTS_KEY, ERROR_LIKE
+from analyzer.results.constraints import OPERATORS, MetricConstraint
 from analyzer.results.violations import QualityViolation
-
-
-def suggest(problem_type: str, values: Mapping[str, float]) -> dict[str, Any]:
-    """constraints.json from a baseline's metric values (NaN metrics get no constraint)."""
-    entries = {
-        name: {
-            "threshold": value,
-            "comparison_operator": GREATER if name in ERROR_LIKE else LESS,
-        }
-        for name, value in values.items()
-        if not name.endswith("_best_constant_classifier") and math.isfinite(value)
-    }
-    return {"version": 0.0, CONSTRAINTS_KEY[problem_type]: entries}
 
 
 def evaluate(

@@ -15,6 +15,7 @@ import orjson
 from datasketches import kll_doubles_sketch
 
 from analyzer.decoding.payloads import DecodeOptions
+from analyzer.engines import local
 from analyzer.engines.local import (
     PartialProfile,
     Profiled,
@@ -69,15 +70,15 @@ def arrow_values(batch: Any) -> dict[str, ColumnValues]:
     import pyarrow as pa
 
     return {
-        name: datasets._arrow_column(batch.column(i), pa)
-        for i, name in enumerate(batch.schema.names)
+        name: local.arrow_column(batch.column(i), pa) for i, name in enumerate(batch.schema.names)
     }
 
 
 def json_line_columns(lines: Sequence[str], where: str) -> Iterator[tuple[dict[str, Any], int]]:
     """JSON Lines text as the local reader's columns (nested objects flattened to a.b)."""
     handle = io.StringIO("\n".join(lines))
-    yield from datasets.jsonl_chunks(handle, where, chunk_rows=max(1, len(lines)))
+    for rows in datasets.jsonl_batches(handle, where, chunk_rows=max(1, len(lines))):
+        yield local.json_columns(rows), len(rows)
 
 
 def profile_capture_share(

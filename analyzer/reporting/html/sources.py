@@ -87,20 +87,28 @@ def read_run(folder: str) -> RunReport | QualityReport:
     raw = read_json(storage.join(folder, VIOLATIONS_FILE), VIOLATIONS_FILE, problems, required)
     entries = raw.get("violations") if isinstance(raw, dict) else None
     violations = [v for v in entries if isinstance(v, dict)] if isinstance(entries, list) else []
+    files = _Files(folder, execution, statistics, violations, problems)
     if execution.get("monitoring_type") == "ModelQuality" or (
         statistics is not None and any(key in statistics for key in QUALITY_KEYS)
     ):
-        return _quality_report(folder, execution, statistics, violations, problems)
-    return _run_report(folder, execution, statistics, violations, problems)
+        return _quality_report(files)
+    return _run_report(files)
 
 
-def _run_report(
-    folder: str,
-    execution: dict[str, Any],
-    statistics: dict[str, Any] | None,
-    violations: list[dict[str, Any]],
-    problems: list[str],
-) -> RunReport:
+@dataclass(slots=True)
+class _Files:
+    """What a run's folder held, as parsed JSON (empty or None where a file was unreadable)."""
+
+    folder: str
+    execution: dict[str, Any]
+    statistics: dict[str, Any] | None
+    violations: list[dict[str, Any]]
+    problems: list[str]
+
+
+def _run_report(files: _Files) -> RunReport:
+    folder, execution, statistics = files.folder, files.execution, files.statistics
+    violations, problems = files.violations, files.problems
     report = RunReport(folder, None, problems=problems)
     if execution:
         report.result = result = ExecutionResult.from_json(execution)
@@ -133,13 +141,9 @@ def _run_report(
     return report
 
 
-def _quality_report(
-    folder: str,
-    execution: dict[str, Any],
-    statistics: dict[str, Any] | None,
-    violations: list[dict[str, Any]],
-    problems: list[str],
-) -> QualityReport:
+def _quality_report(files: _Files) -> QualityReport:
+    folder, execution, statistics = files.folder, files.execution, files.statistics
+    violations, problems = files.violations, files.problems
     report = QualityReport(folder, None, problems=problems)
     if execution or statistics is not None:
         report.result = result = QualityResult.from_json(execution)

@@ -1,21 +1,15 @@
 """report.html is drawn from the typed result a run holds: writing it reads no file back.
 
-Reads are seen through Python's audit hook on `open` (every local read of `reading.storage` goes
-through it), so the runs below are the real commands, unchanged.
+Reads are seen through Python's audit hook on `open` (the `reads` fixture), so the runs below are
+the real commands, unchanged.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from analyzer.__main__ import main
 from analyzer.commands.baseline import create_baseline
@@ -27,35 +21,6 @@ from tests.analyzer.quality_data import (
     quality_args,
     scored_record,
 )
-
-_RECORDERS: list[Counter[str]] = []
-
-
-def _on_audit(event: str, args: tuple[Any, ...]) -> None:
-    if event != "open" or not _RECORDERS or not isinstance(args[0], str | bytes | os.PathLike):
-        return
-    mode, flags = args[1], args[2]
-    reading = (
-        "r" in mode and "+" not in mode
-        if isinstance(mode, str)
-        else (isinstance(flags, int) and flags & os.O_ACCMODE == os.O_RDONLY)
-    )
-    if reading:
-        _RECORDERS[-1][os.fsdecode(args[0])] += 1
-
-
-sys.addaudithook(_on_audit)  # audit hooks cannot be removed: it records only inside `reads`
-
-
-@pytest.fixture
-def reads() -> Iterator[Counter[str]]:
-    """Path -> how many times it was opened for reading while the test ran."""
-    recorder: Counter[str] = Counter()
-    _RECORDERS.append(recorder)
-    try:
-        yield recorder
-    finally:
-        _RECORDERS.remove(recorder)
 
 
 def _under(reads: Counter[str], folder: Path) -> dict[str, int]:
@@ -131,3 +96,6 @@ def test_model_quality_run_draws_its_page_without_reading_back(
     assert _under(reads, output) == {str(output / "report.html"): 1}  # the test's own read
     baseline = tmp_path / "baseline"
     assert _under(reads, baseline) == {str(baseline / "constraints.json"): 1}
+    (output / "report.html").unlink()
+    assert main(["report", "--run", str(output)]) == 0
+    assert _undated((output / "report.html").read_text()) == _undated(page)

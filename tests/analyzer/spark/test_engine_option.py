@@ -8,7 +8,7 @@ from pathlib import Path
 from analyzer.commands.baseline import create_baseline
 from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.scheduling.config import parse_config
-from analyzer.scheduling.loop import build_job
+from analyzer.scheduling.jobs import build_job
 from tests.analyzer.captures import csv_record, write_local
 
 HOUR = datetime(2026, 11, 25, 8, tzinfo=UTC)  # tests.analyzer.captures' hour

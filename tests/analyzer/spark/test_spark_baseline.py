@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from analyzer.commands.baseline import create_baseline
+from analyzer.engines.local import profile_dataset as locally
 from analyzer.engines.spark import native
 from analyzer.engines.spark.datasets import profile_dataset as on_spark
 from analyzer.errors import DatasetError
-from analyzer.reading.datasets import profile_dataset as locally
 from tests.analyzer.spark.compare import assert_same_profile
 from tests.analyzer.test_baseline import write_breast_cancer_csv
 
