@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from analyzer.clarify.record import (
 )
 from analyzer.decoding.records import split_records
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
+from analyzer.pipeline.outcome import run_outcome
 from analyzer.reading import storage
 from analyzer.reading.captures import iter_files, list_window
 from analyzer.reporting.execution import window_text
@@ -68,16 +68,16 @@ class AttributionJob:
 
 def run_attribution(job: AttributionJob) -> ClarifyResult:
     """A baseline (job.dataset) or a monitoring run (job.captures); never raises for bad input."""
-    started = time.monotonic()
-    result = ClarifyResult(FAILED, monitoring_type=EXPLAINABILITY)
-    try:
+    result = ClarifyResult(
+        FAILED,
+        monitoring_type=EXPLAINABILITY,
+        endpoint_name=job.endpoint_name,
+        variant_name=job.variant_name,
+        start=job.start,
+        end=job.end,
+    )
+    with run_outcome(result, log, "attribution run"):
         _analyse(job, result)
-    except AnalyzerError as exc:
-        result.end_early(FAILED, str(exc))
-    except Exception as exc:  # a bug must still end the run with a record, not a traceback
-        log.exception("attribution run failed unexpectedly")
-        result.end_early(FAILED, f"internal error: {exc!r}")
-    result.duration_seconds = time.monotonic() - started
     try:
         _write(job, result)
     except AnalyzerError as exc:

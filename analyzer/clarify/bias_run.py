@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from analyzer.clarify.record import (
     execution_record,
 )
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
+from analyzer.pipeline.outcome import new_result, run_outcome
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
@@ -44,16 +44,10 @@ STAGES = (bias.PRE_TRAINING_KEY, bias.POST_TRAINING_KEY)
 
 def run_bias(job: BiasJob) -> ClarifyResult:
     """Run one bias drift job; bad data, missing files and bad baselines end it Failed."""
-    started = time.monotonic()
-    result = ClarifyResult(FAILED, monitoring_type=BIAS)
-    try:
+    result = new_result(ClarifyResult, job)
+    result.monitoring_type = BIAS
+    with run_outcome(result, log, "bias run"):
         _analyse(job, result)
-    except AnalyzerError as exc:
-        result.end_early(FAILED, str(exc))
-    except Exception as exc:  # a bug must still end the run with a record, not a traceback
-        log.exception("bias run failed unexpectedly")
-        result.end_early(FAILED, f"internal error: {exc!r}")
-    result.duration_seconds = time.monotonic() - started
     try:
         _write(job, result)
     except AnalyzerError as exc:

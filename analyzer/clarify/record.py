@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from analyzer.job import DEFAULT_LABEL_WINDOW
+from analyzer.job import DEFAULT_LABEL_WINDOW, RunJob
 from analyzer.reporting.execution import iso
 from analyzer.results.counts import Counts
 from analyzer.results.outcome import RunResult
@@ -18,17 +18,11 @@ EXPLAINABILITY = "ModelExplainability"
 
 
 @dataclass(slots=True)
-class BiasJob:
-    """`bias-run`: `start`/`end` timezone-aware; labels read to `end + label_window`."""
+class BiasJob(RunJob):
+    """`bias-run`, beyond `RunJob`'s window: labels are read to `end + label_window`."""
 
-    captures: str
-    endpoint_name: str
-    variant_name: str
     analysis_config: str
     baseline_constraints: str
-    start: datetime
-    end: datetime
-    output: str
     ground_truth: str | None = None  # without it only CI, DPPL, DI and CDDPL are measured
     inference_attribute: str | None = None  # default: the config's predictor.label
     probability_attribute: str | None = None  # default: the config's predictor.probability

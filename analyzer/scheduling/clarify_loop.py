@@ -15,6 +15,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.reading import storage
 from analyzer.scheduling.clarify_metrics import ClarifyMetrics
 from analyzer.scheduling.config import EndpointConfig
+from analyzer.scheduling.jobs import endpoint_job
 from sidecar.common.layout import HOUR, partition_key
 
 log = logging.getLogger("infertap.analyzer.commands.schedule")
@@ -31,15 +32,13 @@ def bias_job(endpoint: EndpointConfig, hour: datetime) -> BiasJob | None:
         return None
     window = timedelta(hours=section.label_delay_hours)
     start = hour - window
-    return BiasJob(
-        captures=endpoint.captures,
-        endpoint_name=endpoint.name,
-        variant_name=endpoint.variant,
+    return endpoint_job(
+        BiasJob,
+        endpoint,
+        start,
+        report_url(endpoint, "bias", start),
         analysis_config=section.analysis_config,
         baseline_constraints=section.baseline_constraints,
-        start=start,
-        end=start + HOUR,
-        output=report_url(endpoint, "bias", start),
         ground_truth=section.ground_truth,
         inference_attribute=section.inference_attribute,
         probability_attribute=section.probability_attribute,
