@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_PACKAGES := prometheus wrk chromium openjdk-17-jre-headless
+SYSTEM_PACKAGES := prometheus wrk chromium openjdk-17-jre-headless podman debootstrap
 
-.PHONY: install system-deps demo test lint typecheck unit unit-fast bench clean
+.PHONY: install system-deps demo test lint typecheck unit unit-fast bench clean image
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,12 @@ install: $(STAMP)
 
 # Real binaries the tests and benchmarks run: Prometheus (promtool too), wrk, Chromium (the
 # report.html tests open the pages in it, headless, with the network cut) and a Java runtime for
-# the Spark engine (--engine spark).
+# the Spark engine (--engine spark). podman and debootstrap build the container image where no
+# Docker daemon answers (tests/deploy/test_image.py, `make image`).
 system-deps:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v wrk >/dev/null \
-	  && command -v chromium >/dev/null && command -v java >/dev/null || \
+	  && command -v chromium >/dev/null && command -v java >/dev/null \
+	  && command -v podman >/dev/null && test -x /usr/sbin/debootstrap || \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }
 
 demo: $(STAMP)
@@ -46,6 +48,11 @@ test: lint typecheck unit
 
 bench: $(STAMP) system-deps
 	$(PY) bench/run_all.py
+
+# The container image, tagged infertap:VERSION as the manifests in deploy/ name it: docker when a
+# daemon answers, else podman (with a local Debian base when python:3.11-slim cannot be pulled).
+image:
+	deploy/build-image.sh
 
 clean:
 	rm -rf $(VENV) demo-output bench/results

@@ -18,6 +18,7 @@ from analyzer.commands import (
     report,
     run,
     schedule,
+    watch,
 )
 from analyzer.results.status import EXIT_FAILED
 from sidecar.common.options import add_version
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_version(parser, PROG)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, run, schedule, *QUALITY_COMMANDS, *CLARIFY_COMMANDS, report):
+    for module in (baseline, run, schedule, watch, *QUALITY_COMMANDS, *CLARIFY_COMMANDS, report):
         command = module.add_parser(commands)
         add_version(command, PROG)
         command.set_defaults(handler=module.run)

@@ -98,7 +98,7 @@ def measure(root: Path) -> dict[str, float]:
     quality_statistics(
         "BinaryClassification", truth, np.asarray(joined.predictions), np.asarray(joined.scores)
     )
-    estimate(np.asarray(joined.all_scores), np.asarray(joined.all_predictions))
+    estimate(np.asarray(joined.all_scores), np.asarray(joined.all_predictions), None)
     finished = time.perf_counter()
     return {
         "captures": counts.captures,

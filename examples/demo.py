@@ -31,6 +31,7 @@ from demo_analysis import (
 from demo_fairness import FOLDERS as FAIRNESS_FOLDERS
 from demo_fairness import fairness_table, run_fairness
 from demo_fairness import unexpected as fairness_unexpected
+from demo_live import live_phase
 from demo_llm import llm_traffic, monitor_llm, start_llm_server
 from demo_quality import QUALITY_FOLDERS, QualityReport, model_quality, quality_table, unexpected
 from demo_reports import history_page, run_pages
@@ -185,10 +186,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--history-hours", type=int, default=12, help="hourly runs in the history")
     parser.add_argument("--seed", type=int, default=7, help="traffic random seed")
     parser.add_argument("--flush-interval", type=float, default=2.0, help="sidecar file age limit")
+    parser.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the live phase: `watch` flags a stuck feature within a minute (default: on, "
+        "off with --quick)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.clean_rows, args.drifted_rows, args.history_hours = 600, 600, 5
         args.llm_streams = min(args.llm_streams, 120)
+    if args.live is None:
+        args.live = not args.quick
     return args
 
 
@@ -343,8 +353,11 @@ def run(args: argparse.Namespace, children: Children) -> int:
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")
         return 2
-    summary = print_summary(out, reports + llm_reports, history)
-    return max(summary, print_quality(out, quality), print_fairness(fairness))
+    code = max(print_summary(out, reports + llm_reports, history), print_quality(out, quality))
+    code = max(code, print_fairness(fairness))
+    if args.live:
+        return max(code, print_live(out, args.seed))
+    return code
 
 
 def print_fairness(reports: list[Any]) -> int:
@@ -356,6 +369,21 @@ def print_fairness(reports: list[Any]) -> int:
     for problem in fairness_unexpected(reports):
         say(f"unexpected: {problem}")
     return 1 if fairness_unexpected(reports) else 0
+
+
+def print_live(out: Path, seed: int) -> int:
+    """The live phase and its timeline; 1 when the live violation never came."""
+    baseline = (out / "baseline" / "statistics.json", out / "baseline" / "constraints.json")
+    timeline = live_phase(out, baseline, say, seed)
+    print()
+    print("live monitoring timeline (infertap-analyzer watch --window 1m --step 10s):")
+    for line in timeline.lines():
+        print(line)
+    print()
+    if timeline.flagged is None:
+        say("unexpected: the live violation did not reach /metrics within two minutes")
+        return 1
+    return 0
 
 
 def print_quality(out: Path, reports: list[QualityReport]) -> int:

@@ -22,10 +22,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.capture.capturer import Capturer, record_encoder
+from sidecar.capture.policy import CapturePolicy
 from sidecar.capture.queue import CaptureQueue
 from sidecar.capture.sampling import Sampler
 from sidecar.delivery.service import Delivery
 from sidecar.metrics import SidecarMetrics
+from sidecar.proxy.aiohttp_internals import AppServerRunner
 from sidecar.proxy.handler import Proxy
 from sidecar.proxy.traffic_server import ClientLimits, TrafficServer, quiet_server_logs
 from sidecar.proxy.upstream_client import MAX_HEADER_BYTES, client_session
@@ -84,8 +86,9 @@ def build_traffic_app(
     sampler = Sampler(
         settings.sampling_percentage, settings.capture_methods, settings.capture_paths
     )
-    capturer = Capturer(settings, queue, metrics.capture_outcomes)
-    proxy = Proxy(settings, sampler, capturer, metrics)
+    policy = CapturePolicy(settings, sampler, metrics.capture_outcomes)
+    capturer = Capturer(queue, metrics.capture_outcomes)
+    proxy = Proxy(settings, policy, capturer, metrics)
     # The app only owns the resources (cleanup contexts); `start_traffic_site` serves `proxy`
     # for every request without the router.
     app = web.Application()
@@ -183,30 +186,6 @@ def _json(status: int, body: dict[str, str]) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
-class TrafficRunner(web.BaseRunner):
-    """Serves `app[PROXY_KEY]` with aiohttp's low-level server (TrafficServer: client limits,
-    quiet answers to malformed requests): one handler for every request, no router or middleware
-    steps per request; `app` still starts and closes the resources."""
-
-    def __init__(self, app: web.Application, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._app = app
-
-    async def shutdown(self) -> None:
-        await self._app.shutdown()
-
-    async def _make_server(self) -> web.Server:
-        self._app.freeze()
-        await self._app.startup()
-        app = self._app
-        return TrafficServer(
-            app[PROXY_KEY], limits=app[LIMITS_KEY], metrics=app[METRICS_KEY], **self._kwargs
-        )
-
-    async def _cleanup_server(self) -> None:
-        await self._app.cleanup()
-
-
 def _runner_args(shutdown_timeout: float) -> dict[str, Any]:
     return {
         "access_log": None,
@@ -246,16 +225,27 @@ async def start_traffic_site(
     *,
     shutdown_timeout: float = 5.0,
     reuse_port: bool = False,
-) -> TrafficRunner:
-    """Serve a `build_traffic_app` app; stopping the runner drains it (see `drain`).
+) -> AppServerRunner:
+    """Serve a `build_traffic_app` app with aiohttp's low-level server (TrafficServer: client
+    limits, quiet answers to malformed requests); stopping the runner drains it (see `drain`).
 
     A client that goes away cancels its handler, which closes the upstream request: a model
     server stops generating for nobody (DESIGN.md section 10); the proxy still records a stream.
     """
+
     # Request bodies are forwarded as they came: a gzip body stays gzip (aiohttp's server would
     # otherwise inflate it under its unchanged Content-Encoding header).
-    runner = TrafficRunner(
-        app, auto_decompress=False, handler_cancellation=True, **_runner_args(shutdown_timeout)
+    def make_server(**options: Any) -> TrafficServer:
+        # One handler for every request (`app[PROXY_KEY]`): no router or middleware per request.
+        limits, metrics = app[LIMITS_KEY], app[METRICS_KEY]
+        return TrafficServer(app[PROXY_KEY], limits=limits, metrics=metrics, **options)
+
+    runner = AppServerRunner(
+        app,
+        make_server,
+        auto_decompress=False,
+        handler_cancellation=True,
+        **_runner_args(shutdown_timeout),
     )
     await _start(runner, host, port, reuse_port)
     return runner

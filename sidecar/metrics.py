@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from sidecar.capture.genai_metrics import GenAiMetrics
-
 # Client-observed latency sits around a millisecond through loopback; long tails reach seconds.
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 UPLOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# OpenTelemetry's advised bucket boundaries for the GenAI latency instruments.
+TTFT_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 
 # `infertap_capture_records_total{outcome}` values besides the drop reasons. The outcomes partition
 # the exchanges; `CaptureOutcomes` is the only thing that counts them.
@@ -34,6 +37,10 @@ DROP_REDACT_ERROR = "redact_error"
 DROP_PROXY_ERROR = "proxy_error"
 # An exchange that could not be turned into a record line (it never takes others with it).
 DROP_ENCODE_ERROR = "encode_error"
+# The client hung up before the upstream's answer reached it (counted as request code 499).
+DROP_CLIENT_DISCONNECTED = "client_disconnected"
+# The capture copies of the exchanges in flight held --capture-inflight-bytes already.
+DROP_INFLIGHT_FULL = "inflight_full"
 DROP_REASONS = (
     DROP_TOO_LARGE,
     DROP_QUEUE_FULL,
@@ -43,6 +50,8 @@ DROP_REASONS = (
     DROP_REDACT_ERROR,
     DROP_PROXY_ERROR,
     DROP_ENCODE_ERROR,
+    DROP_CLIENT_DISCONNECTED,
+    DROP_INFLIGHT_FULL,
 )
 OUTCOMES = (CAPTURED, NOT_SAMPLED, *DROP_REASONS)
 # `infertap_client_timeouts_total{phase}`: what the client was slow to send.
@@ -68,7 +77,8 @@ UPLOAD_OUTCOMES = (
 class CaptureOutcomes:
     """Owns `infertap_capture_records_total`: every exchange considered for capture is counted
     here, once, under one outcome (the request path: not_sampled, too_large, queue_full,
-    proxy_error; the spool writer: captured and the drops of writing; delivery: shutdown)."""
+    proxy_error, client_disconnected, inflight_full; the spool writer: captured and the drops
+    of writing; delivery: shutdown)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         counter = Counter(
@@ -85,6 +95,7 @@ class CaptureOutcomes:
         self.too_large = self._children[DROP_TOO_LARGE].inc
         self.queue_full = self._children[DROP_QUEUE_FULL].inc
         self.proxy_error = self._children[DROP_PROXY_ERROR].inc
+        self.inflight_full = self._children[DROP_INFLIGHT_FULL].inc
 
     def count(self, outcome: str, records: int = 1) -> None:
         """Count `records` exchanges under `outcome` (one of OUTCOMES)."""
@@ -99,8 +110,8 @@ class SidecarMetrics:
         self.capture_outcomes = CaptureOutcomes(self.registry)
         self._add_delivery(self.registry)
         self._add_clients(self.registry)
-        # Token streams (DESIGN.md section 10); the proxy sets the model labels kept.
-        self.gen_ai = GenAiMetrics(self.registry)
+        # Token streams (DESIGN.md section 10), observed by sidecar.capture.genai_metrics.
+        self.gen_ai = GenAiInstruments(self.registry)
 
     def _add_traffic(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -185,3 +196,45 @@ class SidecarMetrics:
         )
         for phase in CLIENT_PHASES:
             self.client_timeouts.labels(phase)
+
+
+class GenAiInstruments:
+    """The GenAI instruments, after OpenTelemetry's GenAI semantic conventions (DESIGN.md 10);
+    `model` label values are bounded by the observer (capture/genai_metrics.py)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.time_to_first_token = Histogram(
+            "infertap_gen_ai_time_to_first_token_seconds",
+            "Streams: time from request arrival to the first event carrying a token.",
+            ["model"],
+            buckets=TTFT_BUCKETS,
+            registry=registry,
+        )
+        self.time_per_output_token = Histogram(
+            "infertap_gen_ai_time_per_output_token_seconds",
+            "Completed streams: time per output token after the first one.",
+            ["model"],
+            buckets=TPOT_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "infertap_gen_ai_tokens",
+            "Tokens the upstream reported in usage (streamed or not), by type (input, output).",
+            ["model", "type"],
+            registry=registry,
+        )
+        self.streams = Counter(
+            "infertap_gen_ai_streams",
+            "OpenAI-compatible streams by how they ended: completed, client_disconnected, "
+            "upstream_truncated (broke off, or ended without [DONE] or a finish reason).",
+            ["model", "outcome"],
+            registry=registry,
+        )
+        self.event_streams = Counter(
+            "infertap_capture_event_streams",
+            "Event streams (text/event-stream) seen, by how they are captured: assembled (as the "
+            "equivalent response), other (not OpenAI-compatible) or unparsable (an event did not "
+            "parse); the last two are captured as received.",
+            ["assembly"],
+            registry=registry,
+        )

@@ -44,6 +44,7 @@ class Settings:
     max_file_bytes: int
     max_capture_bytes: int
     queue_max_bytes: int
+    capture_inflight_bytes: int
     spool_max_bytes: int
     inference_id_header: str
     csv_content_types: tuple[str, ...]
@@ -187,6 +188,11 @@ def _add_delivery_options(out: argparse._ArgumentGroup) -> None:
     out.add_argument("--flush-interval", type=float, default=60.0, help="file age limit, seconds")
     out.add_argument("--max-file-bytes", default="8MiB", help="file size limit")
     out.add_argument("--queue-max-bytes", default="64MiB", help="in-memory queue limit")
+    out.add_argument(
+        "--capture-inflight-bytes",
+        default="32MiB",
+        help="memory for capture copies of exchanges in flight (streamed bodies), all together",
+    )
     out.add_argument("--spool-max-bytes", default="1GiB", help="spool disk cap")
     out.add_argument("--kms-key-id", default=None, help="SSE-KMS key for S3 objects")
     out.add_argument("--upload-max-backoff", type=float, default=30.0, help="retry cap, seconds")
@@ -234,6 +240,12 @@ def _upstream(value: str) -> str:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"--upstream must be an http(s) URL, got {upstream!r}")
+    try:
+        port = parsed.port
+    except ValueError:  # e.g. :99999999 or :-1, which the HTTP client would reject at start-up
+        port = 0
+    if port == 0:
+        raise SettingsError(f"--upstream port must be between 1 and 65535, got {upstream!r}")
     return upstream
 
 
@@ -260,6 +272,11 @@ def _addresses(a: Mapping[str, object]) -> tuple[tuple[str, int], tuple[str, int
     if listen[1] == admin[1] and listen[1] != 0:
         raise SettingsError(f"--admin-listen must use another port than --listen ({listen[1]})")
     return listen, admin
+
+
+def _size(a: Mapping[str, object], key: str) -> int:
+    """The size option `key` (`queue_max_bytes` for --queue-max-bytes) in bytes."""
+    return parse_size(str(a[key]), "--" + key.replace("_", "-"))
 
 
 def validate(a: Mapping[str, object]) -> Settings:
@@ -298,6 +315,7 @@ def validate(a: Mapping[str, object]) -> Settings:
         max_file_bytes=max_file,
         max_capture_bytes=parse_size(str(a["max_capture_bytes"]), "--max-capture-bytes"),
         queue_max_bytes=parse_size(str(a["queue_max_bytes"]), "--queue-max-bytes"),
+        capture_inflight_bytes=_size(a, "capture_inflight_bytes"),
         spool_max_bytes=parse_size(str(a["spool_max_bytes"]), "--spool-max-bytes"),
         inference_id_header=header,
         csv_content_types=tuple(t.lower() for t in _csv_list(str(a["csv_content_types"]))),

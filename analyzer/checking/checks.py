@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from analyzer.checking import drift
+from analyzer.checking.overrides import feature_config
 from analyzer.profiling.statistics import FeatureStatistics, Statistics
 from analyzer.profiling.types import FRACTIONAL, INTEGRAL, NUMERIC_TYPES, STRING
 from analyzer.profiling.view import FeatureView, ProfileView
@@ -242,12 +243,15 @@ def evaluate(
 
     `expected_columns`: the baseline columns this run should see (all of them by default; fewer
     when only one side of the exchanges is monitored). Drift is measured for every comparable
-    feature even when `evaluate_constraints` is Disabled.
+    feature even when `evaluate_constraints` is Disabled. A feature's own overrides
+    (analyzer.checking.overrides) decide its checks, thresholds and missing-column check.
     """
-    config = constraints.monitoring_config
     result = Evaluation()
-    enabled = config.evaluate_constraints == ENABLED
+    checked: set[str] = set()
     for constraint in constraints.features:
+        config = feature_config(constraints.monitoring_config, constraint)
+        if config.evaluate_constraints == ENABLED:
+            checked.add(constraint.name)
         current_stats = current.feature(constraint.name)
         feature = view.feature(constraint.name)
         if feature is None or current_stats is None:
@@ -255,14 +259,20 @@ def evaluate(
         drift_found = _measure_drift(constraint.name, baseline, current_stats, feature, config)
         if drift_found is not None:
             result.record_drift(constraint.name, *drift_found, config)
-        if enabled:
+        if constraint.name in checked:
             result.violations.extend(
                 _feature_violations(constraint, current_stats, feature, config, drift_found)
             )
-    if enabled:
-        baseline_names = [f.name for f in constraints.features] or baseline.feature_names
-        expected = baseline_names if expected_columns is None else expected_columns
-        result.violations.extend(column_violations(baseline_names, expected, view.columns))
+    names = [f.name for f in constraints.features] or baseline.feature_names
+    if not constraints.features and constraints.monitoring_config.evaluate_constraints == ENABLED:
+        checked = set(names)
+    expected = names if expected_columns is None else expected_columns
+    file_checked = constraints.monitoring_config.evaluate_constraints == ENABLED
+    for violation in column_violations(names, expected, view.columns):
+        # A missing column is its feature's check; a new column has no feature: the file's.
+        missing = violation.constraint_check_type == MISSING_COLUMN_CHECK
+        if (violation.feature_name in checked) if missing else file_checked:
+            result.violations.append(violation)
     return result
 
 

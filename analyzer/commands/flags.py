@@ -98,11 +98,15 @@ def parse_utc_time(text: str, option: str) -> datetime:
     """An ISO 8601 time; without a zone it is UTC. The result is in UTC."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise ConfigError(
             f"{option} must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {text!r}"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # an offset that moves the time past year 1 or 9999
+        raise ConfigError(
+            f"{option} must be between years 1 and 9999 in UTC, got {text!r}"
+        ) from None
 
 
 def parse_log_level(value: object) -> str:

@@ -1,7 +1,9 @@
 """`infertap-analyzer ground-truth`: post labels as SageMaker ground-truth records.
 
 Reads rows of `inference_id,label` (CSV with or without that header, or JSON Lines with those
-keys) and writes one file under `{destination}/YYYY/MM/DD/HH/` (the hour of writing). From Python:
+keys) and writes one file under `{destination}/YYYY/MM/DD/HH/` (the hour of writing), streaming
+the rows to it. A malformed row (a stray quote, a missing label, text that is not UTF-8) stops the
+command with its line number, and nothing is written. From Python:
 `analyzer.reading.ground_truth.write_labels(destination, pairs)`.
 """
 
@@ -9,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from analyzer.commands.flags import apply_env, parse_utc_time
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading.ground_truth import ENCODINGS, write_labels
-from analyzer.reading.labelled_rows import iter_rows
-
-ID_KEYS = ("inference_id", "inferenceId", "event_id", "eventId")
+from analyzer.reading.label_input import label_pairs
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -27,7 +26,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write labels as SageMaker ground-truth records",
         description=(
             "Write inference_id,label rows (CSV or JSON Lines) as ground-truth records under "
-            "--destination/YYYY/MM/DD/HH/, where quality-run reads them."
+            "--destination/YYYY/MM/DD/HH/, where quality-run reads them. Rows are streamed to "
+            "one file; a malformed row (one a line: a stray quote, a missing label, bytes that "
+            "are not UTF-8) stops the command naming its line, and nothing is written."
         ),
     )
     add = parser.add_argument
@@ -38,20 +39,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--written-at", default=None, help="the hour folder's time (default: now, UTC)")
     apply_env(parser)
     return parser
-
-
-def label_pairs(url: str, fmt: str | None) -> Iterator[tuple[str, Any]]:
-    """(inference_id, label) of each row; a first row `inference_id,label` is a header."""
-    for number, row in enumerate(iter_rows(url, fmt, header=False), 1):
-        if "0" in row:  # headerless CSV: columns by index
-            if number == 1 and row["0"].strip() in ID_KEYS:
-                continue
-            yield row["0"].strip(), row.get("1", "")
-            continue
-        key = next((k for k in ID_KEYS if k in row), None)
-        if key is None or "label" not in row:
-            raise ConfigError(f"{url} row {number}: needs inference_id and label keys")
-        yield str(row[key]), row["label"]
 
 
 def run(args: argparse.Namespace) -> int:

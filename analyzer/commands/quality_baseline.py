@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzer.checking.quality import reference
 from analyzer.checking.quality.attributes import Attribute
 from analyzer.checking.quality.predictions import InvalidProbability, Predictor
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
@@ -20,7 +21,7 @@ from analyzer.commands.flags import apply_env, configure_logging, number, parse_
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.reading.labelled_rows import iter_rows
 from analyzer.reporting import quality_files
-from analyzer.results.problem import PROBLEM_TYPES, LabelValueError
+from analyzer.results.problem import BINARY, PROBLEM_TYPES, LabelValueError
 from analyzer.suggesting.model_quality import suggest_constraints
 
 
@@ -97,6 +98,7 @@ def baseline_rows(
 
 def run(args: argparse.Namespace) -> int:
     """Execute `quality-baseline`; print what was written; 0 or 2."""
+    notes: list[str] = []
     try:
         configure_logging(str(args.log_level))
         predictor = predictor_from_args(args)
@@ -108,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
             args.problem_type, table[:, 0], table[:, 1], table[:, 2], predictor.classes.names
         )
         suggested = suggest_constraints(scalar_values(statistics))
+        if args.problem_type == BINARY and (
+            cbpe := reference.build(table[:, 0], table[:, 1], table[:, 2])
+        ):
+            statistics[reference.REFERENCE_KEY] = cbpe
+            notes = reference.baseline_warnings(cbpe)
         written: list[str] = []
         for name, data in (
             (quality_files.STATISTICS_FILE, quality_files.document_bytes(statistics)),
@@ -122,5 +129,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for reason, count in skipped.items():
         print(f"warning: {count} {reason} (skipped)")
+    for note in notes:
+        print(f"warning: {note}")
     print(f"model-quality baseline of {len(rows)} rows: {', '.join(written)}")
     return 0

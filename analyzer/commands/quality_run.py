@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analyzer.commands.flags import (
@@ -25,17 +25,21 @@ from analyzer.commands.flags import (
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
 from analyzer.pipeline.quality import run_quality
+from analyzer.reporting.failed_execution import write_failed_execution
 from analyzer.results.problem import PROBLEM_TYPES
 from analyzer.results.status import FAILED
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
+# Labels of a year past the window are read hour folder by hour folder (8,784 listings); a longer
+# window, of labels or of captures, is a typo (past 2.7 million years not even a datetime).
+MAX_LABEL_WINDOW = timedelta(days=366)
 _EPILOG = """\
 exit status:
   0  Completed: no violations
   1  CompletedWithViolations: see constraint_violations.json
-  2  Failed (nothing joined, unreadable baseline, ...) or bad usage; the reason is printed and
-     written to execution.json
+  2  Failed (nothing joined, unreadable baseline, a bad flag, ...); the reason is printed and
+     written to execution.json (for a bad flag too, once --output is given)
 
 A capture's eventMetadata.inferenceId (else its eventId) joins the label whose eventId equals it.
 Labels are read from the hour folders {ground-truth}/YYYY/MM/DD/HH/ of [start, end + label window).
@@ -65,7 +69,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
     add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
     add("--baseline-constraints", help="model-quality constraints.json (path or s3://)")
-    add("--baseline-statistics", default=None, help="its statistics.json: its classes are known")
+    add(
+        "--baseline-statistics",
+        default=None,
+        help="its statistics.json: the classes it saw, and the calibration CBPE corrects scores by",
+    )
     add("--problem-type", help=", ".join(PROBLEM_TYPES))
     add("--inference-attribute", default=None, help="where the predicted label is")
     add("--probability-attribute", default=None, help="where the score is")
@@ -80,12 +88,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_duration(text: str, option: str) -> timedelta:
-    """`24h`, `90m`, `2d`, `3600s`; a bare number is hours."""
+def parse_duration(text: str, option: str, maximum: timedelta = MAX_LABEL_WINDOW) -> timedelta:
+    """`24h`, `90m`, `2d`, `3600s`; a bare number is hours; at most `maximum`."""
     match = _DURATION.match(str(text))
     if not match:
         raise ConfigError(f"{option} must be a duration such as 24h, 90m or 2d, got {text!r}")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > maximum.total_seconds():
+        raise ConfigError(
+            f"{option} must be at most {maximum.days}d ({maximum.days * 24}h), got {text.strip()}"
+        )
+    return timedelta(seconds=seconds)
 
 
 def job_from_args(args: argparse.Namespace) -> QualityJob:
@@ -101,6 +114,15 @@ def job_from_args(args: argparse.Namespace) -> QualityJob:
         "end",
         "output",
     )
+    end = parse_utc_time(args.end, "--end")
+    label_window = parse_duration(args.label_window, "--label-window")
+    if end > datetime.max.replace(tzinfo=UTC) - label_window:
+        raise ConfigError(f"--end {args.end} plus --label-window {args.label_window} is past 9999")
+    start = parse_utc_time(args.start, "--start")
+    if end - start > MAX_LABEL_WINDOW:  # every hour folder of both windows is listed
+        raise ConfigError(
+            f"--start to --end must span at most {MAX_LABEL_WINDOW.days}d, got {end - start}"
+        )
     return QualityJob(
         captures=args.captures,
         ground_truth=args.ground_truth,
@@ -114,9 +136,9 @@ def job_from_args(args: argparse.Namespace) -> QualityJob:
         probability_threshold=number(
             args.probability_threshold, "--probability-threshold", 0.0, 1.0
         ),
-        start=parse_utc_time(args.start, "--start"),
-        end=parse_utc_time(args.end, "--end"),
-        label_window=parse_duration(args.label_window, "--label-window"),
+        start=start,
+        end=end,
+        label_window=label_window,
         output=args.output,
         read_concurrency=whole_number(args.read_concurrency, "--read-concurrency", 1),
     )
@@ -128,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(parse_log_level(getattr(args, "log_level", "info")))
         job = job_from_args(args)
     except AnalyzerError as exc:
-        print(f"infertap-analyzer quality-run: error: {exc}", file=sys.stderr)
+        url = write_failed_execution(args.output, "ModelQuality", str(exc), vars(args))
+        recorded = f" (recorded in {url})" if url else ""
+        print(f"infertap-analyzer quality-run: error: {exc}{recorded}", file=sys.stderr)
         return 2
     result = run_quality(job)
     finished = result.status != FAILED

@@ -83,12 +83,11 @@ def run(args: argparse.Namespace) -> int:
 def _redraw(folder: str) -> int:
     """report.html of one run from its files: the same page model the run drew from memory."""
     report = read_run(folder)
-    url = write_run_report(report)
+    page = write_run_report(report)
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    if url is None:
-        print(f"infertap-analyzer report: error: cannot write report.html under {folder}",
-              file=sys.stderr)  # fmt: skip
+    if page.problem is not None:
+        print(f"infertap-analyzer report: error: {page.warning}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"report: {url}")
+    print(f"report: {page.url}")
     return EXIT_OK

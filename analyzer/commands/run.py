@@ -31,14 +31,15 @@ from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import DEFAULT_MAX_RUNTIME, MonitoringJob
 from analyzer.pipeline.monitoring import run_monitoring
 from analyzer.pipeline.stopping import StopToken
+from analyzer.reporting.failed_execution import write_failed_execution
 from analyzer.results.status import EXIT_FAILED, FINISHED
 
 _EPILOG = """\
 exit status:
   0  Completed: no violations
   1  CompletedWithViolations: see constraint_violations.json
-  2  Failed (no capture files, unreadable baseline, unwritable output, ...) or bad usage;
-     the reason is printed and written to execution.json
+  2  Failed (no capture files, unreadable baseline, unwritable output, a bad flag, ...);
+     the reason is printed and written to execution.json (once --output is given)
   3  Stopped: the run passed --max-runtime or got SIGTERM/SIGINT; execution.json says
      why, and the window should be run again
 
@@ -160,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(parse_log_level(getattr(args, "log_level", "info")))
         job = job_from_args(args)
     except AnalyzerError as exc:
-        print(f"infertap-analyzer run: error: {exc}", file=sys.stderr)
+        url = write_failed_execution(args.output, "DataQuality", str(exc), vars(args))
+        recorded = f" (recorded in {url})" if url else ""
+        print(f"infertap-analyzer run: error: {exc}{recorded}", file=sys.stderr)
         return EXIT_FAILED
     stop = StopToken(job.max_runtime)
     with _stop_on_signals(stop):

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from analyzer.checking.quality import constraints as quality_constraints
+from analyzer.checking.quality import reference
 from analyzer.checking.quality.attributes import Attribute
-from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate
+from analyzer.checking.quality.estimate import ESTIMATED_KEY, compare, estimate, trust_warnings
 from analyzer.checking.quality.join import Joined, join_captures
 from analyzer.checking.quality.labels import read_labels
 from analyzer.checking.quality.predictions import Predictor
@@ -94,14 +95,26 @@ def _analyse(job: QualityJob, result: QualityResult) -> None:
         result.estimated = estimate(
             np.asarray(joined.all_scores, dtype=np.float64),
             np.asarray(joined.all_predictions, dtype=np.float64),
+            _reference(job.baseline_statistics),
         )
     if counts.joined == 0:
+        if result.estimated is not None:
+            result.warnings.extend(trust_warnings(result.estimated, {}))
         raise AnalyzerError(_nothing_joined(job, counts, len(listing.files)))
     _measure(job, predictor, joined, result)
+    if result.estimated is not None:
+        result.warnings.extend(trust_warnings(result.estimated, result.estimate_vs_realised))
     violations, warnings = quality_constraints.evaluate(wanted, result.metric_values)
     result.violations = violations
     result.warnings.extend(warnings)
     result.status = COMPLETED_WITH_VIOLATIONS if violations else COMPLETED
+
+
+def _reference(url: str | None) -> reference.Reference | None:
+    """What the baseline learnt for CBPE (calibration, sampling errors), if it was given."""
+    if not url:
+        return None
+    return reference.from_json(quality_files.baseline_object(url, reference.REFERENCE_KEY), url)
 
 
 def _measure(job: QualityJob, predictor: Predictor, joined: Joined, result: QualityResult) -> None:
@@ -168,11 +181,15 @@ def _write(job: QualityJob, result: QualityResult) -> None:
             quality_files.violations_bytes(result.violations),
             written,
         )
-    written.append(storage.join(job.output, quality_files.EXECUTION_FILE))
+    execution = storage.join(job.output, quality_files.EXECUTION_FILE)
+    written.append(execution)
     result.finished_at = datetime.now(UTC)
-    record = execution_record(result, job)
-    storage.write_bytes(written[-1], quality_files.document_bytes(record))
-    # The page is drawn from the result in memory; it never changes the run's outcome.
-    report = QualityReport(job.output, result, result.constraints or None)
-    if (page := write_run_report(report)) is not None:
-        written.append(page)
+    storage.write_bytes(execution, quality_files.document_bytes(execution_record(result, job)))
+    # The page is drawn from the result in memory and never changes the run's outcome; whether
+    # it was written is added to execution.json (the page, or a warning saying why not).
+    page = write_run_report(QualityReport(job.output, result, result.constraints or None))
+    if page.problem is None:
+        written.append(page.url)
+    else:
+        result.warnings.append(page.warning)
+    storage.write_bytes(execution, quality_files.document_bytes(execution_record(result, job)))

@@ -51,6 +51,15 @@ def profile_window(
     result.warnings.extend(
         f"unreadable capture file {problem}" for problem in profiled.unreadable[:20]
     )
+    require_rows(job, result)
+    return profiled
+
+
+def require_rows(job: MonitoringJob, result: ExecutionResult) -> None:
+    """RunFailed, naming what was found instead, when the window gave no feature rows."""
+    counts = result.counts
+    window = window_text(job.start, job.end)
+    where = storage.join(job.captures, job.endpoint_name, job.variant_name) + "/"
     if counts.rows == 0:
         result.warnings.extend(counts.warnings())
         raise RunFailed(
@@ -59,7 +68,6 @@ def profile_window(
             f"{counts.decode_errors} decode errors, {counts.error_responses} error responses, "
             f"{counts.unreadable_files} unreadable files)"
         )
-    return profiled
 
 
 def _profile_chunks(
@@ -116,4 +124,4 @@ def _list(job: MonitoringJob) -> CaptureListing:
     )
 
 
-__all__ = ["chunks", "profile_window"]
+__all__ = ["chunks", "profile_window", "require_rows"]

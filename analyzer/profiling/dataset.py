@@ -294,10 +294,12 @@ class DatasetProfile:
         features = {name: feature.view() for name, feature in self._features.items()}
         return ProfileView(self.item_count, tuple(features), MappingProxyType(features))
 
-    def to_statistics(self) -> Statistics:
+    def to_statistics(self, sketches: bool = True) -> Statistics:
+        """The statistics.json document; without `sketches`, numeric features leave out their
+        KLL buckets and sketch (the checks read those from the view; `watch` checks every step)."""
         return Statistics(
             item_count=self.item_count,
-            features=[f.to_feature_statistics() for f in self._features.values()],
+            features=[f.to_feature_statistics(sketches) for f in self._features.values()],
         )
 
 

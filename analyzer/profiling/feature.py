@@ -227,18 +227,20 @@ class FeatureProfile:
             else (),
         )
 
-    def to_feature_statistics(self) -> FeatureStatistics:
+    def to_feature_statistics(self, sketches: bool = True) -> FeatureStatistics:
         kind = self.inferred_type
         feature = FeatureStatistics(
             name=self.name, inferred_type=kind, num_present=self.present, num_missing=self.missing
         )
         if kind in (INTEGRAL, FRACTIONAL):
-            samples = kll.WeightedSamples.from_sketch(self.sketch)
             feature.mean = self.sum / self.numeric
             feature.sum = self.sum
             feature.std_dev = self.std_dev
             feature.min = self.min
             feature.max = self.max
+            if not sketches:
+                return feature
+            samples = kll.WeightedSamples.from_sketch(self.sketch)
             feature.kll_buckets = kll.equal_width_buckets(samples, self.min, self.max)
             feature.kll_sketch = kll.levels_from_sketch(self.sketch)
         elif kind == STRING:

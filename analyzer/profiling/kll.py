@@ -105,10 +105,21 @@ def sketch_weights(sketch: kll_doubles_sketch) -> tuple[FloatArray, FloatArray]:
     """
     if sketch.is_empty():
         return np.empty(0), np.empty(0)
-    items = np.unique(np.fromiter((pair[0] for pair in sketch), dtype=np.float64))
+    items = np.unique(retained_items(sketch))
     ranks = np.asarray(sketch.get_cdf(items.tolist(), True)[:-1], dtype=np.float64)
     cumulative = np.rint(ranks * sketch.n)
     return items, np.diff(cumulative, prepend=0.0)
+
+
+def retained_items(sketch: kll_doubles_sketch) -> FloatArray:
+    """The items a sketch retains (unsorted, with repeats).
+
+    The serialised form ends with them, as doubles, in every mode (one item, or the levels'
+    items), which is read here in one step instead of iterating (item, weight) pairs in Python.
+    """
+    count = sketch.num_retained
+    data = sketch.serialize()
+    return np.frombuffer(data, dtype=np.float64, count=count, offset=len(data) - 8 * count)
 
 
 def levels_from_sketch(sketch: kll_doubles_sketch) -> list[list[float]]:
@@ -120,17 +131,10 @@ def levels_from_sketch(sketch: kll_doubles_sketch) -> list[list[float]]:
     items, weights = sketch_weights(sketch)
     if len(items) == 0:
         return [[]]
-    levels: list[list[float]] = []
-    for item, weight in zip(items.tolist(), weights.astype(np.int64).tolist(), strict=True):
-        level = 0
-        while weight:
-            if weight & 1:
-                while len(levels) <= level:
-                    levels.append([])
-                levels[level].append(item)
-            weight >>= 1
-            level += 1
-    return levels
+    whole = weights.astype(np.int64)
+    top = int(whole.max()).bit_length()
+    # Level i holds the items whose weight has bit i set, in item order.
+    return [items[(whole >> level) & 1 == 1].tolist() for level in range(top)]
 
 
 def equal_width_buckets(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ import orjson
 from analyzer.errors import AnalyzerError
 from analyzer.reading import storage
 from analyzer.reading.storage import ObjectInfo
+from analyzer.reading.streamed_write import write_stream
 from sidecar.common.layout import file_name, hour_of, hours_between
 
 EVENT_VERSION = "0"
@@ -134,14 +135,21 @@ def write_labels(
 ) -> tuple[str, int]:
     """Write `(inference_id, label)` pairs as one file in the hour folder of `written_at`.
 
-    Returns the file's URL and the number of records. The Python form of
+    Returns the file's URL and the number of records. The pairs are streamed to the file (memory
+    does not grow with their number); if they raise, no file is written. The Python form of
     `infertap-analyzer ground-truth`; the analyzer reads the file back with `parse_label`.
     """
     moment = (written_at or datetime.now(UTC)).astimezone(UTC)
-    body = b"".join(label_record(str(i), label, encoding) for i, label in labels)
-    count = body.count(b"\n")
-    if count == 0:
-        raise AnalyzerError("no labels to write; give at least one inference_id,label row")
     url = storage.join(destination, f"{hour_of(moment):%Y/%m/%d/%H}", file_name(moment))
-    storage.write_bytes(url, body)
+    count = 0
+
+    def records() -> Iterator[bytes]:
+        nonlocal count
+        for event_id, label in labels:
+            count += 1
+            yield label_record(str(event_id), label, encoding)
+        if count == 0:
+            raise AnalyzerError("no labels to write; give at least one inference_id,label row")
+
+    write_stream(url, records())
     return url, count

@@ -26,19 +26,30 @@ def iter_rows(url: str, fmt: str | None = None, header: bool = True) -> Iterator
         if fmt == "parquet":
             yield from _parquet_rows(path)
             return
+        if fmt not in ("csv", "jsonl"):
+            raise DatasetError(f"--format must be csv, jsonl or parquet, got {fmt!r}")
         with _open(path) as handle:
-            if fmt == "jsonl":
-                yield from jsonl_rows(handle, url)
-            elif fmt == "csv":
-                yield from _csv_rows(handle, header)
-            else:
-                raise DatasetError(f"--format must be csv, jsonl or parquet, got {fmt!r}")
+            try:
+                yield from jsonl_rows(handle, url) if fmt == "jsonl" else _csv_rows(handle, header)
+            except UnicodeDecodeError:
+                raise DatasetError(f"{url} {_first_bad_line(path)}; save it as UTF-8") from None
 
 
 def _open(path: Path) -> IO[str]:
     if path.name.endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     return path.open(encoding="utf-8", newline="")
+
+
+def _first_bad_line(path: Path) -> str:
+    """Where the text stops being UTF-8 (the decoder reads ahead, so its position is a chunk's)."""
+    with gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {number} is not UTF-8 text (byte 0x{line[exc.start]:02x})"
+    return "is not UTF-8 text"
 
 
 def _csv_rows(handle: IO[str], header: bool) -> Iterator[dict[str, Any]]:

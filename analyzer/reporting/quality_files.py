@@ -81,12 +81,23 @@ def load_constraints(url: str, problem_type: str) -> list[MetricConstraint]:
 
 def baseline_classes(url: str) -> set[str]:
     """The classes of a baseline statistics.json: the actual labels of its confusion matrix."""
-    try:
-        document = json.loads(storage.read_bytes(url))
-    except ValueError as exc:
-        raise BaselineError(f"{url} is not JSON: {exc}") from exc
+    document = _baseline_document(url)
     for key in METRICS_KEY.values():
         body = document.get(key) if isinstance(document, dict) else None
         if isinstance(body, dict) and isinstance(body.get("confusion_matrix"), dict):
             return {class_label(name) for name in body["confusion_matrix"]}
     return set()
+
+
+def baseline_object(url: str, key: str) -> dict[str, Any] | None:
+    """One top-level object of a baseline statistics.json (such as `cbpe_reference`), or None."""
+    found = _baseline_document(url).get(key)
+    return found if isinstance(found, dict) else None
+
+
+def _baseline_document(url: str) -> dict[str, Any]:
+    try:
+        document = json.loads(storage.read_bytes(url))
+    except ValueError as exc:
+        raise BaselineError(f"{url} is not JSON: {exc}") from exc
+    return document if isinstance(document, dict) else {}

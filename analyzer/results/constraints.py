@@ -27,8 +27,11 @@ CATEGORICAL_DRIFT_METHODS = ("LInfinity", "ChiSquared")
 class FeatureConstraint:
     """One entry of constraints.json `features`; None leaves a constraint out of the file.
 
-    `monitoringConfigOverrides` is read and written back unchanged but not applied: AWS
-    publishes it only as `{}`, so which keys it takes is not known.
+    Per-feature overrides of `monitoring_config` (analyzer.checking.overrides applies them) are
+    read where they are written: `monitoring_config_overrides` (the SageMaker SDK's
+    `Constraints.set_monitoring(False, feature_name=...)`), `monitoringConfigOverrides` (AWS's
+    schema page) and `string_constraints.monitoring_config_overrides` (older SDKs); each is
+    written back in its place.
     """
 
     name: str
@@ -37,6 +40,13 @@ class FeatureConstraint:
     is_non_negative: bool | None = None
     domains: list[str] | None = None
     monitoring_config_overrides: dict[str, Any] = field(default_factory=dict)
+    string_overrides: dict[str, Any] = field(default_factory=dict)
+    overrides_key: str = "monitoringConfigOverrides"  # the spelling the file used
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """Both places merged; the feature-level object wins over the older SDK's."""
+        return {**self.string_overrides, **self.monitoring_config_overrides}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "inferred_type": self.inferred_type}
@@ -44,10 +54,15 @@ class FeatureConstraint:
             out["completeness"] = self.completeness
         if self.is_non_negative is not None:
             out["num_constraints"] = {"is_non_negative": self.is_non_negative}
+        strings: dict[str, Any] = {}
         if self.domains is not None:
-            out["string_constraints"] = {"domains": list(self.domains)}
+            strings["domains"] = list(self.domains)
+        if self.string_overrides:
+            strings["monitoring_config_overrides"] = self.string_overrides
+        if strings:
+            out["string_constraints"] = strings
         if self.monitoring_config_overrides:
-            out["monitoringConfigOverrides"] = self.monitoring_config_overrides
+            out[self.overrides_key] = self.monitoring_config_overrides
         return out
 
     @classmethod
@@ -56,14 +71,29 @@ class FeatureConstraint:
         strings = raw.get("string_constraints") or {}
         domains = strings.get("domains")
         non_negative = num.get("is_non_negative")
+        key = next((k for k in _OVERRIDE_KEYS if raw.get(k)), _OVERRIDE_KEYS[0])
         return cls(
             name=require_field(raw, "name", str, "constraint feature"),
             inferred_type=str(raw.get("inferred_type", UNKNOWN)),
             completeness=float_or_none(raw.get("completeness")),
             is_non_negative=bool(non_negative) if non_negative is not None else None,
             domains=[str(d) for d in domains] if isinstance(domains, list) else None,
-            monitoring_config_overrides=dict(raw.get("monitoringConfigOverrides") or {}),
+            monitoring_config_overrides=_mapping(raw.get(key)),
+            string_overrides=_mapping(strings.get("monitoring_config_overrides")),
+            overrides_key=key,
         )
+
+
+# AWS's schema page spells it in camel case, the SageMaker SDK in snake case.
+_OVERRIDE_KEYS = ("monitoringConfigOverrides", "monitoring_config_overrides")
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BaselineError(f"monitoring_config_overrides must be an object, got {value!r}")
+    return dict(value)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """The capture stage: proxied exchanges into the bounded queue, and the encoder for their lines.
 
 `stage` runs on the request path after the client has its response and never waits: the
-exchange is queued as is (a refusal is counted, never retried). Its record line is made later, in
+exchange is queued as is (a refusal is counted, never retried); what it holds was decided when
+its request arrived (sidecar.capture.policy). Its record line is made later, in
 a batch, by the writer with `encoder` (redaction included), off the event loop.
 """
 
@@ -24,8 +25,6 @@ def record_encoder(settings: Settings) -> RecordEncoder:
         settings.json_content_types,
     )
     form = RecordFormat(
-        capture_input=settings.capture_input,
-        capture_output=settings.capture_output,
         csv_types=frozenset(settings.csv_content_types),
         json_types=frozenset(settings.json_content_types),
     )
@@ -35,21 +34,17 @@ def record_encoder(settings: Settings) -> RecordEncoder:
 class Capturer:
     """Stages exchanges for one endpoint variant; counts the ones it cannot stage."""
 
-    def __init__(self, settings: Settings, queue: CaptureQueue, outcomes: CaptureOutcomes) -> None:
-        self.capture_input = settings.capture_input
-        self.capture_output = settings.capture_output
+    def __init__(self, queue: CaptureQueue, outcomes: CaptureOutcomes) -> None:
         self._queue = queue
         self._outcomes = outcomes
-        self.count_not_sampled = outcomes.not_sampled
 
     def stage(self, exchange: Exchange) -> None:
-        """Queue the exchange for the writer, or count why not; a body is None when it was over
-        the size limit (only the sides captured count)."""
-        request = exchange.request_body if self.capture_input else b""
-        response = exchange.response_body if self.capture_output else b""
-        if request is None or response is None:
-            self._outcomes.too_large()
+        """Queue the exchange for the writer, or count why not: the drop reason the request path
+        set, or a full queue. Its bodies are what the proxy copied of the sides captured."""
+        if exchange.dropped is not None:
+            self._outcomes.count(exchange.dropped)
             return
-        exchange.request_body, exchange.response_body = request, response
-        if not self._queue.stage(exchange, len(request) + len(response)):
+        if not self._queue.stage(
+            exchange, len(exchange.request_body) + len(exchange.response_body)
+        ):
             self._outcomes.queue_full()

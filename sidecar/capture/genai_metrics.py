@@ -1,4 +1,5 @@
-"""GenAI metrics of the traffic, after OpenTelemetry's GenAI semantic conventions (DESIGN.md 10).
+"""GenAI metrics of the traffic, after OpenTelemetry's GenAI semantic conventions (DESIGN.md 10):
+what each stream or response adds to the instruments sidecar.metrics defines.
 
 Every OpenAI-compatible stream is observed (sampled for capture or not), and the `usage` of every
 non-streamed JSON response that reports one. The `model` label is bounded: `--gen-ai-models`
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from sidecar.capture.streams import (
     ASSEMBLED,
@@ -20,15 +20,11 @@ from sidecar.capture.streams import (
     StreamResult,
 )
 from sidecar.common.record import media_type
+from sidecar.metrics import GenAiInstruments
 
 MAX_MODELS = 10
 OTHER_MODEL = "other"
 UNKNOWN_MODEL = "unknown"
-# OpenTelemetry's advised bucket boundaries for these two instruments.
-TTFT_BUCKETS = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-)  # fmt: skip
-TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 _USAGE_KEY = b'"usage"'
 
 
@@ -52,50 +48,18 @@ class ModelLabels:
 
 
 class GenAiMetrics:
-    """The four GenAI instruments, registered in the sidecar's registry."""
+    """Observes streams and responses into the GenAI instruments (defined in sidecar.metrics)."""
 
-    def __init__(self, registry: CollectorRegistry, models: tuple[str, ...] = ()) -> None:
+    def __init__(self, instruments: GenAiInstruments, models: tuple[str, ...] = ()) -> None:
+        # `models`: the label values kept (--gen-ai-models); empty: the first MAX_MODELS seen.
         self._models = ModelLabels(models)
-        self.time_to_first_token = Histogram(
-            "infertap_gen_ai_time_to_first_token_seconds",
-            "Streams: time from request arrival to the first event carrying a token.",
-            ["model"],
-            buckets=TTFT_BUCKETS,
-            registry=registry,
-        )
-        self.time_per_output_token = Histogram(
-            "infertap_gen_ai_time_per_output_token_seconds",
-            "Completed streams: time per output token after the first one.",
-            ["model"],
-            buckets=TPOT_BUCKETS,
-            registry=registry,
-        )
-        self.tokens = Counter(
-            "infertap_gen_ai_tokens",
-            "Tokens the upstream reported in usage (streamed or not), by type (input, output).",
-            ["model", "type"],
-            registry=registry,
-        )
-        self.streams = Counter(
-            "infertap_gen_ai_streams",
-            "OpenAI-compatible streams by how they ended: completed, client_disconnected, "
-            "upstream_truncated (broke off, or ended without [DONE] or a finish reason).",
-            ["model", "outcome"],
-            registry=registry,
-        )
-        self.event_streams = Counter(
-            "infertap_capture_event_streams",
-            "Event streams (text/event-stream) seen, by how they are captured: assembled (as the "
-            "equivalent response), other (not OpenAI-compatible) or unparsable (an event did not "
-            "parse); the last two are captured as received.",
-            ["assembly"],
-            registry=registry,
-        )
-        self._assembly = {kind: self.event_streams.labels(kind) for kind in ASSEMBLY_OUTCOMES}
-
-    def keep_models(self, models: tuple[str, ...]) -> None:
-        """The `model` label values kept (`--gen-ai-models`); empty: the first MAX_MODELS seen."""
-        self._models = ModelLabels(models)
+        self.time_to_first_token = instruments.time_to_first_token
+        self.time_per_output_token = instruments.time_per_output_token
+        self.tokens = instruments.tokens
+        self.streams = instruments.streams
+        self._assembly = {
+            kind: instruments.event_streams.labels(kind) for kind in ASSEMBLY_OUTCOMES
+        }
 
     def observe_stream(self, result: StreamResult) -> None:
         """One finished stream; streams that are not OpenAI-compatible are not GenAI traffic."""

@@ -19,10 +19,11 @@ _HASH_SPACE = 1 << 64
 _PATH_CACHE_MAX = 4096
 
 
-def id_fraction(inference_id: str) -> float:
-    """A stable number in [0, 1) for an inference id: the same id always gives the same one."""
+def id_hash(inference_id: str) -> int:
+    """A stable number in [0, 2**64) for an inference id: the same id gives the same one in
+    every process and version (blake2b, 8 bytes), so replicas agree on which ids are kept."""
     digest = blake2b(inference_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / _HASH_SPACE
+    return int.from_bytes(digest, "big")
 
 
 class Sampler:
@@ -67,6 +68,5 @@ class Sampler:
         if self._fraction <= 0.0:
             return False
         if inference_id is not None:
-            digest = blake2b(inference_id.encode("utf-8", "surrogatepass"), digest_size=8)
-            return int.from_bytes(digest.digest(), "big") < self._threshold
+            return id_hash(inference_id) < self._threshold
         return self._random() < self._fraction

@@ -6,6 +6,8 @@ event framing (sidecar.capture.sse) and the OpenAI-compatible assembly
 (sidecar.capture.openai_stream). `finish` says what to capture (DESIGN.md section 10): the
 assembled response as JSON with the stream's `eventMetadata` extensions, or the bytes as received
 (other event streams, events that do not parse), or nothing when the stream outgrew the limit.
+An event that does not parse changes what is captured, not how the stream ended: the events after
+it are still followed for the model, usage and finish reason.
 """
 
 from __future__ import annotations
@@ -82,11 +84,23 @@ class StreamCapture:
         events = is_event_stream(content_type)
         self._framer = EventFramer(limit) if events else None
         self._assembly = ResponseAssembly()
+        if not keep:
+            self._assembly.stop_keeping_text()  # nothing is captured: metrics need no text
         self._kind: str | None = None
         self._events = 0
         self._content_events = 0
         self._done = False
         self._first_token: float | None = None
+
+    @property
+    def copying(self) -> bool:
+        """Whether a copy is still kept (not past the limit, not dropped)."""
+        return self._copy is not None
+
+    def drop_copy(self) -> None:
+        """Keep nothing more for capture (the copy and the assembly's text); metrics go on."""
+        self._copy = None
+        self._assembly.stop_keeping_text()
 
     def feed(self, chunk: bytes) -> None:
         self._received += len(chunk)
@@ -108,14 +122,18 @@ class StreamCapture:
             self._done = True
             return
         self._events += 1
-        if self._kind in (OTHER, UNPARSABLE):
+        if self._kind == OTHER:
             return  # captured as received: the events are only counted
         try:
             produced = self._assembly.absorb(orjson.loads(data))
         except (orjson.JSONDecodeError, ChunkError):
+            if self._kind is not None:  # captured as received: the text is not needed
+                self._assembly.stop_keeping_text()
             self._kind = OTHER if self._kind is None else UNPARSABLE
             return
-        self._kind = ASSEMBLED
+        # After an unparsable event the stream is captured as received, but the events after it
+        # are still followed: they carry the finish reason, the usage and the stream's end.
+        self._kind = self._kind or ASSEMBLED
         if produced:
             self._content_events += 1
             if self._first_token is None:
@@ -131,6 +149,7 @@ class StreamCapture:
             if last is not None:
                 self._event(last)
         body = bytes(self._copy) if self._copy is not None else None
+        self._copy = None  # `body` is the copy now: never both held for long
         result = StreamResult(body, duration=ended - self._started)
         assembly = self._assembly
         # Clients (the openai SDK among them) hang up once they have [DONE]: the stream is whole.
@@ -138,7 +157,7 @@ class StreamCapture:
             client_disconnected = upstream_failed = False
         if client_disconnected:
             result.outcome = CLIENT_DISCONNECTED
-        elif upstream_failed or (framer is not None and not assembly.finished):
+        elif upstream_failed or (framer is not None and not self._ended_whole()):
             result.outcome = UPSTREAM_TRUNCATED
         if framer is None:
             return result
@@ -146,13 +165,18 @@ class StreamCapture:
         if self._first_token is not None:
             result.time_to_first_token = self._first_token - self._started
         result.content_events = self._content_events
-        if kind == ASSEMBLED:
+        if kind in (ASSEMBLED, UNPARSABLE):
             self._describe(result)
-            if body is not None and not framer.overflowed:
-                result.body = orjson.dumps(assembly.response())
-                result.assembled = True
+        if kind == ASSEMBLED and body is not None and not framer.overflowed:
+            result.body = orjson.dumps(assembly.response())
+            result.assembled = True
         result.metadata = self._metadata(result, client_disconnected)
         return result
+
+    def _ended_whole(self) -> bool:
+        """Every choice finished; or [DONE] came after an event that did not parse (that event
+        may have been the one with the finish reason: unparsable is not truncated)."""
+        return self._assembly.finished or (self._done and self._kind == UNPARSABLE)
 
     def _describe(self, result: StreamResult) -> None:
         assembly = self._assembly
@@ -175,7 +199,7 @@ class StreamCapture:
         if result.completion_tokens is not None:
             metadata["completionTokens"] = result.completion_tokens
         finish_reason = self._assembly.finish_reason
-        if result.kind == ASSEMBLED and finish_reason is not None:
+        if result.kind in (ASSEMBLED, UNPARSABLE) and finish_reason is not None:
             metadata["finishReason"] = finish_reason
         if client_disconnected:
             metadata["clientDisconnected"] = True

@@ -34,15 +34,18 @@ class EventIds:
     time."""
 
     def __init__(self) -> None:
-        # Ids must be unique, not secret: a generator seeded from the OS (per process, so forked
-        # workers never share a stream) costs far less than os.urandom per id.
-        self._source = random.Random(os.urandom(32))
+        # Seeded when the first id is asked for: an encoder given its event ids never pays.
+        self._source: random.Random | None = None
         self._pool = b""
         self._offset = 0
 
     def next(self) -> bytes:
         offset = self._offset
         if offset >= len(self._pool):
+            if self._source is None:
+                # Ids must be unique, not secret: a generator seeded from the OS (per process, so
+                # forked workers never share a stream) costs far less than os.urandom per id.
+                self._source = random.Random(os.urandom(32))
             self._pool = uuid4_batch(_IDS_PER_BATCH, self._source)
             offset = 0
         self._offset = offset + _QUOTED_UUID

@@ -7,12 +7,35 @@ from dataclasses import dataclass
 from typing import Any
 
 
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """What is captured of one exchange, decided once when its request arrives (by
+    `sidecar.capture.policy.CapturePolicy`); the proxy, the capturer and the record encoder only
+    read it. `input`/`output`: the sides kept (a record holds exactly these); `limit`: the most
+    bytes a copy of one body may hold (--max-capture-bytes)."""
+
+    input: bool = False
+    output: bool = False
+    limit: int = 0
+
+    @property
+    def sampled(self) -> bool:
+        return self.input or self.output
+
+
+NOT_CAPTURED = Capture()
+# Both sides, no size limit: records made without a proxy (`record.build_record`, tests).
+BOTH_SIDES = Capture(True, True, 1 << 62)
+
+
 @dataclass(slots=True)
 class Exchange:
     """Made by the proxy when a request arrives and filled in as it goes; staged for capture and
     queued as is, then encoded into a record line by `record.RecordEncoder` in the writer.
 
-    A body is None when it was over --max-capture-bytes (the exchange is then not staged).
+    A body holds what was captured of its side; it is read only when `capture` names the side.
+    `dropped` is set on the request path when the exchange cannot be recorded (a copy outgrew
+    `capture.limit`, ...): the capturer then counts it under that reason instead of staging it.
     `path` and `status` are None only for records made without a proxy (`record.build_record`).
     """
 
@@ -20,14 +43,15 @@ class Exchange:
     path: str | None
     started: float = 0.0  # perf_counter at arrival, for the request duration
     inference_id: str | None = None
-    sampled: bool = False
+    capture: Capture = NOT_CAPTURED
     request_type: str = ""
-    request_body: bytes | None = b""
+    request_body: bytes = b""
     status: int | None = None
     response_type: str = ""
-    response_body: bytes | None = b""
+    response_body: bytes = b""
     upstream_latency: float | None = None  # seconds until the upstream's response headers
     truncated: bool = False
+    dropped: str | None = None  # a drop reason (sidecar.metrics.DROP_REASONS)
     event_id: str | None = None  # a given eventId (tests, replays); else a fresh random UUID4
     # A token stream assembled into the equivalent non-streamed response (JSON whatever the
     # observed type), and the stream's eventMetadata extensions (DESIGN.md section 10).

@@ -9,19 +9,20 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import itertools
 import math
+import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from sidecar.common.encoded import EncodedBatch, EncodedHour, Line
 from sidecar.common.event_ids import EventIds
-from sidecar.common.exchange import Exchange, with_valid_text
+from sidecar.common.exchange import BOTH_SIDES, Exchange, with_valid_text
 from sidecar.errors import SidecarError
 
 EVENT_VERSION = "0"
@@ -186,50 +187,11 @@ class BodyRejected(SidecarError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RecordFormat:
-    """What a record holds: which sides, and which content types are written as text."""
+    """Which content types are written as text (the sides a record holds are the exchange's
+    `capture`)."""
 
-    capture_input: bool = True
-    capture_output: bool = True
     csv_types: frozenset[str] = frozenset(DEFAULT_CSV_TYPES)
     json_types: frozenset[str] = frozenset(DEFAULT_JSON_TYPES)
-
-
-@dataclass(slots=True)
-class EncodedHour:
-    """`count` record lines of one partition hour, back to back in `data`."""
-
-    hour: datetime
-    data: bytes
-    count: int
-    _ends: list[int] | None = None
-
-    def __len__(self) -> int:
-        return self.count
-
-    @property
-    def ends(self) -> list[int]:
-        """Where each line ends in `data`; found when first asked (a writer that takes the whole
-        batch at once never needs them)."""
-        if self._ends is None:
-            self._ends = list(itertools.accumulate(len(line) for line in self.lines()))
-        return self._ends
-
-    def lines(self) -> list[bytes]:
-        # JSON escapes line breaks within strings: every b"\n" ends a record.
-        return self.data.splitlines(keepends=True)
-
-
-@dataclass(slots=True)
-class EncodedBatch:
-    """A batch of exchanges as lines by hour (in arrival order within each hour), and how many
-    exchanges gave no line: refused by the body filter, or not encodable at all."""
-
-    hours: list[EncodedHour] = field(default_factory=list)
-    rejected: int = 0
-    failed: int = 0
-
-    def __len__(self) -> int:
-        return sum(len(hour) for hour in self.hours)
 
 
 # The fixed parts of a record line, in SageMaker's key order.
@@ -260,7 +222,8 @@ class RecordEncoder:
 
     Lines are joined from pre-encoded parts: this runs once per captured request. `path`,
     `status`, `upstreamLatencyMs` and `truncated` are metadata extensions. Keeps state (event
-    ids, the current second's inferenceTime, content types seen): one thread at a time.
+    ids, the current second's inferenceTime, content types seen): each encoder belongs to one
+    thread (the spool writer's), never shared.
     """
 
     def __init__(self, form: RecordFormat | None = None, body_filter: BodyFilter | None = None):
@@ -271,7 +234,7 @@ class RecordEncoder:
         self._output_forms: _Forms = {}
         self._second = -1
         self._time = b""
-        self.hour_start = 0  # the partition hour (Unix seconds) of the last line made
+        self._hour = 0
 
     def encode(self, exchanges: Sequence[Exchange]) -> EncodedBatch:
         """Lines for `exchanges`; one that cannot be encoded is counted and never stops others."""
@@ -283,17 +246,17 @@ class RecordEncoder:
         for exchange in exchanges:
             try:
                 try:
-                    line = line_of(exchange)
+                    hour_start, line = line_of(exchange)
                 except orjson.JSONEncodeError:
-                    line = line_of(with_valid_text(exchange))
+                    hour_start, line = line_of(with_valid_text(exchange))
             except BodyRejected:
                 batch.rejected += 1
                 continue
             except Exception:  # whatever is wrong with one exchange, the others still go out
                 batch.failed += 1
                 continue
-            if self.hour_start != current:
-                current = self.hour_start
+            if hour_start != current:
+                current = hour_start
                 lines = by_hour.setdefault(current, [])
             lines.append(line)
         for hour_start, hour_lines in by_hour.items():
@@ -301,19 +264,20 @@ class RecordEncoder:
             batch.hours.append(EncodedHour(hour, b"".join(hour_lines), len(hour_lines)))
         return batch
 
-    def line(self, exchange: Exchange) -> bytes:
-        """The record line of one exchange; raises BodyRejected, or orjson.JSONEncodeError for
-        strings that are not valid Unicode."""
+    def line(self, exchange: Exchange) -> Line:
+        """The record line of one exchange (the sides its `capture` names) and its partition
+        hour; raises BodyRejected, or orjson.JSONEncodeError for strings that are not valid
+        Unicode."""
         dumps = orjson.dumps
-        form = self.format
+        capture = exchange.capture
         parts = [_OPEN]
-        if form.capture_input:
+        if capture.input:
             parts.append(_INPUT_KEY)
             self._payload(
                 parts, self._input_forms, _INPUT, exchange.request_type, exchange.request_body
             )
-        if form.capture_output:
-            parts.append(_NEXT_OUTPUT_KEY if form.capture_input else _OUTPUT_KEY)
+        if capture.output:
+            parts.append(_NEXT_OUTPUT_KEY if capture.input else _OUTPUT_KEY)
             if exchange.assembled:
                 self._assembled_payload(parts, exchange.response_type, exchange.response_body)
             else:
@@ -329,7 +293,12 @@ class RecordEncoder:
         if exchange.inference_id is not None:
             parts.append(_INFERENCE_ID_KEY + dumps(exchange.inference_id))
         parts.append(_INFERENCE_TIME_KEY)
-        parts.append(self._inference_time(exchange.arrived))
+        second = math.floor(exchange.arrived)
+        if second != self._second:
+            self._time = orjson.dumps(format_epoch_second(second))
+            self._hour = second - second % 3600
+            self._second = second
+        parts.append(self._time)
         if exchange.path is not None:
             parts.append(_PATH_KEY + dumps(exchange.path))
         if exchange.status is not None:
@@ -341,14 +310,12 @@ class RecordEncoder:
         if exchange.extra_metadata:
             parts.append(b"," + dumps(exchange.extra_metadata)[1:-1])
         parts.append(_CLOSE)
-        return b"".join(parts)
+        return Line(self._hour, b"".join(parts))
 
     def _payload(
-        self, parts: list[bytes], forms: _Forms, mode: str, content_type: str, body: bytes | None
+        self, parts: list[bytes], forms: _Forms, mode: str, content_type: str, body: bytes
     ) -> None:
         """Append one side's JSON object to `parts`."""
-        if body is None:
-            raise ValueError("a body over the capture limit reached the encoder")
         if self._filter is not None:
             body = self._filter(content_type, body)
         found = forms.get(content_type)
@@ -369,11 +336,9 @@ class RecordEncoder:
         parts.append(base64.b64encode(body))
         parts.append(_BASE64_TAIL)
 
-    def _assembled_payload(self, parts: list[bytes], content_type: str, body: bytes | None) -> None:
+    def _assembled_payload(self, parts: list[bytes], content_type: str, body: bytes) -> None:
         """An assembled stream's output side: the type as observed (text/event-stream), the data
         the equivalent JSON response, redacted as JSON."""
-        if body is None:
-            raise ValueError("a body over the capture limit reached the encoder")
         if self._filter is not None:
             body = self._filter(ASSEMBLED_TYPE, body)
         parts.append(
@@ -396,20 +361,28 @@ class RecordEncoder:
         found = forms[content_type] = (head, tail)
         return found
 
-    def _inference_time(self, arrived: float) -> bytes:
-        second = math.floor(arrived)
-        if second != self._second:
-            self._time = orjson.dumps(format_epoch_second(second))
-            self.hour_start = second - second % 3600
-            self._second = second
-        return self._time
+
+# (request side, response side) -> what a record made by `build_record` holds.
+_SIDES = {
+    (request, response): replace(BOTH_SIDES, input=request, output=response)
+    for request in (False, True)
+    for response in (False, True)
+}
+# Encoders keep state (content types seen), so `build_record` keeps one per thread and format:
+# never shared between threads, and not rebuilt for each of the millions of lines a bench makes.
+_THREAD = threading.local()
 
 
-@functools.lru_cache(maxsize=16)
-def _encoder(
-    capture_input: bool, capture_output: bool, csv: frozenset[str], json: frozenset[str]
-) -> RecordEncoder:
-    return RecordEncoder(RecordFormat(capture_input, capture_output, csv, json))
+def _encoder(form: RecordFormat) -> RecordEncoder:
+    encoders: dict[RecordFormat, RecordEncoder] | None = getattr(_THREAD, "encoders", None)
+    if encoders is None:
+        encoders = _THREAD.encoders = {}
+    encoder = encoders.get(form)
+    if encoder is None:
+        if len(encoders) >= 16:
+            encoders.clear()
+        encoder = encoders[form] = RecordEncoder(form)
+    return encoder
 
 
 def build_record(
@@ -425,16 +398,19 @@ def build_record(
 ) -> bytes:
     """One capture record as a JSON line, `\\n`-terminated, byte-compatible with SageMaker's:
     the line `RecordEncoder` writes, with `extensions` (further keys) ending eventMetadata."""
-    encoder = _encoder(
-        request is not None, response is not None, frozenset(csv_types), frozenset(json_types)
+    encoder = _encoder(RecordFormat(frozenset(csv_types), frozenset(json_types)))
+    exchange = Exchange(
+        inference_time.timestamp(),
+        None,
+        inference_id=inference_id,
+        capture=_SIDES[request is not None, response is not None],
+        event_id=event_id or str(uuid.uuid4()),
     )
-    exchange = Exchange(inference_time.timestamp(), None, inference_id=inference_id)
     if request is not None:
         exchange.request_type, exchange.request_body = request.content_type, request.body
     if response is not None:
         exchange.response_type, exchange.response_body = response.content_type, response.body
-    exchange.event_id = event_id or str(uuid.uuid4())
-    line = encoder.line(exchange)
+    line = encoder.line(exchange).data
     if not extensions:
         return line
     # `{"k":v,...}` -> `,"k":v,...` spliced in before eventMetadata's closing brace.

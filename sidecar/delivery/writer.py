@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sidecar.capture.queue import CaptureQueue
+from sidecar.common.encoded import EncodedHour
 from sidecar.common.exchange import Exchange
 from sidecar.common.layout import HOUR, hour_of
 from sidecar.common.logs import Throttle
-from sidecar.common.record import EncodedHour, RecordEncoder
+from sidecar.common.record import RecordEncoder
 from sidecar.delivery.spool import OpenFile, SealedFile, Spool, publish_spool_gauges
 from sidecar.metrics import (
     CAPTURED,

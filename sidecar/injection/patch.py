@@ -139,9 +139,24 @@ def _port(key: str, raw: str | None, warnings: list[str]) -> int | None:
     if raw is None:
         return None
     text = str(raw).strip()
-    if text.isdigit() and 1 <= int(text) <= 65535:
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= 65535:
         return int(text)
     warnings.append(_warn(key, str(raw), "must be a port number between 1 and 65535"))
+    return None
+
+
+def _declared_port(model: Mapping[str, Any], warnings: list[str]) -> int | None:
+    """The model container's first valid containerPort; the others are named in warnings
+    (never written into the sidecar's upstream URL, where the sidecar could not start)."""
+    for entry in model.get("ports") or []:
+        declared = entry.get("containerPort") if isinstance(entry, dict) else None
+        if type(declared) is int and 1 <= declared <= 65535:
+            return declared
+        if declared is not None:
+            warnings.append(
+                f"infertap: containerPort {declared!r} of container {model.get('name', '')!r} "
+                "is not a port number between 1 and 65535; ignored"
+            )
     return None
 
 
@@ -157,8 +172,7 @@ def _choose_ports(
     model = _model_container(pod, options)
     upstream = _port("upstream-port", options.get(ANNOTATION_PREFIX + "upstream-port"), warnings)
     if upstream is None:
-        declared = [p.get("containerPort") for p in model.get("ports") or [] if isinstance(p, dict)]
-        upstream = next((p for p in declared if isinstance(p, int)), None)
+        upstream = _declared_port(model, warnings)
     if upstream is None:
         return (
             f"the model container {model.get('name', '')!r} declares no containerPort; "

@@ -218,6 +218,10 @@ def mutate_handler(policy: Policy) -> Callable[[web.Request], Awaitable[web.Resp
         admission = review.get("request") if isinstance(review, dict) else None
         if not isinstance(admission, dict) or not isinstance(admission.get("uid"), str):
             return _bad_request("AdmissionReview has no request.uid")
+        if not isinstance(admission.get("kind") or {}, dict):
+            return _bad_request(
+                'AdmissionReview request.kind must be an object like {"kind": "Pod"}'
+            )
         mutation = _decide(admission, policy, request.app[CONFIG_KEY])
         pod = admission.get("object")
         meta = pod.get("metadata") if isinstance(pod, dict) else None

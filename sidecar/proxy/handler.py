@@ -3,8 +3,9 @@
 Every request goes to --upstream: only the path and query of its target are used (see
 request_target.py; CONNECT is refused). Bodies pass byte-exact (no decompression, no re-encoding;
 the server side does not inflate request bodies either, see app.py); hop-by-hop headers are
-handled as RFC 9110 section 7.6.1 says. Capture happens after the client has the whole
-response and never waits (see capture.py). Buffered requests to a plain-HTTP upstream use the
+handled as RFC 9110 section 7.6.1 says. What is captured is decided once, when the request
+arrives (capture/policy.py); the copies are handed to capture/capturer.py after the client has
+the whole response, and staging never waits. Buffered requests to a plain-HTTP upstream use the
 lean client of upstream_pool.py; streamed request bodies and https upstreams use aiohttp's
 ClientSession.
 """
@@ -18,18 +19,25 @@ import time
 import aiohttp
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 from prometheus_client import Counter
 
+from sidecar.capture.budget import CopyHold
 from sidecar.capture.capturer import Capturer
-from sidecar.capture.sampling import Sampler
-from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult
+from sidecar.capture.genai_metrics import GenAiMetrics
+from sidecar.capture.policy import CapturePolicy
+from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult, is_event_stream
 from sidecar.common.exchange import Exchange
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import (
+    DROP_CLIENT_DISCONNECTED,
+    DROP_INFLIGHT_FULL,
+    DROP_PROXY_ERROR,
+    DROP_TOO_LARGE,
+    SidecarMetrics,
+)
 from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
-from sidecar.proxy.hop_by_hop import end_to_end
+from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
-from sidecar.proxy.request_tee import RequestTee
+from sidecar.proxy.request_tee import Outgoing, RequestTee
 from sidecar.proxy.upstream_failure import classify_failure
 from sidecar.proxy.upstream_pool import (
     UpstreamConnectError,
@@ -41,10 +49,11 @@ from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.proxy.handler")
 
-SAGEMAKER_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 # Bodies up to this size are read whole (one write each way, the fast path); larger or
 # unsized bodies are streamed through so memory stays bounded whatever clients send.
 BUFFER_LIMIT = 1 << 20
+# nginx's code for a request whose client closed the connection before the answer.
+CLIENT_CLOSED = 499
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -63,7 +72,7 @@ class Proxy:
     def __init__(
         self,
         settings: Settings,
-        sampler: Sampler,
+        policy: CapturePolicy,
         capturer: Capturer,
         metrics: SidecarMetrics,
     ) -> None:
@@ -74,44 +83,35 @@ class Proxy:
         self._urls = UpstreamUrls(settings.upstream)
         self._body_timeout = settings.client_body_timeout
         self._body_timeouts = metrics.client_timeouts.labels("body")
-        self._proxy_error = metrics.capture_outcomes.proxy_error
-        self._id_header = settings.inference_id_header
-        self._sampler = sampler
+        self._policy = policy
         self._capturer = capturer
-        self._max_capture = settings.max_capture_bytes
-        self._capture_input = settings.capture_input
-        self._capture_output = settings.capture_output
         self._metrics = metrics
-        self._gen_ai = metrics.gen_ai
-        self._gen_ai.keep_models(settings.gen_ai_models)
+        self._gen_ai = GenAiMetrics(metrics.gen_ai, settings.gen_ai_models)
         self._request_counters: dict[int, Counter] = {}
         self._upstream_duration = metrics.upstream_duration
         self._request_duration = metrics.request_duration
         self._error_log = ThrottledLog(log)
 
-    def _count_request(self, status: int, started: float) -> None:
+    def _count_request(self, exchange: Exchange, status: int) -> None:
+        """Count the request under the status the client got (each request once)."""
+        exchange.status = status
         counter = self._request_counters.get(status)
         if counter is None:
             counter = self._request_counters[status] = self._metrics.requests.labels(str(status))
         counter.inc()
-        self._request_duration.observe(time.perf_counter() - started)
-
-    def _upstream_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
-        headers = end_to_end(request.headers)
-        remote = request.remote or ""
-        forwarded = request.headers.get("X-Forwarded-For")
-        headers["X-Forwarded-For"] = f"{forwarded}, {remote}" if forwarded else remote
-        if "X-Forwarded-Proto" not in headers:
-            headers["X-Forwarded-Proto"] = request.scheme
-        host = request.headers.get("Host")
-        if host and "X-Forwarded-Host" not in headers:
-            headers["X-Forwarded-Host"] = host
-        return headers
+        self._request_duration.observe(time.perf_counter() - exchange.started)
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         exchange = Exchange(time.time(), "", time.perf_counter())
         try:
             return await self._handle(request, exchange)
+        except asyncio.CancelledError:
+            # The client hung up before its answer (aiohttp cancels the handler); a stream
+            # that was relaying is counted already.
+            if exchange.status is None:
+                self._count_request(exchange, CLIENT_CLOSED)
+                self._drop(exchange, DROP_CLIENT_DISCONNECTED)
+            raise
         except Exception as exc:
             # The last resort: without it aiohttp answers its own text 500, counted nowhere.
             return self._internal_error(request, exchange, exc)
@@ -120,7 +120,7 @@ class Proxy:
         if "Expect" in request.headers:
             refusal = await answer_expect(request)
             if refusal is not None:
-                self._count_request(refusal.status, exchange.started)
+                self._count_request(exchange, refusal.status)
                 return refusal
         method = request.method
         target = request.raw_path
@@ -129,50 +129,47 @@ class Proxy:
             try:
                 target = upstream_target(method, target)
             except TargetRefused as refused:
-                return self._refuse(refused, exchange.started)
+                return self._refuse(refused, exchange)
         exchange.path = target.partition("?")[0]
-        if self._sampler.is_candidate(method, exchange.path):
-            incoming = request.headers
-            exchange.inference_id = incoming.get(self._id_header) or incoming.get(
-                SAGEMAKER_ID_HEADER
-            )
-            exchange.sampled = self._sampler.keep(exchange.inference_id)
-            if not exchange.sampled:
-                self._capturer.count_not_sampled()
+        decision = self._policy.decide(method, exchange.path, request.headers)
+        exchange.capture, exchange.inference_id = decision.capture, decision.inference_id
+        try:
+            return await self._take_body(request, exchange, target, decision.hold)
+        finally:
+            if decision.hold is not None:
+                decision.hold.release()  # whatever happened, the copies are staged or gone
 
-        body: bytes | None = None
-        tee: RequestTee | None = None
+    async def _take_body(
+        self, request: web.BaseRequest, exchange: Exchange, target: str, hold: CopyHold | None
+    ) -> web.StreamResponse:
+        """Read a small request body whole, or stream a large one through a tee; forward."""
         length = request.content_length
         if not request.body_exists:
-            data: bytes | RequestTee | None = None
+            outgoing = Outgoing(target, hold=hold)
         elif length is not None and length <= BUFFER_LIMIT:
             content = request.content
             # A small body has usually arrived whole with the head: taken without awaiting.
             if content.is_eof():
-                data = body = content.read_nowait()
+                outgoing = Outgoing(target, content.read_nowait(), hold=hold)
             else:
                 try:
                     async with asyncio.timeout(self._body_timeout):
-                        data = body = await request.read()
+                        outgoing = Outgoing(target, await request.read(), hold=hold)
                 except TimeoutError:
                     return self._client_timeout(exchange)
         else:
-            keep = self._max_capture if exchange.sampled and self._capture_input else None
-            data = tee = RequestTee(request.content, keep, self._body_timeout)
-        return await self._forward(request, exchange, target, data, body, tee)
+            capture = exchange.capture
+            copy = hold if capture.input else None
+            tee = RequestTee(request.content, capture.limit, copy, self._body_timeout)
+            outgoing = Outgoing(target, tee=tee, hold=hold)
+        return await self._forward(request, exchange, outgoing)
 
     async def _forward(
-        self,
-        request: web.BaseRequest,
-        exchange: Exchange,
-        target: str,
-        data: bytes | RequestTee | None,
-        body: bytes | None,
-        tee: RequestTee | None,
+        self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
     ) -> web.StreamResponse:
-        """Send the request to the upstream (`target`: origin-form) and relay its answer."""
-        capture_request = exchange.sampled and self._capture_input
-        headers = self._upstream_headers(request)
+        """Send the request to the upstream and relay its answer."""
+        headers = upstream_headers(request)
+        tee, body, target = outgoing.tee, outgoing.body, outgoing.target
         pool = self.pool if tee is None else None
         session = self.session
         assert session is not None, "the client session starts with the app"
@@ -191,15 +188,14 @@ class Proxy:
                         method,
                         self._urls.url(target),
                         headers=headers,
-                        data=data,
+                        data=outgoing.data,
                         allow_redirects=False,
                     )
                 async with pending as upstream:
-                    latency = time.perf_counter() - upstream_started
-                    self._upstream_duration.observe(latency)
-                    if exchange.sampled:
-                        exchange.request_body = self._request_copy(body, tee, capture_request)
-                    return await self._relay(request, upstream, exchange, latency)
+                    exchange.upstream_latency = time.perf_counter() - upstream_started
+                    self._upstream_duration.observe(exchange.upstream_latency)
+                    self._keep_request(request, exchange, outgoing)
+                    return await self._relay(request, upstream, exchange, outgoing.hold)
             except aiohttp.ServerDisconnectedError as exc:
                 if retry:
                     retry = False
@@ -214,11 +210,10 @@ class Proxy:
                 failure = exc
             if tee is not None and tee.timed_out:
                 return self._client_timeout(exchange)
-            if exchange.sampled:
-                exchange.request_body = self._request_copy(body, tee, capture_request)
-            return self._failure(request, exchange, failure)
+            self._keep_request(request, exchange, outgoing)
+            return self._failure(exchange, failure)
 
-    def _refuse(self, refused: TargetRefused, started: float) -> web.Response:
+    def _refuse(self, refused: TargetRefused, exchange: Exchange) -> web.Response:
         """A request target the proxy does not forward: answered here, the connection closed
         (a CONNECT's following bytes would be tunnel data)."""
         response = json_response(
@@ -226,16 +221,15 @@ class Proxy:
         )
         if refused.allow is not None:
             response.headers["Allow"] = refused.allow
-        self._count_request(refused.status, started)
+        self._count_request(exchange, refused.status)
         return response
 
     def _client_timeout(self, exchange: Exchange) -> web.Response:
         """The client paused mid-body past --client-body-timeout: 408, connection closed."""
         self._body_timeouts.inc()
         self._error_log.warning("client too slow sending the request body", "body_timeout")
-        if exchange.sampled:
-            self._proxy_error()
-        self._count_request(408, exchange.started)
+        self._count_request(exchange, 408)
+        self._drop(exchange, DROP_PROXY_ERROR)
         detail = "no request body bytes within --client-body-timeout"
         return json_response(408, {"error": "client_timeout", "detail": detail}, close=True)
 
@@ -250,58 +244,64 @@ class Proxy:
             error=type(exc).__name__,
             at=raised_at(exc),
         )
-        if exchange.sampled:
-            self._proxy_error()
+        if exchange.status is None:  # not answered, so not staged either
+            self._drop(exchange, DROP_PROXY_ERROR)
         if request.writer.output_size > 0:
             # The status line is sent: all that is left is to end the connection.
             if request.transport is not None:
                 request.transport.close()
             raise ConnectionResetError("response already started") from exc
-        self._count_request(500, exchange.started)
+        self._count_request(exchange, 500)
         detail = "the sidecar failed to handle this request; see its logs"
         return json_response(500, {"error": "internal_error", "detail": detail}, close=True)
 
-    def _request_copy(
-        self, body: bytes | None, tee: RequestTee | None, wanted: bool
-    ) -> bytes | None:
-        """The request body for capture; None when over the limit."""
-        if not wanted:
-            return b""
-        if tee is not None:
-            return bytes(tee.copy) if tee.copy is not None else None
-        if body is None:
-            return b""
-        return body if len(body) <= self._max_capture else None
+    def _drop(self, exchange: Exchange, reason: str) -> None:
+        """A sampled exchange that will not be recorded: counted once under `reason`."""
+        if exchange.capture.sampled and exchange.dropped is None:
+            exchange.dropped = reason
+            self._capturer.stage(exchange)
 
-    def _stage(
-        self,
-        request: web.BaseRequest,
-        exchange: Exchange,
-        status: int,
-        response_type: str,
-        response_body: bytes | None,
-        latency: float | None,
-        truncated: bool = False,
-        stream: StreamResult | None = None,
+    def _keep_request(
+        self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
     ) -> None:
-        """Complete the exchange and hand it to the capture stage as is; a response body over the
-        limit goes as None. `stream`: an event stream's assembly and metadata (DESIGN.md 10)."""
-        if response_body is not None and len(response_body) > self._max_capture:
-            response_body = None
-        exchange.status = status
+        """The request side's capture copy into the exchange, when it is captured."""
+        capture = exchange.capture
+        if not capture.input:
+            return
         exchange.request_type = request.headers.get("Content-Type", "")
-        exchange.response_type = response_type
-        exchange.response_body = response_body
-        exchange.upstream_latency = latency
-        exchange.truncated = truncated
-        if stream is not None and stream.kind is not None:
-            exchange.assembled = stream.assembled
-            exchange.extra_metadata = stream.metadata
+        if outgoing.tee is not None:
+            copy = outgoing.tee.copy
+            if copy is None:
+                exchange.dropped = (
+                    DROP_INFLIGHT_FULL if outgoing.tee.over_budget else DROP_TOO_LARGE
+                )
+            else:
+                exchange.request_body = bytes(copy)
+        elif outgoing.body is not None:
+            if len(outgoing.body) > capture.limit:
+                exchange.dropped = DROP_TOO_LARGE
+            else:
+                exchange.request_body = outgoing.body
+
+    def _stage(self, exchange: Exchange, content_type: str, body: bytes | None) -> None:
+        """Complete a sampled exchange with its response side (`body`: the copy, None when it
+        outgrew the capture limit) and hand it to the capture stage."""
+        exchange.response_type = content_type
+        if exchange.capture.output and exchange.dropped is None:
+            if body is None or len(body) > exchange.capture.limit:
+                exchange.dropped = DROP_TOO_LARGE
+            else:
+                exchange.response_body = body
         self._capturer.stage(exchange)
 
-    def _failure(
-        self, request: web.BaseRequest, exchange: Exchange, exc: BaseException
-    ) -> web.Response:
+    def _over_budget(self, exchange: Exchange, tap: StreamCapture, hold: CopyHold | None) -> None:
+        """A stream whose copy would pass the in-flight copy budget: its copies are let go."""
+        tap.drop_copy()
+        if hold is not None:
+            hold.release()
+        exchange.dropped = DROP_INFLIGHT_FULL
+
+    def _failure(self, exchange: Exchange, exc: BaseException) -> web.Response:
         failure = classify_failure(exc)
         self._metrics.upstream_errors.labels(failure.reason).inc()
         # A parser's message quotes the offending header line: never echoed or logged.
@@ -319,9 +319,10 @@ class Proxy:
         response = web.Response(
             status=failure.status, body=payload, content_type="application/json"
         )
-        self._count_request(failure.status, exchange.started)
-        if exchange.sampled:
-            self._stage(request, exchange, failure.status, "application/json", payload, None)
+        self._count_request(exchange, failure.status)
+        if exchange.capture.sampled:
+            exchange.upstream_latency = None
+            self._stage(exchange, "application/json", payload)
         return response
 
     async def _relay(
@@ -329,20 +330,20 @@ class Proxy:
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
         exchange: Exchange,
-        latency: float,
+        hold: CopyHold | None,
     ) -> web.StreamResponse:
-        headers = end_to_end(upstream.headers)
         content_type = upstream.headers.get("Content-Type", "")
         length = upstream.content_length
         streaming = (
             length is None or length > BUFFER_LIMIT or content_type.startswith("text/event-stream")
         )
-        truncated = cancelled = False
+        cancelled = False
         response: web.StreamResponse
         captured: bytes | None
         stream: StreamResult | None = None
         if not streaming:
             captured = await upstream.read()
+            headers = end_to_end(upstream.headers)
             response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers)
             response.body = captured
             try:
@@ -351,18 +352,19 @@ class Proxy:
                 await _prepare(response, request)
                 await response.write_eof()
             except ConnectionError:
-                truncated = True
+                exchange.truncated = True
         else:
-            response, stream, truncated, cancelled = await self._stream(
-                request, upstream, headers, exchange, content_type
+            response, stream, cancelled = await self._stream(
+                request, upstream, exchange, content_type, hold
             )
-            captured = stream.body  # the capturer ignores it when output is not captured
-        self._count_request(upstream.status, exchange.started)
-        if exchange.sampled:
-            self._stage(
-                request, exchange, upstream.status, content_type, captured, latency, truncated,
-                stream,
-            )  # fmt: skip
+            captured = stream.body
+            exchange.truncated = stream.outcome != COMPLETED
+            if stream.kind is not None:
+                exchange.assembled = stream.assembled
+                exchange.extra_metadata = stream.metadata
+        self._count_request(exchange, upstream.status)
+        if exchange.capture.sampled:
+            self._stage(exchange, content_type, captured)
         if stream is None:
             self._gen_ai.observe_response(content_type, captured)
         elif cancelled:
@@ -373,27 +375,37 @@ class Proxy:
         self,
         request: web.BaseRequest,
         upstream: UpstreamResponse | aiohttp.ClientResponse,
-        headers: CIMultiDict[str],
         exchange: Exchange,
         content_type: str,
-    ) -> tuple[web.StreamResponse, StreamResult, bool, bool]:
+        hold: CopyHold | None,
+    ) -> tuple[web.StreamResponse, StreamResult, bool]:
         """Relay chunk by chunk as they arrive, each followed by StreamCapture after it is sent;
-        returns (response, what was captured, truncated, cancelled). The capture's body is None
-        when it outgrew --max-capture-bytes (counted as too_large, never stored empty)."""
+        returns (response, what was captured, cancelled). The capture's body is None when it
+        outgrew --max-capture-bytes (counted as too_large, never stored empty) or the copy
+        budget (`hold`; counted as inflight_full)."""
         response = web.StreamResponse(
-            status=upstream.status, reason=upstream.reason, headers=headers
+            status=upstream.status, reason=upstream.reason, headers=end_to_end(upstream.headers)
         )
         length = upstream.content_length
-        keep = exchange.sampled and self._capture_output
-        if length is not None and length > self._max_capture:
-            keep = False
-        tap = StreamCapture(exchange.started, self._max_capture, keep, content_type)
+        capture = exchange.capture
+        # Nothing is copied for an exchange already dropped (its request copy outgrew a bound).
+        keep = capture.output and exchange.dropped is None
+        keep = keep and (length is None or length <= capture.limit)
+        tap = StreamCapture(exchange.started, capture.limit, keep, content_type)
+        share = hold if keep else None
+        # What a chunk costs: its copy and, for an event stream, the assembly's text of it and
+        # the assembled answer made from that at the end.
+        weight = 3 if is_event_stream(content_type) else 1
         gone = failed = cancelled = False
         try:
             await _prepare(response, request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
                 tap.feed(chunk)
+                # Charged while a copy is kept: one past --max-capture-bytes is too_large.
+                if share is not None and tap.copying and not share.take(weight * len(chunk)):
+                    share = None
+                    self._over_budget(exchange, tap, hold)
             await response.write_eof()
         except ConnectionError:
             gone = True  # the client went away: what it got is all the capture can say
@@ -414,4 +426,4 @@ class Proxy:
                 request.transport.close()
         result = tap.finish(gone, failed)
         self._gen_ai.observe_stream(result)
-        return response, result, result.outcome != COMPLETED, cancelled
+        return response, result, cancelled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 # RFC 9110 section 7.6.1, plus Proxy-* (meant for this hop) and Expect, which the server side
@@ -40,3 +41,17 @@ def end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
             continue
         result.add(name, value)
     return result
+
+
+def upstream_headers(request: web.BaseRequest) -> CIMultiDict[str]:
+    """The headers to send upstream: end to end ones, with X-Forwarded-For/-Proto/-Host."""
+    headers = end_to_end(request.headers)
+    remote = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For")
+    headers["X-Forwarded-For"] = f"{forwarded}, {remote}" if forwarded else remote
+    if "X-Forwarded-Proto" not in headers:
+        headers["X-Forwarded-Proto"] = request.scheme
+    host = request.headers.get("Host")
+    if host and "X-Forwarded-Host" not in headers:
+        headers["X-Forwarded-Host"] = host
+    return headers

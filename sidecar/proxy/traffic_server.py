@@ -3,8 +3,8 @@ timeout, connection cap) and quiet answers to malformed requests: a counted JSON
 one log line per reason per interval, never a header value (aiohttp's own error path logs the
 parser's message, which quotes the offending header, and answers with it).
 
-Relies on aiohttp 3.14's RequestHandler internals (`_messages`, `_request_in_progress`,
-`_manager`); tests/sidecar/test_client_limits.py and test_bad_requests.py cover them.
+What it needs of aiohttp's internals (the connection's request queue) goes through
+aiohttp_internals.py.
 """
 
 from __future__ import annotations
@@ -16,13 +16,21 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.streams import StreamReader
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from sidecar.common.logs import Throttle
 from sidecar.metrics import SidecarMetrics
+from sidecar.proxy.aiohttp_internals import (
+    StreamReader,
+    detach_from_server,
+    last_request_body,
+    protocol_arguments,
+    request_in_progress,
+    requests_queued,
+)
 from sidecar.proxy.answers import ThrottledLog, raised_at
 
 log = logging.getLogger("sidecar.server")
@@ -58,7 +66,7 @@ class TrafficServer(Server):
         self._header_timeouts = metrics.client_timeouts.labels("header")
 
     def __call__(self) -> RequestHandler:
-        return TrafficProtocol(self, loop=self._loop, **self._kwargs)
+        return TrafficProtocol(self, **protocol_arguments(self))
 
     def count_header_timeout(self) -> None:
         self._header_timeouts.inc()
@@ -82,7 +90,7 @@ class TrafficProtocol(RequestHandler):
         server = self._traffic
         if server.open_connections >= server.limits.max_connections:
             # Never registered with the server: connection_lost then has nothing to undo.
-            self._manager = None
+            detach_from_server(self)
             transport.close()
             server.metrics.connections_rejected.inc()
             return
@@ -102,9 +110,9 @@ class TrafficProtocol(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        messages = self._messages
-        if messages:
-            self._payload = messages[-1][1]
+        body = last_request_body(self)
+        if body is not None:
+            self._payload = body
             self._cancel_head_timer()
         elif self._head_timer is None and self._awaiting_head():
             self._arm_head_timer()
@@ -114,13 +122,13 @@ class TrafficProtocol(RequestHandler):
         start of a new request head."""
         payload = self._payload
         return (
-            not self._messages
-            and not self._request_in_progress
+            not requests_queued(self)
+            and not request_in_progress(self)
             and (payload is None or payload.is_eof())
         )
 
     def _arm_head_timer(self) -> None:
-        loop = self._loop
+        loop = asyncio.get_running_loop()
         self._head_timer = loop.call_at(
             loop.time() + self._traffic.limits.header_timeout, self._head_timed_out
         )
@@ -148,6 +156,9 @@ class TrafficProtocol(RequestHandler):
         counted, logged without the parser's message (it quotes the offending header)."""
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; the connection is closed")
+        if isinstance(exc, LineTooLong):
+            # A header (or the request line) past 64 KiB (MAX_HEADER_BYTES): 431, not 400.
+            status = 431
         self._traffic.metrics.requests.labels(str(status)).inc()
         kind = type(exc).__name__ if exc is not None else "error"
         error = _ERRORS.get(status, "bad_request" if status < 500 else "internal_error")

@@ -1,6 +1,7 @@
 """A lean keep-alive client for the proxy's usual exchange: a buffered request to a plain-HTTP
 upstream. It writes the request head itself and reads the answer with aiohttp's own response
-protocol (C parser, read timeout, flow control), skipping ClientSession's per-request layers.
+protocol (C parser, read timeout, flow control), skipping ClientSession's per-request layers;
+that protocol is aiohttp's internal, reached through aiohttp_internals.py.
 
 The proxy uses `aiohttp.ClientSession` for the rest (streamed request bodies, https upstreams).
 """
@@ -13,12 +14,22 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs
-from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sidecar.errors import SidecarError
+from sidecar.proxy.aiohttp_internals import (
+    ResponseHandler,
+    StreamReader,
+    close_connection,
+    connected,
+    new_response_protocol,
+    next_response,
+    read_response_head,
+    reusable,
+    start_read_timeout,
+    transport_of,
+)
 from sidecar.proxy.upstream_client import MAX_HEADER_BYTES
 
 # aiohttp's ClientRequest.GET_METHODS: methods sent without Content-Length when bodiless.
@@ -126,7 +137,7 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: ResponseHandler(loop), self._host, self._port
+                    lambda: new_response_protocol(loop), self._host, self._port
                 )
         except OSError as exc:
             raise UpstreamConnectError(self._host, self._port, exc) from exc
@@ -134,18 +145,18 @@ class UpstreamPool:
 
     def release(self, protocol: ResponseHandler) -> None:
         """Back to the pool when the exchange ended cleanly, closed otherwise."""
-        if self._closed or protocol.should_close or not protocol.is_connected():
-            protocol.close()
+        if self._closed or not reusable(protocol):
+            close_connection(protocol)
         elif len(self._idle) < MAX_IDLE:
             self._idle.append(protocol)
         else:
-            protocol.close()
+            close_connection(protocol)
 
     async def close(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []
         for protocol in idle:
-            protocol.close()
+            close_connection(protocol)
 
     async def request(
         self, method: str, target: str, headers: CIMultiDict[str], body: bytes | None
@@ -161,37 +172,35 @@ class UpstreamPool:
         idle = self._idle
         while idle:
             candidate = idle.pop()
-            if candidate.is_connected():
+            if connected(candidate):
                 protocol = candidate
                 break
-            candidate.close()
+            close_connection(candidate)
         if protocol is None:
             protocol = await self._connect()
-        transport = protocol.transport
+        transport = transport_of(protocol)
         assert transport is not None, "a fresh or pooled connection is open"
-        protocol.set_response_params(
-            skip_payload=method == "HEAD",
-            read_until_eof=True,
-            auto_decompress=False,
+        read_response_head(
+            protocol,
+            head_only=method == "HEAD",
             read_timeout=self._read_timeout,
             read_bufsize=READ_CHUNK,
-            max_line_size=MAX_HEADER_BYTES,
             max_field_size=MAX_HEADER_BYTES,
         )
         data = self._head(method, target, headers, body)
         try:
             transport.write(data + body if body else data)
-            protocol.start_timeout()
+            start_read_timeout(protocol)
             while True:
-                message, payload = await protocol.read()
+                message, payload = await next_response(protocol)
                 # Interim 1xx answers (except 101) precede the real one, as aiohttp skips them.
                 if not 100 <= message.code <= 199 or message.code == 101:
                     break
         except HttpProcessingError as exc:
-            protocol.close()
+            close_connection(protocol)
             raise UpstreamProtocolError(f"upstream sent a malformed response: {exc}") from exc
         except BaseException:
-            protocol.close()
+            close_connection(protocol)
             raise
         return UpstreamResponse(
             self, protocol, message.code, message.reason, message.headers, payload

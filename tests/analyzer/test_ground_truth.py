@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from analyzer.__main__ import main
+from analyzer.errors import DatasetError
 from analyzer.reading.ground_truth import LabelError, label_record, parse_label, write_labels
+from analyzer.reading.label_input import label_pairs
 from analyzer.reading.storage import list_objects_sync, read_bytes
+from analyzer.reading.streamed_write import write_stream
+from tests.conftest import REPO_ROOT, S3Server
 
 
 def test_reads_sagemaker_reference_records(shared_data: Path) -> None:
@@ -88,3 +97,103 @@ def test_cli_writes_to_s3(tmp_path: Path, s3_bucket: str) -> None:
     assert code == 0
     (only,) = list_objects_sync(f"s3://{s3_bucket}/gt/")
     assert parse_label(read_bytes(only.url).strip()) == ("r1", "1")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'id1,1\nid2,"0\nid3,1\nid4,0\n', "line 2 is not one CSV row"),
+        (b'id1,1\nid2,"0"x\n', "line 2 is not one CSV row"),
+        (b"id1,1\nid2\n", "line 2 has 1 column"),
+        (b"id1,1\n,0\n", "line 2 has an empty inference_id"),
+        (b"id1,1\nid2,\xff\n", "line 2 is not UTF-8 text (byte 0xff at column 5)"),
+    ],
+)
+def test_cli_rejects_a_malformed_csv_row_by_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    (tmp_path / "labels.csv").write_bytes(content)
+    destination = tmp_path / "gt"
+    code = main(
+        ["ground-truth", "--destination", str(destination), "--input", str(tmp_path / "labels.csv")]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert expected in err and "labels.csv" in err
+    assert len(err.splitlines()) == 1
+    assert list_objects_sync(str(destination)) == []  # nothing written, not the rows before
+
+
+def test_cli_rejects_non_utf8_json_lines_by_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "labels.jsonl").write_bytes(
+        b'{"inference_id": "a", "label": 1}\n{"inference_id": "b", "label": "\xe9"}\n'
+    )
+    code = main(
+        ["ground-truth", "--destination", str(tmp_path), "--input", str(tmp_path / "labels.jsonl")]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "labels.jsonl line 2 is not UTF-8 text" in err[0]
+
+
+def test_cli_reads_quoted_fields_and_a_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_bytes(b'\xef\xbb\xbfinference_id,label\n"r,1",cat\nr2,"x y"\n')
+    url, count = write_labels(str(tmp_path / "gt"), label_pairs(str(tmp_path / "labels.csv")))
+    assert count == 2
+    assert [parse_label(x) for x in read_bytes(url).splitlines()] == [("r,1", "cat"), ("r2", "x y")]
+
+
+def _peak_rss_mib(*args: str) -> float:
+    """Peak RSS of `python -m analyzer ARGS` in a fresh child process."""
+    process = subprocess.Popen([sys.executable, "-m", "analyzer", *args], cwd=REPO_ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return usage.ru_maxrss / 1024
+
+
+def test_ground_truth_streams_labels_in_bounded_memory(tmp_path: Path) -> None:
+    rows = 300_000
+    with (tmp_path / "labels.csv").open("w") as out:
+        out.writelines(f"{uuid.UUID(int=i)},{i % 2}\n" for i in range(rows))
+    (tmp_path / "small.csv").write_text("a,1\n")
+    write = ("ground-truth", "--destination")
+    idle = _peak_rss_mib(*write, str(tmp_path / "gt0"), "--input", str(tmp_path / "small.csv"))
+    peak = _peak_rss_mib(*write, str(tmp_path / "gt"), "--input", str(tmp_path / "labels.csv"))
+    # Holding them all took ~4 KB a label (1.2 GiB here); streamed, a few MiB of buffers.
+    assert peak - idle < 40, (idle, peak)
+    (written,) = list_objects_sync(str(tmp_path / "gt"))
+    assert written.size == rows * len(label_record(str(uuid.UUID(int=0)), 0))
+
+
+def test_stream_to_s3_goes_in_parts_and_a_failure_leaves_nothing(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    part = 5 * 1024 * 1024
+    chunks = [bytes([65 + i]) * (1024 * 1024) for i in range(12)]
+    url = f"s3://{s3_bucket}/gt/labels.jsonl"
+    assert write_stream(url, iter(chunks), part_bytes=part) == 12 * 1024 * 1024
+    assert read_bytes(url) == b"".join(chunks)
+
+    def failing() -> Iterator[bytes]:
+        yield from chunks
+        raise DatasetError("labels.csv line 9 is not one CSV row")
+
+    with pytest.raises(DatasetError, match="line 9"):
+        write_stream(f"s3://{s3_bucket}/gt/broken.jsonl", failing(), part_bytes=part)
+    client = s3_server.client()
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"]] == [
+        "gt/labels.jsonl"
+    ]
+    assert not client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
+
+
+def test_stream_to_a_folder_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    def failing() -> Iterator[bytes]:
+        yield b"x" * 100
+        raise DatasetError("bad row")
+
+    with pytest.raises(DatasetError):
+        write_stream(str(tmp_path / "out" / "labels.jsonl"), failing())
+    assert list(tmp_path.rglob("*")) == [tmp_path / "out"]

@@ -94,7 +94,7 @@ def test_cbpe_estimates_calibrated_scores_and_compares_with_realised() -> None:
     scores = generator.random(20000)
     truth = (generator.random(20000) < scores).astype(np.float64)  # calibrated by construction
     predicted = (scores > 0.5).astype(np.float64)
-    estimated = estimate(scores, predicted)
+    estimated = estimate(scores, predicted, None)
     assert estimated is not None and estimated["method"] == "CBPE"
     realised = binary_scalars(truth, predicted, scores)
     for name in ("accuracy", "precision", "recall", "f1"):

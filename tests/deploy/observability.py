@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry
 
+from analyzer.live.metrics import LiveMetrics
 from analyzer.scheduling.metrics import AnalyzerMetrics
 from sidecar.metrics import SidecarMetrics
 from tests.deploy.k8s import DEPLOY
@@ -88,7 +89,11 @@ def _exported(registry: CollectorRegistry) -> set[str]:
 
 def exported_metric_names() -> set[str]:
     """Every series name the sidecar and the analyzer expose (from their metric definitions)."""
-    return _exported(SidecarMetrics().registry) | _exported(AnalyzerMetrics().registry)
+    return (
+        _exported(SidecarMetrics().registry)
+        | _exported(AnalyzerMetrics().registry)
+        | _exported(LiveMetrics().registry)
+    )
 
 
 def alert_rules() -> list[dict[str, Any]]:

@@ -60,14 +60,19 @@ def _exec_form(value: str) -> list[str]:
 
 
 def _copies(instructions: list[Instruction]) -> list[tuple[list[str], str, str]]:
-    """(sources, destination, workdir) of each COPY from the build context."""
+    """(sources, destination, workdir) of each COPY from the build context (not from a stage)."""
     out = []
     for item in instructions:
-        if item.keyword in ("COPY", "ADD"):
+        if item.keyword in ("COPY", "ADD") and "--from=" not in item.value:
             words = [w for w in shlex.split(item.value) if not w.startswith("--")]
-            assert "--from" not in item.value, "single-stage build expected"
             out.append((words[:-1], words[-1], item.workdir))
     return out
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    """The instructions of the image's own stage: from its last FROM on."""
+    last = max(n for n, item in enumerate(instructions) if item.keyword == "FROM")
+    return instructions[last:]
 
 
 def _ignored(path: str) -> bool:
@@ -79,10 +84,16 @@ def _ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(path.rstrip("/"), p.removeprefix("**/")) for p in patterns)
 
 
-def test_base_image_is_a_slim_python_the_project_supports() -> None:
-    base = next(i for i in parse_dockerfile() if i.keyword == "FROM").value
-    match = re.fullmatch(r"python:(\d+)\.(\d+)-slim(?:-\w+)?", base)
-    assert match, base
+def test_base_image_is_an_argument_defaulting_to_a_slim_python_the_project_supports() -> None:
+    instructions = parse_dockerfile()
+    # The ARG comes before FROM, so any Python 3.11+ Debian image can be the base.
+    assert instructions[0].keyword == "ARG"
+    name, _, default = instructions[0].value.partition("=")
+    assert name == "BASE_IMAGE"
+    stages = [i.value.split()[0] for i in instructions if i.keyword == "FROM"]
+    assert stages and set(stages) == {"${BASE_IMAGE}"}
+    match = re.fullmatch(r"python:(\d+)\.(\d+)-slim(?:-\w+)?", default)
+    assert match, default
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
     assert (int(match[1]), int(match[2])) >= (3, 11)
 
@@ -123,20 +134,53 @@ def test_copied_files_exist_and_make_a_complete_build_context(tmp_path: Path) ->
         assert f"{script} = {target}" in entry_points
 
 
-def test_install_is_the_project_without_dev_extras() -> None:
+def _pip_install(run: Instruction) -> list[str]:
+    """The words of the `pip install` command in a RUN (one of its `&&`-joined commands)."""
+    command = next(part for part in run.value.split("&&") if "pip install" in part)
+    words = shlex.split(command)
+    return words[words.index("pip") :]
+
+
+def test_install_is_the_runtime_dependencies_then_the_project_without_extras() -> None:
+    instructions = parse_dockerfile()
+    image = final_stage(instructions)
+    runs = [i for i in image if i.keyword == "RUN" and "pip install" in i.value]
+    assert len(runs) == 2
+    dependencies, project = runs
+    # First the list of pyproject's [project] dependencies, made in the stage before: no extras,
+    # so nothing only the dev extras bring; a layer keyed by that list alone.
+    listing = next(i for i in instructions[: len(instructions) - len(image)] if i.keyword == "RUN")
+    assert "['project']['dependencies']" in listing.value
+    assert "optional-dependencies" not in listing.value
+    requirements = listing.value.rpartition(">")[2].strip()
+    assert _pip_install(dependencies)[-2:] == ["-r", requirements]
+    from_stage = next(i for i in image if i.keyword == "COPY" and "--from=" in i.value)
+    assert shlex.split(from_stage.value)[1:] == [requirements, requirements]
+    # Then the project itself, as `pip install --no-deps .`, not editable, from where
+    # pyproject.toml and the sources were copied after the dependencies were installed.
+    words = _pip_install(project)
+    assert [w for w in words[2:] if not w.startswith("-")] == ["."]
+    assert "--no-deps" in words
+    assert "-e" not in words and "--editable" not in words
+    copies = _copies(image)
+    pyproject_copy = next(c for c in copies if "pyproject.toml" in c[0])
+    assert pyproject_copy[2] == project.workdir
+    assert pyproject_copy[1] in ("./", ".", project.workdir, project.workdir + "/")
+    order = [i.value for i in image]
+    first_copy = min(order.index(i.value) for i in image if i.value.startswith("pyproject.toml"))
+    assert order.index(dependencies.value) < first_copy < order.index(project.value)
+
+
+def test_pip_gets_the_ca_bundle_as_a_build_secret_only() -> None:
     instructions = parse_dockerfile()
     runs = [i for i in instructions if i.keyword == "RUN" and "pip install" in i.value]
-    assert len(runs) == 1
-    words = shlex.split(runs[0].value.split("&&")[0])
-    assert words[:2] == ["pip", "install"]
-    targets = [w for w in words[2:] if not w.startswith("-")]
-    assert targets == ["."], "install the project itself, as `pip install .`"
-    assert "-e" not in words and "--editable" not in words
-    # `.` there is where pyproject.toml was copied.
-    copies = _copies(instructions)
-    pyproject_copy = next(c for c in copies if "pyproject.toml" in c[0])
-    assert pyproject_copy[2] == runs[0].workdir
-    assert pyproject_copy[1] in ("./", ".", runs[0].workdir, runs[0].workdir + "/")
+    for run in runs:
+        assert run.value.startswith("--mount=type=secret,id=ca-bundle "), run.value
+        assert "PIP_CERT=/run/secrets/ca-bundle" in run.value
+    # Never copied in nor kept in the image's environment.
+    for item in instructions:
+        if item.keyword in ("COPY", "ADD", "ENV", "ARG"):
+            assert "ca-bundle" not in item.value and "CERT" not in item.value, item.value
 
 
 def test_runs_as_a_numeric_non_root_user_that_owns_the_spool() -> None:

@@ -1,8 +1,9 @@
 """End to end on 127.0.0.1: a real sidecar (in front of the test model server) and a real
-`infertap-analyzer schedule` (over drifted capture files and a real baseline), scraped by a real
-Prometheus through deploy/prometheus/prometheus.yml's own relabelling and evaluating
-deploy/prometheus/rules.yml. Every dashboard panel must return data; the drift alert must fire
-and the capture-drop alert must not."""
+`infertap-analyzer schedule` (over drifted capture files and a real baseline) and a real
+`infertap-analyzer watch` following the sidecar's deliveries, scraped by a real Prometheus through
+deploy/prometheus/prometheus.yml's own relabelling and evaluating deploy/prometheus/rules.yml.
+Every dashboard panel must return data; the drift alerts (hourly and live) must fire and the
+capture-drop alert must not."""
 
 from __future__ import annotations
 
@@ -146,6 +147,7 @@ def _run(*args: str, cwd: Path) -> None:
 class Stack:
     sidecar: SidecarProcess
     analyzer_port: int
+    watch_port: int
     prometheus: PrometheusServer
 
 
@@ -233,8 +235,10 @@ def stack(
     sidecar = launch_sidecar(
         upstream.url, base / "sidecar", endpoint_name=ENDPOINT, upstream_timeout=0.3
     )
+    watcher: subprocess.Popen[bytes] | None = None
     try:
-        analyzer_port, _ = analyzer_schedule
+        analyzer_port, schedule_log = analyzer_schedule
+        watch_port, watcher = _start_watch(sidecar, schedule_log.parent, base)
         annotations = {  # what the webhook puts on the pod
             "prometheus.io/scrape": "true",
             "prometheus.io/port": str(sidecar.admin_port),
@@ -258,6 +262,10 @@ def stack(
                         pod="infertap-analyzer-7b9c-abcde", container="analyzer",
                         port_name="metrics", annotations={},
                         labels={"app.kubernetes.io/name": "infertap-analyzer"}),
+            pod_targets(f"127.0.0.1:{watch_port}", namespace="infertap-system",
+                        pod="infertap-analyzer-0", container="analyzer",
+                        port_name="metrics", annotations={},
+                        labels={"app.kubernetes.io/name": "infertap-analyzer"}),
         ]  # fmt: skip
         targets_file = base / "targets.json"
         targets_file.write_text(json.dumps(targets))
@@ -265,9 +273,42 @@ def stack(
             jobs=local_scrape_jobs(targets_file), rule_files=[RULES]
         )
         _send_traffic(sidecar)
-        yield Stack(sidecar, analyzer_port, prometheus)
+        yield Stack(sidecar, analyzer_port, watch_port, prometheus)
     finally:
         sidecar.kill()
+        if watcher is not None:
+            _stop(watcher)
+
+
+def _start_watch(
+    sidecar: SidecarProcess, analyzer: Path, base: Path
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """`watch` over the sidecar's local deliveries, with the schedule's baseline; short steps."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INFERTAP_")}
+    with (base / "watch.log").open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "analyzer", "watch", "--captures", str(sidecar.destination),
+             "--endpoint-name", ENDPOINT, "--monitor", "input",
+             "--baseline-statistics", str(analyzer / "baseline" / "statistics.json"),
+             "--baseline-constraints", str(analyzer / "baseline" / "constraints.json"),
+             "--window", "2m", "--step", "5s", "--poll-interval", "1s", "--min-records", "20",
+             "--metrics-listen", f"127.0.0.1:{port}"],
+            env=environ, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    wait_until(lambda: process.poll() is not None or port_open(port), timeout=30, what="watch")
+    assert process.poll() is None, (base / "watch.log").read_text()
+    return port, process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def _send_traffic(sidecar: SidecarProcess) -> None:
@@ -290,10 +331,13 @@ def test_scrape_config_keeps_one_target_per_sidecar_and_the_analyzer(stack: Stac
     stack.prometheus.wait_for_targets_up(timeout=20)
     targets = stack.prometheus.targets()
     scraped = sorted((t["labels"]["job"], t["scrapeUrl"]) for t in targets)
-    assert scraped == [
-        ("infertap-analyzer", f"http://127.0.0.1:{stack.analyzer_port}/metrics"),
-        ("infertap-sidecar", f"http://127.0.0.1:{stack.sidecar.admin_port}/metrics"),
-    ]
+    assert scraped == sorted(
+        [
+            ("infertap-analyzer", f"http://127.0.0.1:{stack.analyzer_port}/metrics"),
+            ("infertap-analyzer", f"http://127.0.0.1:{stack.watch_port}/metrics"),
+            ("infertap-sidecar", f"http://127.0.0.1:{stack.sidecar.admin_port}/metrics"),
+        ]
+    )
     sidecar = next(t for t in targets if t["labels"]["job"] == "infertap-sidecar")
     assert sidecar["labels"]["namespace"] == "models"
     assert sidecar["labels"]["pod"] == "churn-5d8f7c9b64-x2x7q"
@@ -326,6 +370,22 @@ def test_drift_alert_fires_and_capture_drop_alert_does_not(stack: Stack) -> None
     assert prometheus.query(dropped["query"]) == []
     captured = prometheus.values('infertap_capture_records_total{outcome="captured"}')
     assert sum(captured.values()) > 0
+
+
+def test_live_drift_alert_fires_within_a_minute_of_a_stuck_feature(stack: Stack) -> None:
+    """A sensor stuck at 0 behind the sidecar: `watch` raises a live violation and the shipped
+    InfertapLiveDrift rule fires for the endpoint; the live lag alert stays quiet."""
+    prometheus = stack.prometheus
+    for _prediction, _x1, x2, x3 in _rows(120, 11):
+        body = ",".join(map(str, (0.0, x2, x3))).encode()
+        assert _post(stack.sidecar.url + "/invocations", body) == 200
+    firing = prometheus.wait_for(
+        'ALERTS{alertname="InfertapLiveDrift", alertstate="firing"}', timeout=60
+    )
+    assert firing[0]["metric"]["endpoint"] == ENDPOINT
+    drift = prometheus.values(f'infertap_live_feature_baseline_drift{{feature="{DRIFTED}"}}')
+    assert max(drift.values()) > 0.1
+    assert prometheus.query('ALERTS{alertname="InfertapLiveLag"}') == []
 
 
 def _rules(prometheus: PrometheusServer) -> list[dict[str, Any]]:

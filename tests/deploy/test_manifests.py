@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from analyzer.__main__ import build_parser as analyzer_parser
-from analyzer.commands.schedule import settings_from_args
+from analyzer.commands.flags import host_port
+from analyzer.commands.watch import endpoints_from_args
 from sidecar.injection.container import ADMIN_PORT_NAME, CONTAINER_NAME, InjectionConfig
 from sidecar.injection.patch import Policy, mutate
 from sidecar.injection.server import parse_webhook_settings
@@ -68,6 +69,7 @@ def env_of(container: Obj) -> dict[str, str]:
 def test_every_kustomization_is_found() -> None:
     assert set(KUSTOMIZATIONS) == {
         "analyzer",
+        "analyzer-sharded",
         "grafana",
         "model-example",
         "model-injected",
@@ -239,7 +241,7 @@ def test_example_services_target_the_sidecar() -> None:
         assert service["spec"]["ports"][0]["targetPort"] == "infertap"
 
 
-def test_analyzer_deployment_runs_the_schedule_with_its_config(
+def test_analyzer_deployment_runs_watch_with_its_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     objects = render("analyzer")
@@ -251,6 +253,7 @@ def test_analyzer_deployment_runs_the_schedule_with_its_config(
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     assert container["command"] == ["infertap-analyzer"]
+    assert container["args"][0] == "watch"
     # The config file the args name is the ConfigMap's key, mounted where the args look.
     args = list(container["args"])
     config_path = Path(args[args.index("--config") + 1])
@@ -262,10 +265,10 @@ def test_analyzer_deployment_runs_the_schedule_with_its_config(
     # The real command line parses these args and this environment, and loads the config.
     for name, value in env_of(container).items():
         monkeypatch.setenv(name, value)
-    settings = settings_from_args(analyzer_parser().parse_args(args))
-    assert [e.name for e in settings.config.endpoints] == ["churn-model", "fraud-model"]
+    parsed = analyzer_parser().parse_args(args)
+    assert [e.name for e in endpoints_from_args(parsed)] == ["churn-model", "fraud-model"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports["metrics"] == settings.metrics_port
+    assert ports["metrics"] == host_port(parsed.metrics_listen, "--metrics-listen")[1]
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
     assert service["spec"]["selector"].items() <= (
         deployment["spec"]["template"]["metadata"]["labels"].items()
@@ -279,6 +282,36 @@ def test_analyzer_deployment_runs_the_schedule_with_its_config(
         if c["name"] == CONTAINER_NAME
     )
     assert env_of(sidecar)["INFERTAP_ENDPOINT_NAME"] == "churn-model"
+
+
+def test_sharded_analyzer_splits_the_endpoints_over_its_replicas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = render("analyzer-sharded")
+    assert not [o for o in objects if o["kind"] == "Deployment"]
+    statefulset = find(objects, "StatefulSet")
+    config_map = find(objects, "ConfigMap")
+    replicas = statefulset["spec"]["replicas"]
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    config = tmp_path / "monitor.yaml"
+    config.write_text(config_map["data"]["monitor.yaml"])
+    monkeypatch.setenv(
+        "INFERTAP_METRICS_LISTEN", env_of_fields(container)["INFERTAP_METRICS_LISTEN"]
+    )
+    watched: list[str] = []
+    for index in range(replicas):
+        # Kubernetes expands $(POD_INDEX) in args from the pod-index label.
+        args = [a.replace("$(POD_INDEX)", str(index)) for a in container["args"]]
+        args[args.index("--config") + 1] = str(config)
+        watched += [e.name for e in endpoints_from_args(analyzer_parser().parse_args(args))]
+    assert sorted(watched) == ["churn-model", "fraud-model"]  # each endpoint exactly once
+    index_source = next(e for e in container["env"] if e["name"] == "POD_INDEX")
+    label = index_source["valueFrom"]["fieldRef"]["fieldPath"]
+    assert label == "metadata.labels['apps.kubernetes.io/pod-index']"
+
+
+def env_of_fields(container: Obj) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
 
 
 def test_operator_monitors_find_the_sidecar_and_the_analyzer() -> None:

@@ -78,7 +78,8 @@ def test_rules_describe_what_to_do_and_use_exported_metrics() -> None:
         assert not unknown, f"{rule['alert']} uses metrics nobody exports: {unknown}"
     expressions = {rule["alert"]: " ".join(rule["expr"].split()) for rule in alert_rules()}
     assert "infertap_feature_baseline_drift > 0.1" in expressions["InfertapFeatureDrift"]
-    assert 'outcome!~"captured|not_sampled"' in expressions["InfertapCaptureRecordsDropped"]
+    dropped = expressions["InfertapCaptureRecordsDropped"]
+    assert 'outcome!~"captured|not_sampled|client_disconnected"' in dropped
     assert (
         'infertap_execution_status{status="Failed"} == 1'
         in (expressions["InfertapMonitoringRunFailed"])

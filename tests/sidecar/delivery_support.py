@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 
 from sidecar.capture.queue import CaptureQueue
-from sidecar.common.exchange import Exchange
+from sidecar.common.exchange import BOTH_SIDES, Exchange
 from sidecar.common.record import Payload, RecordEncoder, build_record, parse_record
 from sidecar.delivery.service import Delivery
 from sidecar.metrics import UPLOAD_OUTCOMES, UPLOAD_SUCCESS, SidecarMetrics
@@ -67,6 +67,7 @@ def exchange(hour: datetime, event_id: str, filler: int = 0) -> Exchange:
     return Exchange(
         (hour + timedelta(minutes=7, seconds=3)).timestamp(),
         None,
+        capture=BOTH_SIDES,
         request_type="text/csv",
         request_body=b"1,2,3" + b"9" * filler,
         response_type="text/csv",
@@ -77,7 +78,7 @@ def exchange(hour: datetime, event_id: str, filler: int = 0) -> Exchange:
 
 def stage(queue: CaptureQueue, item: Exchange) -> bool:
     """Queue `item` as the capture stage does."""
-    return queue.stage(item, len(item.request_body or b"") + len(item.response_body or b""))
+    return queue.stage(item, len(item.request_body) + len(item.response_body))
 
 
 def offer(queue: CaptureQueue, hour: datetime, event_id: str, filler: int = 0) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.sidecar.conftest import StartSidecar, http_get
-from tests.sidecar.test_proxy import request
+from tests.sidecar.proxy.test_proxy import request
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,9 @@ def test_environment_variables_set_every_option_and_flags_win() -> None:
         ([], {"INFERTAP_FLUSH_INTERVAL": "soon"}, "INFERTAP_FLUSH_INTERVAL (--flush-interval)"),
         ([], {"INFERTAP_LOG_LEVEL": "loud"}, "INFERTAP_LOG_LEVEL (--log-level)"),
         (["--upstream", "ftp://x"], {}, "--upstream"),
+        (["--upstream", "http://127.0.0.1:99999999"], {}, "--upstream port"),
+        (["--upstream", "http://127.0.0.1:0"], {}, "--upstream port"),
+        ([], {"INFERTAP_UPSTREAM": "http://127.0.0.1:-1"}, "--upstream port"),
         (["--capture-mode", "sideways"], {}, "--capture-mode"),
         (["--max-capture-bytes", "big"], {}, "--max-capture-bytes"),
         (["--listen", "9000"], {}, "--listen"),
@@ -88,6 +92,17 @@ def test_cli_error_is_one_line_and_exit_code_2() -> None:
     assert result.stdout == ""
     assert result.stderr == (
         "infertap-sidecar: error: --sampling-percentage must be between 0 and 100, got 120.0\n"
+    )
+
+
+def test_cli_upstream_port_out_of_range_is_one_line() -> None:
+    """What a pod gets when its upstream URL holds a port no socket can have."""
+    env = {**os.environ, "INFERTAP_UPSTREAM": "http://127.0.0.1:99999999"}
+    result = run_cli(env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "infertap-sidecar: error: --upstream port must be between 1 and 65535, "
+        "got 'http://127.0.0.1:99999999'\n"
     )
 
 

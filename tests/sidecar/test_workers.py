@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tests.conftest import wait_until
 from tests.sidecar.conftest import SidecarProcess, StartSidecar, http_get
+from tests.sidecar.proxy.test_proxy import request
 from tests.sidecar.test_metrics import promtool_check
-from tests.sidecar.test_proxy import request
 
 
 def children(pid: int) -> list[int]:

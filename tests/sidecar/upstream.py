@@ -9,8 +9,10 @@ Routes:
                          JSON {"instances": [[...], ...]} -> {"predictions": [...]}
   GET  /csv, /json       fixed CSV / JSON documents
   GET  /binary           bytes 0..255 repeated, ?size=N (default 256), application/octet-stream
-  GET  /stream           text/event-stream, ?chunks=N (default 5) events "data: <i>\\n\\n";
-                         ?hold=TOKEN waits after the first event until POST /release/TOKEN
+  GET, POST /stream      text/event-stream, ?chunks=N (default 5) events "data: <i>\\n\\n";
+                         ?hold=TOKEN waits after the first event until POST /release/TOKEN;
+                         ?wait=S waits S seconds before the response head; ?bytes=N adds N
+                         bytes to the first write, as events of 1000 bytes
   *    /abort            one chunk of a chunked answer, then the connection is closed
   GET  /chunked          chunked transfer (no Content-Length), ?chunks=N, application/json lines
   *    /slow             answers after ?seconds=S (default 5)
@@ -87,10 +89,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     chunks = int(request.query.get("chunks", "5"))
     delay = float(request.query.get("delay", "0.01"))
     hold = request.query.get("hold")
+    await asyncio.sleep(float(request.query.get("wait", "0")))
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
+    padding = b"data: %s\n\n" % (b"x" * 992) * (int(request.query.get("bytes", "0")) // 1000)
     for i in range(chunks):
-        await response.write(f"data: {i}\n\n".encode())
+        await response.write(b"data: %d\n\n%s" % (i, padding if i == 0 else b""))
         if i == 0 and hold:
             event = HOLDS.setdefault(hold, asyncio.Event())
             await asyncio.wait_for(event.wait(), HOLD_TIMEOUT)
@@ -170,6 +174,7 @@ def build_app() -> web.Application:
     app.router.add_get("/json", json_doc)
     app.router.add_get("/binary", binary)
     app.router.add_get("/stream", stream)
+    app.router.add_post("/stream", stream)
     app.router.add_post("/release/{token}", release)
     app.router.add_route("*", "/abort", abort)
     app.router.add_get("/chunked", chunked)

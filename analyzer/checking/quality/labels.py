@@ -1,10 +1,11 @@
 """The labels of a run, held as one compact table: inference id -> label, with duplicates counted.
 
-Memory: one dict entry (the id string and an int, about 150 bytes for a UUID) plus 17 bytes of
-arrays per distinct labelled id; the label files themselves are read a few at a time. A second
-label for the same id is a duplicate: equal ones are counted, conflicting ones counted and the
-one written last wins (files are ordered by URL, i.e. by hour folder and time-stamped name; lines
-by their place in the file), so files read ahead of an earlier one wait for it.
+Memory: one dict entry (the id string and an int) plus 17 bytes of arrays per distinct labelled
+id, about 220 bytes for a UUID (bench/label_memory.py); the label files are read a few at a
+time. A second label for the same id is a duplicate: equal ones are counted, conflicting ones
+counted and the one written last wins (files are ordered by URL, i.e. by hour folder and
+time-stamped name; lines by their place in the file), so files read ahead of an earlier one wait
+for it.
 """
 
 from __future__ import annotations

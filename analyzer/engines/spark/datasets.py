@@ -3,15 +3,28 @@
 CSV is read with every column as text (typed from its text as the local engine does, so both
 give the same statistics); JSON Lines as lines of text parsed by the project's reader (values
 keep their JSON types, nested objects become dotted names); Parquet with its own types.
+Bad input fails as it does locally, in one line: a ragged CSV row names its file and the row,
+and text that is not UTF-8 its file and byte (`text_check`).
 """
 
 from __future__ import annotations
 
+import csv
+import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from analyzer.engines.spark import adapter, native, partitions
+from analyzer.engines.spark import adapter, native, partitions, text_check
 from analyzer.errors import DatasetError
+
+log = logging.getLogger("infertap.analyzer.spark")
+# Spark's words for a ragged row under FAILFAST, and the file it was reading.
+_MALFORMED_CSV = re.compile(
+    r"\[MALFORMED_CSV_RECORD\] Malformed CSV record: (.*?)(?: SQLSTATE:|$)", re.M
+)
+_READING = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
+_FRAME = re.compile(r"\s*(at |\.\.\. \d+ more|File \")")
 
 
 def profile_dataset(
@@ -33,7 +46,7 @@ def profile_dataset(
     rest = [name for name in names if name not in sketched]
     try:
         python_part = frame.select(*map(_quoted, rest)) if sketched else frame
-        profile = _profile_partitions(python_part, profile_partition, rest)
+        profile = _profile_text_checked(spark, url, python_part, profile_partition, rest)
         if sketched:
             rows, features = native.profile_numeric(frame, sketched)
             by_name = {feature.name: feature for feature in features}
@@ -42,10 +55,33 @@ def profile_dataset(
     except DatasetError:
         raise
     except Exception as exc:  # Spark wraps executor errors in its own (Java or Python) types
-        raise DatasetError(f"Spark could not profile {url}: {_first_line(exc)}") from exc
+        log.debug("Spark failed", exc_info=True)  # the Java and Python stacks, when asked for
+        raise DatasetError(_failure(url, exc, len(names))) from exc
     if profile.item_count == 0:
         raise DatasetError(f"{url} has no data rows; a baseline needs at least one")
     return profile
+
+
+def _profile_text_checked(
+    spark: Any,
+    url: str,
+    frame: Any,
+    profile_partition: partitions.ProfilePartition,
+    names: list[str],
+) -> adapter.DatasetProfile:
+    """`_profile_partitions`; CSV that is not UTF-8 is a DatasetError, as it is locally."""
+    try:
+        return _profile_partitions(frame, profile_partition, names)
+    except Exception as exc:
+        text = str(exc)
+        if text_check.REPLACED not in text and "UnicodeDecodeError" not in text:
+            raise
+        problem = text_check.first_problem(spark, url)
+        if problem is not None:
+            raise DatasetError(problem) from None
+        if text_check.REPLACED not in text:
+            raise
+    return _profile_partitions(frame, partitions.profile_text_as_read, names)
 
 
 def _profile_partitions(
@@ -95,9 +131,30 @@ def _read_csv(spark: Any, url: str, header: bool, columns: Sequence[str] | None)
     return frame.toDF(*names)
 
 
+def _failure(url: str, exc: BaseException, columns: int) -> str:
+    """One line for a failed Spark job: a ragged CSV row named as locally, else the first line
+    of the error that is not a stack frame."""
+    text = str(exc)
+    row = _MALFORMED_CSV.search(text)
+    if row is None:
+        return f"Spark could not profile {url}: {_first_line(exc)}"
+    file = _READING.search(text)
+    record = row.group(1)
+    fields = len(next(csv.reader([record]), []))
+    return (
+        f"{file.group(1) if file else url} row {_short(record)!r} has {fields} fields, expected "
+        f"{columns}; every row needs the same number of columns"
+    )
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    for line in text.splitlines():
-        if "Error" in line and ":" in line:
-            return line.strip()[:500]
-    return text.splitlines()[0][:500] if text else type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if not _FRAME.match(line)]
+    for line in lines:
+        if ("Error" in line or "Exception" in line) and ":" in line:
+            return line[:500]
+    return lines[0][:500] if lines else type(exc).__name__

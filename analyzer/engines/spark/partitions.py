@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from analyzer.engines.spark import adapter
+from analyzer.engines.spark import adapter, text_check
 
 PROFILE_SCHEMA = "profile binary"
 
@@ -18,7 +18,13 @@ ProfilePartition = Callable[[Iterator[Any]], Iterator[Any]]
 
 
 def profile_text(batches: Iterator[Any]) -> Iterator[Any]:
-    """CSV read as text: every value typed from its text, as the local engine does."""
+    """CSV read as text: every value typed from its text, as the local engine does; a value
+    holding U+FFFD stops it (text_check: it may stand for bytes that are not UTF-8)."""
+    return _profile(text_check.without_replacements(batches), adapter.text_columns)
+
+
+def profile_text_as_read(batches: Iterator[Any]) -> Iterator[Any]:
+    """CSV read as text whose U+FFFD were found to be real ones."""
     return _profile(batches, adapter.text_columns)
 
 

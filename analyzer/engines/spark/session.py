@@ -52,4 +52,19 @@ def spark_session(master: str | None = None) -> Any:
     builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
     # mapInArrow batches as large as the local engine's chunks: fewer per-batch sketch updates.
     builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    _quiet_task_failures(session)
+    return session
+
+
+def _quiet_task_failures(session: Any) -> None:
+    """A failed task is the analyzer's one-line error (its stacks at --log-level debug), not the
+    driver's log of every Java and Python frame: with a local master that log is the console.
+    Under spark-submit (above) the cluster's own log configuration is left alone."""
+    jvm = session.sparkContext._jvm
+    off = jvm.org.apache.logging.log4j.Level.OFF
+    for logger in (
+        "org.apache.spark.executor.Executor",
+        "org.apache.spark.scheduler.TaskSetManager",
+    ):
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(logger, off)

@@ -25,13 +25,19 @@ _NUMBER = re.compile(r"-?\d+\.\d{2,}")
 
 
 def figure_class() -> Any:
-    """matplotlib's Figure with the SVG backend, text kept as text (small and searchable)."""
+    """matplotlib's Figure with the SVG backend, text kept as text (small and searchable).
+
+    Every string is drawn as plain text: category values, feature names and model names come
+    from traffic, and a pair of `$` in one would otherwise be parsed as a formula (mathtext),
+    which draws it wrongly or fails the whole page.
+    """
     import matplotlib
 
     matplotlib.use("svg", force=False)
     matplotlib.rcParams.update(
         {
             "svg.fonttype": "none",
+            "text.parse_math": False,
             "svg.hashsalt": "infertap",  # same input, same page
             "font.size": 8,
             "axes.spines.top": False,

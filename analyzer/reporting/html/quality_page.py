@@ -20,11 +20,12 @@ def render_quality_report(report: QualityReport) -> str:
         "pr": quality_charts.curve_chart(page.pr, "recall", "precision", diagonal=False),
         "estimates": quality_charts.estimates_chart(page.estimates),
     }
-    charts = {name: Markup(svg) for name, svg in drawn.items() if svg}
+    # Every name stays, empty when not drawn: multiclass has no curves, regression no matrix.
+    charts = {name: Markup(svg or "") for name, svg in drawn.items()}
     return templates.render(
         "quality.html",
         page=page,
         page_title=f"{page.status}: {page.title}",
         charts=charts,
-        chart_count=len(charts),
+        chart_count=sum(1 for svg in drawn.values() if svg),
     )

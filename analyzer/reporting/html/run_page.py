@@ -2,8 +2,8 @@
 
 `write_run_report(report)` is the one call a run makes after its JSON files are written, with the
 result it holds in memory (nothing is read back); it never fails the run: a page that cannot be
-written is logged and counted as a warning. `sources.read_run(folder)` gives the same input
-from a run's files.
+written is logged, and the run adds the reason to its warnings (execution.json and the console).
+`sources.read_run(folder)` gives the same input from a run's files.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from markupsafe import Markup
 
@@ -24,6 +25,18 @@ log = logging.getLogger("infertap.analyzer.report")
 CHART_BUDGET = 150  # feature charts per page: features with findings get theirs first
 # matplotlib is not thread-safe and `schedule` runs endpoints in threads: one page at a time.
 _DRAWING = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class PageOutcome:
+    """Where report.html went, or why it was not written."""
+
+    url: str
+    problem: str | None = None
+
+    @property
+    def warning(self) -> str:
+        return f"report.html not written ({self.url}): {self.problem}"
 
 
 def render_run_report(
@@ -50,6 +63,12 @@ def render_run_report(
     )
 
 
+def render_run_report_locked(report: sources.RunReport) -> str:
+    """`render_run_report` from another thread (`watch`'s live page): one drawing at a time."""
+    with _DRAWING:
+        return render_run_report(report)
+
+
 def _feature_charts(page: RunPage, budget: int) -> tuple[dict[str, str], set[str]]:
     """One chart per feature up to `budget`; the names of those left out."""
     drawn: dict[str, str] = {}
@@ -64,8 +83,8 @@ def _feature_charts(page: RunPage, budget: int) -> tuple[dict[str, str], set[str
     return drawn, left_out
 
 
-def write_run_report(report: sources.RunReport | sources.QualityReport) -> str | None:
-    """Write `report.html` beside the run's JSON files; return its URL, None if it failed."""
+def write_run_report(report: sources.RunReport | sources.QualityReport) -> PageOutcome:
+    """Write `report.html` beside the run's JSON files; say where, or why it was not."""
     started = time.monotonic()
     url = storage.join(report.folder, sources.REPORT_FILE)
     try:
@@ -74,12 +93,17 @@ def write_run_report(report: sources.RunReport | sources.QualityReport) -> str |
         storage.write_bytes(url, page.encode("utf-8"))
     except AnalyzerError as exc:
         log.warning("report.html not written", extra={"report": url, "error": str(exc)})
-        return None
+        return PageOutcome(url, str(exc))
     except Exception as exc:  # a page must never turn a finished run into a crash
         log.exception("report.html failed", extra={"report": url, "error": repr(exc)})
-        return None
+        return PageOutcome(url, f"internal error: {type(exc).__name__}: {_first_line(exc)}")
     log.info(
         "report.html written",
         extra={"report": url, "seconds": round(time.monotonic() - started, 3)},
     )
-    return url
+    return PageOutcome(url)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else "no message"

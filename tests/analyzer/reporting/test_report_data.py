@@ -169,7 +169,8 @@ def test_thousands_of_features_page_says_which_charts_it_left_out(tmp_path: Path
 def test_report_failure_never_fails_the_run(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert write_run_report(read_run(str(blocker))) is None
+    page = write_run_report(read_run(str(blocker)))
+    assert page.problem is not None and page.url == f"{blocker}/report.html"
 
 
 def test_model_quality_data(tmp_path: Path) -> None:
@@ -233,10 +234,8 @@ def test_history_and_run_pages_from_s3(
     assert f"{HOURS} hourly runs".encode() in html
     assert b"Features over the drift threshold at least once: <strong>f002</strong>" in html
     hour = hour_folder(Path("monitoring"), HOURS - 1)
-    assert (
-        write_run_report(read_run(f"s3://{s3_bucket}/{hour}"))
-        == f"s3://{s3_bucket}/{hour}/report.html"
-    )
+    written = write_run_report(read_run(f"s3://{s3_bucket}/{hour}"))
+    assert written.problem is None and written.url == f"s3://{s3_bucket}/{hour}/report.html"
     page = client.get_object(Bucket=s3_bucket, Key=f"{hour}/report.html")["Body"].read()
     assert b"CompletedWithViolations" in page and b"f002" in page
 

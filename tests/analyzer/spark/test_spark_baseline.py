@@ -127,13 +127,56 @@ def test_the_breast_cancer_baseline_files_match(spark: Any, tmp_path: Path) -> N
     assert written["dataset"]["item_count"] == 569
 
 
-def test_a_ragged_csv_fails_as_it_does_locally(spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("row", "fields"), [("3,4,5", 3), ("3", 1)])
+def test_a_ragged_csv_fails_as_it_does_locally(
+    spark: Any, tmp_path: Path, row: str, fields: int
+) -> None:
     path = tmp_path / "ragged.csv"
-    path.write_text("a,b\n1,2\n3,4,5\n")
-    with pytest.raises(DatasetError):
+    path.write_text(f"a,b\n1,2\n{row}\n6,7\n")
+    with pytest.raises(DatasetError) as local:
         locally(str(path))
-    with pytest.raises(DatasetError, match=r"ragged\.csv"):
+    assert str(local.value) == (
+        f"{path} line 3 has {fields} fields, expected 2; every row needs the same number of columns"
+    )
+    with pytest.raises(DatasetError) as spark_error:
         on_spark(spark, str(path))
+    # One line naming the file and the row, as locally; not Spark's stack.
+    assert str(spark_error.value) == (
+        f"file://{path} row {row!r} has {fields} fields, expected 2; every row needs the same "
+        "number of columns"
+    )
+    # Nor is the stack logged on the console (with a local master, the executor's log is it).
+    executor = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getLogger(
+        "org.apache.spark.executor.Executor"
+    )
+    assert not executor.isErrorEnabled()
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.jsonl"])
+def test_a_dataset_that_is_not_utf8_fails_as_it_does_locally(
+    spark: Any, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    text = "city,n\nZürich,1\nOslo,2\n" if name.endswith(".csv") else '{"city": "Zürich"}\n'
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(DatasetError, match="is not UTF-8 text"):
+        locally(str(path))
+    with pytest.raises(DatasetError) as caught:
+        on_spark(spark, str(path))
+    position = next(line for line in text.splitlines() if "ü" in line).index("ü")
+    assert str(caught.value) == (
+        f"file://{path} is not UTF-8 text: byte 0xfc at position {position} of a line "
+        "is not UTF-8 (invalid start byte)"
+    )
+
+
+def test_a_csv_holding_the_replacement_character_itself_is_profiled(
+    spark: Any, tmp_path: Path
+) -> None:
+    """U+FFFD written as UTF-8 is text like any other: both engines profile it."""
+    path = tmp_path / "fffd.csv"
+    path.write_text("city,n\n\ufffd,1\nOslo,2\n", encoding="utf-8")
+    assert_same_profile(on_spark(spark, str(path)), locally(str(path)))
 
 
 def test_a_missing_or_empty_dataset_is_named(spark: Any, tmp_path: Path) -> None:

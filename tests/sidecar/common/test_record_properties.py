@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.capture.redact import RedactionError, Redactor
-from sidecar.common.exchange import Exchange
+from sidecar.common.exchange import BOTH_SIDES, Exchange
 from sidecar.common.record import (
     Encoding,
     RecordEncoder,
@@ -69,6 +69,7 @@ def test_every_exchange_round_trips_or_is_counted(
         arrived,
         path,
         inference_id=inference_id,
+        capture=BOTH_SIDES,
         request_type=request_type,
         request_body=request_body,
         status=status,
@@ -109,8 +110,11 @@ def test_one_unencodable_exchange_never_takes_others(bodies: list[bytes], bad: i
             raise RuntimeError("a filter bug")
         return body
 
-    exchanges = [Exchange(1.0e9, "/p", request_body=b, response_body=b"") for b in bodies]
-    exchanges.insert(bad % (len(bodies) + 1), Exchange(1.0e9, "/p", request_body=b"\x00broken"))
+    exchanges = [Exchange(1.0e9, "/p", capture=BOTH_SIDES, request_body=b) for b in bodies]
+    exchanges.insert(
+        bad % (len(bodies) + 1),
+        Exchange(1.0e9, "/p", capture=BOTH_SIDES, request_body=b"\x00broken"),
+    )
     batch = RecordEncoder(RecordFormat(), broken).encode(exchanges)
     assert (batch.failed, len(batch)) == (1, len(bodies))
     lines = [line for hour in batch.hours for line in hour.lines()]

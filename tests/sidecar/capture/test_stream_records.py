@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 
 from sidecar.capture.streams import StreamCapture, StreamResult
-from tests.sidecar.test_capture import line_of as encoded_line
-from tests.sidecar.test_capture import make
-from tests.sidecar.test_streams import CHAT, SSE
+from tests.sidecar.capture.test_capture import line_of as encoded_line
+from tests.sidecar.capture.test_capture import make
+from tests.sidecar.capture.test_streams import CHAT, SSE
 
 
 def assembled_stream() -> StreamResult:

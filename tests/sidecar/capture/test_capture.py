@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import itertools
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from sidecar.capture.capturer import Capturer, record_encoder
+from sidecar.capture.policy import SAGEMAKER_ID_HEADER, CapturePolicy
 from sidecar.capture.queue import CaptureQueue
 from sidecar.capture.redact import RedactionError, Redactor
-from sidecar.common.exchange import Exchange
+from sidecar.capture.sampling import Sampler
+from sidecar.common.encoded import EncodedBatch
+from sidecar.common.exchange import BOTH_SIDES, Capture, Exchange
 from sidecar.common.record import (
-    EncodedBatch,
     Payload,
     RecordEncoder,
     RecordError,
@@ -40,8 +43,22 @@ def make(*flags: str) -> tuple[Capturer, CaptureQueue, SidecarMetrics, RecordEnc
     settings = parse_settings(list(flags), environ={})
     queue = CaptureQueue(settings.queue_max_bytes)
     metrics = SidecarMetrics()
-    capturer = Capturer(settings, queue, metrics.capture_outcomes)
+    capturer = Capturer(queue, metrics.capture_outcomes)
     return capturer, queue, metrics, record_encoder(settings)
+
+
+def policy(*flags: str) -> tuple[CapturePolicy, SidecarMetrics]:
+    settings = parse_settings(list(flags), environ={})
+    metrics = SidecarMetrics()
+    sampler = Sampler(
+        settings.sampling_percentage, settings.capture_methods, settings.capture_paths
+    )
+    return CapturePolicy(settings, sampler, metrics.capture_outcomes), metrics
+
+
+def decided(*flags: str) -> Capture:
+    """What the policy of a sidecar started with `flags` captures of a sampled POST."""
+    return policy("--sampling-percentage", "100", *flags)[0].decide("POST", "/", {}).capture
 
 
 def outcome(metrics: SidecarMetrics, name: str) -> float:
@@ -61,6 +78,7 @@ def exchange(**overrides: object) -> Exchange:
         "response_body": b"0.0107",
         "upstream_latency": 0.0012345,
         "event_id": "6ece5c74-7497-43f1-a263-4833557ffd63",
+        "capture": BOTH_SIDES,
     }
     arguments.update(overrides)
     return Exchange(**arguments)  # type: ignore[arg-type]
@@ -124,9 +142,44 @@ def test_extensions_live_only_in_event_metadata() -> None:
     [("input", ["endpointInput"]), ("output", ["endpointOutput"]), ("both", None)],
 )
 def test_capture_mode_keeps_only_the_chosen_sides(mode: str, sides: list[str] | None) -> None:
-    *_, encoder = make("--capture-mode", mode)
-    record = orjson.loads(line_of(encoder))
+    *_, encoder = make()
+    record = orjson.loads(line_of(encoder, capture=decided("--capture-mode", mode)))
     assert list(record["captureData"]) == (sides or ["endpointInput", "endpointOutput"])
+
+
+def test_the_policy_decides_once_into_one_value() -> None:
+    rules, metrics = policy(
+        "--sampling-percentage", "50", "--capture-paths", "/invocations",
+        "--max-capture-bytes", "2KiB", "--capture-mode", "input",
+    )  # fmt: skip
+    kept = [
+        rules.decide("POST", "/invocations", {SAGEMAKER_ID_HEADER: f"id-{n}"}) for n in range(200)
+    ]
+    sampled = {decision.capture for decision in kept if decision.capture.sampled}
+    assert sampled == {Capture(input=True, output=False, limit=2048)}
+    assert 60 < sum(decision.capture.sampled for decision in kept) < 140
+    assert [decision.inference_id for decision in kept] == [f"id-{n}" for n in range(200)]
+    # Each sampled exchange holds a share of the copy budget; the others none.
+    assert all((d.hold is not None) == d.capture.sampled for d in kept)
+    # The same id is decided the same way every time; a path outside the patterns is not a
+    # candidate (no id read, not counted as not_sampled).
+    again = rules.decide("POST", "/invocations", {SAGEMAKER_ID_HEADER: "id-3"})
+    assert again.capture == kept[3].capture
+    assert rules.decide("POST", "/health", {SAGEMAKER_ID_HEADER: "id-3"}).inference_id is None
+    not_sampled = sum(not decision.capture.sampled for decision in kept)
+    assert outcome(metrics, "not_sampled") == not_sampled
+
+
+def test_past_the_copy_budget_new_exchanges_are_not_captured_and_counted() -> None:
+    rules, metrics = policy("--sampling-percentage", "100", "--capture-inflight-bytes", "1000")
+    first = rules.decide("POST", "/", {})
+    assert first.hold is not None and first.hold.take(1000)
+    assert not first.hold.take(1)  # nothing more fits
+    spent = rules.decide("POST", "/", {})
+    assert not spent.capture.sampled and spent.hold is None
+    assert outcome(metrics, "inflight_full") == 1
+    first.hold.release()
+    assert rules.decide("POST", "/", {}).capture.sampled
 
 
 def test_non_utf8_body_is_base64_whatever_its_type() -> None:
@@ -161,11 +214,10 @@ def test_stage_queues_the_exchange_as_is_and_it_is_encoded_in_its_hour() -> None
     assert outcome(metrics, "captured") == 0
 
 
-def test_oversize_body_is_counted_not_captured() -> None:
-    capturer, queue, metrics, _ = make("--capture-mode", "output")
-    # The request side is not captured in output mode, so its size does not matter.
-    capturer.stage(exchange(request_body=None, response_body=b"1"))
-    capturer.stage(exchange(request_body=b"", response_body=None))
+def test_a_drop_decided_on_the_request_path_is_counted_not_queued() -> None:
+    capturer, queue, metrics, _ = make()
+    capturer.stage(exchange(dropped="too_large"))
+    capturer.stage(exchange(capture=decided("--capture-mode", "output"), request_body=b""))
     assert len(queue.take()) == 1
     assert outcome(metrics, "too_large") == 1
     assert outcome(metrics, "captured") == 0  # the queued one is the writer's to count
@@ -262,6 +314,33 @@ def test_a_batch_is_split_by_hour_in_arrival_order() -> None:
         ids = [parse_record(line).inference_id for line in hour.lines()]
         assert ids == [f"id-{n}" for n in range(offset, 30, 3)]
         assert hour.ends == list(itertools.accumulate(map(len, hour.lines())))
+
+
+def test_each_line_comes_with_its_own_hour() -> None:
+    *_, encoder = make()
+    hour = datetime(2026, 11, 25, 8, tzinfo=UTC).timestamp()
+    for arrived in (ARRIVED, ARRIVED + 3600, ARRIVED, ARRIVED + 7200):
+        made = encoder.line(exchange(arrived=arrived))
+        assert made.hour == hour + (arrived - ARRIVED)
+        assert parse_record(made.data).inference_time.timestamp() == int(arrived)
+
+
+def test_build_record_from_many_threads_keeps_each_time() -> None:
+    """`build_record` shares no encoder between threads: every line has its own time."""
+
+    def lines(offset: int) -> list[tuple[float, bytes]]:
+        made = []
+        for n in range(300):
+            moment = datetime.fromtimestamp(ARRIVED + offset * 100_000 + n * 61, UTC)
+            made.append((moment.timestamp(), build_record(
+                inference_time=moment, request=Payload("text/csv", b"1"), response=None
+            )))  # fmt: skip
+        return made
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [pair for made in pool.map(lines, range(8)) for pair in made]
+    for moment, line in results:
+        assert parse_record(line).inference_time.timestamp() == int(moment)
 
 
 def test_captured_payload_reads_one_side_of_a_parsed_record() -> None:

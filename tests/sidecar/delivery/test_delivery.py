@@ -198,15 +198,18 @@ async def test_spool_cap_drops_are_counted(s3_server: Any, s3_bucket: str, tmp_p
 async def test_uploads_run_in_parallel_but_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A slow S3-compatible endpoint that counts the PUTs it holds at once."""
+    """An S3-compatible endpoint that holds every PUT until let go: with twelve files waiting,
+    exactly CONCURRENCY uploads are in flight at once, then all complete."""
     in_flight, peak, keys = 0, 0, []
+    gate = asyncio.Event()
 
     async def put(request: web.Request) -> web.Response:
         nonlocal in_flight, peak
         await request.read()
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.3)  # a slow store, so uploads overlap
+        async with asyncio.timeout(10):
+            await gate.wait()
         in_flight -= 1
         keys.append(request.path)
         return web.Response(headers={"ETag": '"0"'})
@@ -228,8 +231,16 @@ async def test_uploads_run_in_parallel_but_bounded(
         for n in range(12):  # twelve hours, so twelve files at once
             hour = PAST + timedelta(hours=n)
             offer(queue, hour, f"id-{n}")
-        await stop(delivery)
+        stopping = asyncio.create_task(stop(delivery))
+        # Every file is sealed and submitted, and the store holds as many PUTs as may run.
+        await eventually(
+            lambda: delivery.uploader.outstanding == 12 and in_flight == CONCURRENCY,
+            what=f"{CONCURRENCY} uploads held with twelve files submitted",
+        )
+        gate.set()
+        await stopping
     finally:
+        gate.set()
         await runner.cleanup()
     assert len(keys) == 12
     assert peak == CONCURRENCY

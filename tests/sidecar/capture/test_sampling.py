@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from sidecar.capture.sampling import Sampler, id_fraction
+from sidecar.capture.sampling import Sampler, id_hash
 from tests.conftest import wait_until
 from tests.sidecar.conftest import StartSidecar
 
@@ -19,10 +19,15 @@ def within_binomial(count: int, trials: int, p: float, sigmas: float = 4.0) -> b
     return mean - spread <= count <= mean + spread
 
 
-def test_id_fraction_is_stable_across_processes_and_versions() -> None:
+def kept_at(inference_id: str, percentage: float) -> bool:
+    """The rule by id: kept when the id's hash falls in the first `percentage` of its range."""
+    return id_hash(inference_id) < int(percentage / 100 * 2**64)
+
+
+def test_id_hash_is_stable_across_processes_and_versions() -> None:
     # Replicas must agree on which ids are kept: the hash is pinned (blake2b, 8 bytes).
-    assert id_fraction("abc") == pytest.approx(0.8466046359861451, abs=1e-15)
-    assert id_fraction("request-1") == pytest.approx(0.9785382927311853, abs=1e-15)
+    assert id_hash("abc") == 15617099051652453721
+    assert id_hash("request-1") == 18050845452336855140
 
 
 @pytest.mark.parametrize("percentage", [0, 20, 100])
@@ -49,7 +54,7 @@ def test_same_id_same_decision_in_every_sampler() -> None:
     first = [Sampler(20).keep(i) for i in ids]
     again = Sampler(20, rng=random.Random(99))
     assert [again.keep(i) for i in ids] == first
-    assert first == [id_fraction(i) < 0.2 for i in ids]
+    assert first == [kept_at(i, 20) for i in ids]
     # Kept at 20% implies kept at any higher rate: ground truth at 50% still joins.
     assert all(Sampler(50).keep(i) for i, kept in zip(ids, first, strict=True) if kept)
 
@@ -97,8 +102,8 @@ def test_sidecar_samples_20_percent_at_random_and_by_id(start_sidecar: StartSide
         _post(url, inference_id)
     for inference_id in ids[:50]:
         _post(url, inference_id)  # the same ids again: the same decisions
-    expected_ids = [i for i in ids if id_fraction(i) < 0.2]
-    repeated = [i for i in ids[:50] if id_fraction(i) < 0.2]
+    expected_ids = [i for i in ids if kept_at(i, 20)]
+    repeated = [i for i in ids[:50] if kept_at(i, 20)]
 
     # `captured` counts records the spool writer has written: wait for it to catch up.
     def outcomes() -> tuple[float, float]:

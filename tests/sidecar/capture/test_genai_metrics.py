@@ -9,8 +9,9 @@ from prometheus_client import CollectorRegistry
 
 from sidecar.capture.genai_metrics import OTHER_MODEL, GenAiMetrics, ModelLabels
 from sidecar.capture.streams import StreamCapture
+from sidecar.metrics import GenAiInstruments
 from sidecar.settings import parse_settings
-from tests.sidecar.test_streams import CHAT, SSE
+from tests.sidecar.capture.test_streams import CHAT, SSE
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -27,7 +28,7 @@ def test_model_labels_keep_the_first_ten_or_the_listed_ones() -> None:
 
 def test_a_stream_and_a_plain_response_are_counted() -> None:
     registry = CollectorRegistry()
-    metrics = GenAiMetrics(registry, ("gpt-4o-mini-2024-07-18",))
+    metrics = GenAiMetrics(GenAiInstruments(registry), ("gpt-4o-mini-2024-07-18",))
     capture = StreamCapture(time.perf_counter(), 1 << 20, False, SSE)
     capture.feed(CHAT)
     metrics.observe_stream(capture.finish(False, False))

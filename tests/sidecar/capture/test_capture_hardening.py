@@ -11,7 +11,7 @@ import pytest
 from sidecar.capture.redact import Redactor
 from tests.conftest import wait_until
 from tests.sidecar.conftest import SidecarProcess, StartSidecar, Upstream, launch_sidecar
-from tests.sidecar.test_proxy import records_with, request
+from tests.sidecar.proxy.test_proxy import records_with, request
 
 OUTCOMES = ("captured", "not_sampled", "too_large", "queue_full", "encode_error", "redact_error")
 

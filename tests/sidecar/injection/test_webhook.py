@@ -264,6 +264,27 @@ async def test_ports_in_use_move_the_sidecar_and_upstream_port_is_required(
     assert env_of(check_sidecar(fixed.pod))["INFERTAP_UPSTREAM"] == "http://127.0.0.1:7000"
 
 
+@pytest.mark.parametrize("declared", [99999999, -1, 0])
+async def test_a_declared_port_no_socket_can_have_is_not_injected(
+    api: ApiServer, declared: object
+) -> None:
+    pod = model_pod()
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": declared, "name": "http"}]
+    skipped = await api.create_pod(copy.deepcopy(pod), "ml", ENABLED)
+    assert skipped.pod == pod  # admitted as it came: the API server will name its own error
+    [ignored] = [w for w in skipped.warnings if "containerPort" in w and "ignored" in w]
+    assert ignored == (
+        f"infertap: containerPort {declared!r} of container 'model' is not a port number "
+        "between 1 and 65535; ignored"
+    )
+    assert any("not injected" in w and "upstream-port" in w for w in skipped.warnings)
+    # A valid port after it is the upstream, with the warning kept.
+    pod["spec"]["containers"][0]["ports"].append({"containerPort": 8081, "name": "alt"})
+    admitted = await api.create_pod(pod, "ml", ENABLED)
+    assert env_of(check_sidecar(admitted.pod))["INFERTAP_UPSTREAM"] == "http://127.0.0.1:8081"
+    assert ignored in admitted.warnings
+
+
 async def test_pod_without_annotations_or_volumes_gets_both_arrays(
     api: ApiServer, webhook: WebhookProcess
 ) -> None:
@@ -334,7 +355,10 @@ async def test_other_requests_are_admitted_unchanged_and_garbage_is_rejected(
     context = ssl.create_default_context(cadata=webhook.certs.ca_pem.decode())
     url = f"https://127.0.0.1:{webhook.port}"
     async with aiohttp.ClientSession() as session:
-        for data in (b"not json", b'{"request": {}}'):
+        kind_as_text = json.dumps(
+            _review(model_pod(), "ml") | {"request": {"uid": "u", "kind": "Pod"}}
+        )
+        for data in (b"not json", b'{"request": {}}', kind_as_text.encode()):
             async with session.post(f"{url}/mutate", data=data, ssl=context) as response:
                 assert response.status == 400
                 assert "AdmissionReview" in (await response.json())["error"]

@@ -27,7 +27,7 @@ from sidecar.capture.streams import (
     StreamResult,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"  # tests/sidecar/data, shared with llm_upstream.py
 CHAT = (DATA / "openai_chat_stream.sse").read_bytes()
 TOOLS = (DATA / "openai_tool_call_stream.sse").read_bytes()
 SSE = "text/event-stream; charset=utf-8"
@@ -197,6 +197,23 @@ def test_an_event_that_does_not_parse_keeps_the_stream_as_received() -> None:
     body = CHAT.replace(b'"content":" Paris"}', b'"content":" Paris"', 1)
     result = run([body])
     assert result.kind == UNPARSABLE and not result.assembled and result.body == body
+    # Unparsable is not truncated: the stream ended with its finish reason and [DONE], and
+    # what the other events said is kept.
+    assert result.outcome == COMPLETED
+    assert result.model == "gpt-4o-mini-2024-07-18"
+    assert result.completion_tokens == 9 and result.metadata["finishReason"] == "stop"
+
+
+def test_an_unparsable_last_event_before_done_is_not_truncated() -> None:
+    """The event that did not parse may be the one with the finish reason; [DONE] followed."""
+    events = CHAT.split(b"\n\n")
+    last = max(i for i, e in enumerate(events) if b'"finish_reason":"stop"' in e)
+    events[last] = events[last][:-1]  # its JSON cut short
+    result = run([b"\n\n".join(events)])
+    assert result.kind == UNPARSABLE and result.outcome == COMPLETED
+    assert result.model == "gpt-4o-mini-2024-07-18"
+    without_done = run([b"\n\n".join(events).replace(b"data: [DONE]", b"")])
+    assert without_done.outcome == UPSTREAM_TRUNCATED  # neither a finish reason nor [DONE]
 
 
 def test_non_utf8_bytes_in_an_event() -> None:

@@ -85,3 +85,23 @@ def test_a_malformed_upstream_answer_is_a_502_without_its_header_values(
             assert response.json()["reason"] == "bad_response"
             assert SECRET.encode() not in response.body
         assert SECRET not in sidecar.logs()
+
+
+def test_an_oversized_header_or_request_line_is_a_counted_431(start_sidecar: StartSidecar) -> None:
+    """Past 64 KiB in one header (name or value) or the request line: 431, as the README says."""
+    sidecar = start_sidecar()
+    oversized = (
+        b"GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: x\r\nX-" + b"n" * 70_000 + b": v\r\n\r\n",
+        b"GET /" + b"p" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    for request in oversized:
+        response = exchange(sidecar.port, request)
+        assert response.status == 431
+        assert response.json() == {"error": "headers_too_large", "reason": "LineTooLong"}
+    assert sidecar.metric("infertap_requests_total", code="431") == len(oversized)
+    # Many headers, each within the limit, are not oversized: forwarded as they are.
+    many = b"".join(b"X-H%d: %s\r\n" % (n, b"b" * 1000) for n in range(100))
+    assert (
+        exchange(sidecar.port, b"GET /ping HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n").status == 200
+    )
