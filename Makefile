@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := prometheus wrk chromium openjdk-17-jre-headless podman deboot
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,llm,spark]'
+	$(PY) -m pip install -q -e '.[dev,llm,spark,clarify]'
 	touch $@
 
 install: $(STAMP)

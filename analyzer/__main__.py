@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from analyzer.commands import (
+    attribution,
     baseline,
+    bias_baseline,
+    bias_run,
     ground_truth,
     quality_baseline,
     quality_run,
@@ -25,6 +28,8 @@ PROG = "infertap-analyzer"
 
 # Model quality (ground truth), DESIGN.md section 9.
 QUALITY_COMMANDS = (quality_baseline, quality_run, ground_truth)
+# SageMaker Clarify's monitors: bias drift and feature attribution drift, DESIGN.md section 14.
+CLARIFY_COMMANDS = (bias_baseline, bias_run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,10 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_version(parser, PROG)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (baseline, run, schedule, watch, *QUALITY_COMMANDS, report):
+    for module in (baseline, run, schedule, watch, *QUALITY_COMMANDS, *CLARIFY_COMMANDS, report):
         command = module.add_parser(commands)
         add_version(command, PROG)
         command.set_defaults(handler=module.run)
+    for command in attribution.add_parsers(commands):
+        add_version(command, PROG)
+        command.set_defaults(handler=attribution.run)
     return parser
 
 

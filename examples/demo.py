@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from demo_analysis import (
@@ -27,6 +28,9 @@ from demo_analysis import (
     monitor_phases,
     summary_table,
 )
+from demo_fairness import FOLDERS as FAIRNESS_FOLDERS
+from demo_fairness import fairness_table, run_fairness
+from demo_fairness import unexpected as fairness_unexpected
 from demo_live import live_phase
 from demo_llm import llm_traffic, monitor_llm, start_llm_server
 from demo_quality import QUALITY_FOLDERS, QualityReport, model_quality, quality_table, unexpected
@@ -164,7 +168,7 @@ def drain(out: Path, sidecar: Sidecar, sent: int) -> int:
 def clear_previous_run(out: Path) -> None:
     for name in (
         "capture", "spool", "logs", "baseline", "baseline-llm", "monitoring", "history",
-        *QUALITY_FOLDERS,
+        *QUALITY_FOLDERS, *FAIRNESS_FOLDERS,
     ):  # fmt: skip
         shutil.rmtree(out / name, ignore_errors=True)
     (out / "train.csv").unlink(missing_ok=True)
@@ -335,13 +339,36 @@ def run(args: argparse.Namespace, children: Children) -> int:
             monitor_llm(out, llm_reports, window, say)
         say(f"a model's history: {args.history_hours} hourly runs, drifting in the last three")
         history = history_page(out, args.history_hours, features=8)
+        fairness = run_fairness(
+            out,
+            children,
+            lambda name, upstream: start_sidecar(
+                children, out, name, upstream, args.flush_interval
+            ),
+            lambda sidecar, sent: drain(out, sidecar, sent),
+            lambda: hour_window(started, datetime.now(UTC)),
+            say,
+            quick=args.quick,
+        )
     except AnalyzerFailed as exc:
         say(f"error: the analyzer failed: {exc}")
         return 2
     code = max(print_summary(out, reports + llm_reports, history), print_quality(out, quality))
+    code = max(code, print_fairness(fairness))
     if args.live:
         return max(code, print_live(out, args.seed))
     return code
+
+
+def print_fairness(reports: list[Any]) -> int:
+    """Bias and attribution of the fairness hours; 0 when each has its expected status."""
+    say("fairness: SageMaker Clarify's bias drift and feature attribution drift monitors")
+    print()
+    print(fairness_table(reports))
+    print()
+    for problem in fairness_unexpected(reports):
+        say(f"unexpected: {problem}")
+    return 1 if fairness_unexpected(reports) else 0
 
 
 def print_live(out: Path, seed: int) -> int:

@@ -22,6 +22,7 @@ FLOORS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("commands",),
         ("live",),
         ("scheduling",),
+        ("clarify",),
         ("pipeline",),
         ("engines",),
         ("checking", "reporting", "suggesting"),

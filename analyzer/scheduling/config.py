@@ -40,6 +40,14 @@ import yaml
 
 from analyzer.errors import ConfigError
 from analyzer.job import MonitoringJob
+from analyzer.scheduling.clarify_config import (
+    ATTRIBUTION_KEY,
+    BIAS_KEY,
+    AttributionSection,
+    BiasSection,
+    parse_attribution,
+    parse_bias,
+)
 from analyzer.scheduling.quality_config import KEY as QUALITY_KEY
 from analyzer.scheduling.quality_config import QualityConfig, parse_quality
 
@@ -75,6 +83,8 @@ class EndpointConfig:
     delay_minutes: float | None = None  # its own; None: --delay, else defaults.delay, else 20
     options: Mapping[str, Any] = field(default_factory=dict)  # extra MonitoringJob fields
     model_quality: QualityConfig | None = None  # analyzer.scheduling.quality_config
+    bias: BiasSection | None = None  # analyzer.scheduling.clarify_config
+    attribution: AttributionSection | None = None
 
     @property
     def label(self) -> str:
@@ -226,9 +236,13 @@ def _check_option(value: Any, kind: Any, where: str, source: str) -> None:
         raise ConfigError(f"{source}: {where}: must be of type {_type_name(kind)}, got {value!r}")
 
 
+# An endpoint's monitors beyond data quality: model quality, bias drift, feature attribution.
+_SECTION_KEYS = (QUALITY_KEY, BIAS_KEY, ATTRIBUTION_KEY)
+
+
 def _check_keys(raw: Mapping[str, Any], where: str, source: str) -> None:
     options = OPTION_TYPES
-    allowed = {"name", "variant", "delay", QUALITY_KEY, *_URL_KEYS, *options}
+    allowed = {"name", "variant", "delay", *_SECTION_KEYS, *_URL_KEYS, *options}
     for key, value in raw.items():
         if key not in allowed:
             raise ConfigError(
@@ -272,7 +286,7 @@ def _endpoint(
     urls = {key: _resolve(text(key), base_dir) for key in _URL_KEYS}
     # Only the endpoint's own delay: defaults.delay ranks below --delay (commands.schedule).
     delay = _delay(own["delay"], f"{where}.delay", source) if "delay" in own else None
-    own_keys = {"name", "variant", "delay", QUALITY_KEY, *_URL_KEYS}
+    own_keys = {"name", "variant", "delay", *_SECTION_KEYS, *_URL_KEYS}
     options = {k: v for k, v in raw.items() if k not in own_keys}
     max_runtime = options.get("max_runtime")
     if max_runtime is not None and not 0 < max_runtime < math.inf:
@@ -291,7 +305,31 @@ def _endpoint(
         delay_minutes=delay,
         options=options,
         model_quality=_quality(raw, where, source, base_dir),
+        **_clarify(raw, where, source, base_dir),
     )
+
+
+def _clarify(
+    raw: Mapping[str, Any], where: str, source: str, base_dir: Path | None
+) -> dict[str, Any]:
+    """The endpoint's bias and attribution sections, local paths resolved like the others."""
+    found: dict[str, Any] = {}
+    if raw.get(BIAS_KEY) is not None:
+        bias = parse_bias(raw[BIAS_KEY], where, source)
+        found["bias"] = dataclasses.replace(
+            bias,
+            analysis_config=_resolve(bias.analysis_config, base_dir),
+            baseline_constraints=_resolve(bias.baseline_constraints, base_dir),
+            ground_truth=_resolve(bias.ground_truth, base_dir) if bias.ground_truth else None,
+        )
+    if raw.get(ATTRIBUTION_KEY) is not None:
+        explain = parse_attribution(raw[ATTRIBUTION_KEY], where, source)
+        found["attribution"] = dataclasses.replace(
+            explain,
+            analysis_config=_resolve(explain.analysis_config, base_dir),
+            baseline_constraints=_resolve(explain.baseline_constraints, base_dir),
+        )
+    return found
 
 
 def _quality(

@@ -26,6 +26,7 @@ from analyzer.reading import storage
 from analyzer.reporting.baseline_files import Statistics, load_statistics
 from analyzer.reporting.execution import EXECUTION_FILE, STATISTICS_FILE, ExecutionResult
 from analyzer.results.status import FAILED, FINISHED, STOPPED
+from analyzer.scheduling.clarify_loop import run_clarify_hour
 from analyzer.scheduling.config import EndpointConfig
 from analyzer.scheduling.jobs import build_job, report_url
 from analyzer.scheduling.metrics import AnalyzerMetrics
@@ -219,6 +220,7 @@ class Scheduler:
         result = self._run(endpoint, hour, fields)
         self.metrics.update_from(result, endpoint.name, endpoint.variant)
         self._run_quality(endpoint, hour)
+        self._run_clarify(endpoint, hour)
         with self._lock:
             self.statuses[str(result.status)] += 1  # plain keys: JSON logs need str
         level = logging.INFO if result.status in FINISHED else logging.WARNING
@@ -265,6 +267,13 @@ class Scheduler:
             run_quality_hour(endpoint, hour, self.metrics.quality)
         except Exception:  # like drift runs: one failure must not stop the loop
             log.exception("model-quality run raised", extra={"endpoint": endpoint.name})
+
+    def _run_clarify(self, endpoint: EndpointConfig, hour: datetime) -> None:
+        """Bias and feature attribution, when the endpoint configures them."""
+        try:
+            run_clarify_hour(endpoint, hour, self.metrics.clarify)
+        except Exception:  # like drift runs: one failure must not stop the loop
+            log.exception("bias or attribution run raised", extra={"endpoint": endpoint.name})
 
 
 def _failed(

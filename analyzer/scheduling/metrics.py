@@ -27,6 +27,7 @@ from analyzer.reporting.baseline_files import Statistics
 from analyzer.reporting.execution import ExecutionResult
 from analyzer.results.status import FAILED, FINISHED, STATUSES
 from analyzer.results.violations import CHECK_TYPES
+from analyzer.scheduling.clarify_metrics import ClarifyMetrics
 from analyzer.scheduling.quality_metrics import QualityMetrics
 
 # One run reads an hour of captures: seconds for a quiet endpoint, many minutes for a busy one.
@@ -44,6 +45,7 @@ class AnalyzerMetrics:
         self._define_run_series()
         self._features: dict[tuple[str, str], set[str]] = {}
         self.quality = QualityMetrics(self.registry)  # model quality (quality_metrics.py)
+        self.clarify = ClarifyMetrics(self.registry)  # bias, attribution (clarify_metrics.py)
 
     def _define_feature_series(self) -> None:
         """Per endpoint, variant and feature: what the last analysed window looked like."""

@@ -28,6 +28,7 @@ import yaml
 from sidecar.common.layout import hour_of, partition_key
 from sidecar.common.record import Payload, build_record
 from sidecar.injection.container import ADMIN_PORT_NAME, CONTAINER_NAME, TRAFFIC_PORT_NAME
+from tests.analyzer.clarify.linear_server import LinearModel, serve
 from tests.conftest import free_port, port_open, wait_until
 from tests.deploy.observability import (
     RULES,
@@ -93,6 +94,48 @@ def _model_quality(base: Path, hour: datetime, count: int) -> dict[str, object]:
     }
 
 
+def _clarify(base: Path, model_url: str) -> dict[str, object]:
+    """A bias baseline and an attribution baseline (the linear model at `model_url`): the
+    endpoint's `bias` and `attribution` sections."""
+    rows = _rows(400, 5)
+    lines = ["label,x1,x2,x3,predicted"]
+    lines += [f"{i % 2},{x1},{x2},{x3},{int(p > 0.5)}" for i, (p, x1, x2, x3) in enumerate(rows)]
+    (base / "clarify-train.csv").write_text("\n".join(lines) + "\n")
+    config = {
+        "headers": ["label", "x1", "x2", "x3", "predicted"],
+        "label": "label",
+        "predicted_label": "predicted",
+        "label_values_or_threshold": [1],
+        "facet": [{"name_or_index": "x3", "value_or_threshold": [0]}],
+        "methods": {
+            "pre_training_bias": {"methods": ["CI", "DPL"]},
+            "post_training_bias": {"methods": ["DPPL", "DI", "AD"]},
+            "shap": {"baseline": [[10, 5, 0]], "num_samples": 6, "seed": 1},
+        },
+        "predictor": {"content_type": "text/csv", "accept_type": "text/csv", "probability": 0},
+    }
+    (base / "analysis_config.json").write_text(json.dumps(config))
+    common = ("--dataset", "clarify-train.csv", "--header", "--analysis-config",
+              "analysis_config.json")  # fmt: skip
+    _run("-m", "analyzer", "bias-baseline", *common, "--output", "bias", cwd=base)
+    _run("-m", "analyzer", "attribution-baseline", *common, "--model-url", model_url,
+         "--max-records", "20", "--output", "shap", cwd=base)  # fmt: skip
+    return {
+        "bias": {
+            "analysis_config": "analysis_config.json",
+            "baseline_constraints": "bias/analysis.json",
+            "ground_truth": "labels",
+            "label_delay": 1,
+        },
+        "attribution": {
+            "analysis_config": "analysis_config.json",
+            "baseline_constraints": "shap/analysis.json",
+            "model_url": model_url,
+            "max_records": 20,
+        },
+    }
+
+
 def _run(*args: str, cwd: Path) -> None:
     result = subprocess.run(
         [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
@@ -109,7 +152,16 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def analyzer_schedule(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+def clarify_model() -> Iterator[str]:
+    """A model whose SHAP values are known, for the attribution monitor's calls."""
+    with serve(LinearModel((0.1, 0.2, 0.3))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def analyzer_schedule(
+    tmp_path_factory: pytest.TempPathFactory, clarify_model: str
+) -> Iterator[tuple[int, Path]]:
     """`python -m analyzer schedule` over two closed hours of drifted captures, still serving."""
     base = tmp_path_factory.mktemp("analyzer")
     train = base / "train.csv"
@@ -132,6 +184,7 @@ def analyzer_schedule(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
                 "baseline_statistics": "baseline/statistics.json",
                 "baseline_constraints": "baseline/constraints.json",
                 "model_quality": _model_quality(base, current - timedelta(hours=2), 800),
+                **_clarify(base, clarify_model),
             }
         ],
     }

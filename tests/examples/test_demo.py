@@ -28,7 +28,7 @@ def test_demo_captures_traffic_and_finds_the_drift(tmp_path: Path) -> None:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a bound, not a measure: the fairness phase explains its model with SHAP
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -85,6 +85,20 @@ def test_demo_captures_traffic_and_finds_the_drift(tmp_path: Path) -> None:
                       r"baseline_drift_check: (.*)$", table, re.M)  # fmt: skip
     assert drift is not None
     assert {"prompt_chars", "completion_tokens"} <= set(drift.group(1).split(", "))
+
+    # Fairness: SageMaker Clarify's two monitors, one clean hour and one drifted hour each.
+    for monitor, hour, status in (
+        ("bias", "clean", "Completed"),
+        ("bias", "biased", "CompletedWithViolations"),
+        ("attribution", "clean", "Completed"),
+        ("attribution", "shifted", "CompletedWithViolations"),
+    ):
+        assert re.search(rf"^{monitor}\s+{hour}\s+fairness-{hour}\s+\d+\s+{status}\b", table, re.M)
+        page = tmp_path / "fairness" / monitor / f"fairness-{hour}" / "report.html"
+        assert page.exists() and str(page) in table
+    violations = tmp_path / "fairness" / "bias" / "fairness-biased" / "constraint_violations.json"
+    named = {v["metric_name"] for v in json.loads(violations.read_text())["violations"]}
+    assert {"DPPL", "DI"} <= named
 
 
 def alive(pid: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,10 @@ from analyzer.reading.captures import iter_files
 from analyzer.results.problem import LabelValueError
 from analyzer.results.quality_counts import QualityCounts
 
+# Given to the join, it sees the endpointInput of every capture with a prediction, in the order of
+# Joined.all_predictions (the bias monitor reads its facets from it).
+InputHook = Callable[[Any], None]
+
 
 @dataclass(slots=True)
 class Joined:
@@ -35,6 +39,8 @@ class Joined:
     scores: array[float] = field(default_factory=lambda: array("d"))
     all_predictions: array[float] = field(default_factory=lambda: array("d"))
     all_scores: array[float] = field(default_factory=lambda: array("d"))
+    # Each joined row's place in all_predictions (the bias monitor lines labels up with inputs).
+    positions: array[int] = field(default_factory=lambda: array("q"))
     delay_sum: float = 0.0  # seconds from capture hour to label hour, summed over joined rows
     delay_max: float = 0.0
 
@@ -48,6 +54,7 @@ def join_captures(
     predictor: Predictor,
     counts: QualityCounts,
     concurrency: int = 16,
+    take_input: InputHook | None = None,
 ) -> Joined:
     """Stream the capture files through the label table (see the module docstring)."""
     joined = Joined()
@@ -58,7 +65,7 @@ def join_captures(
             continue
         lines, truncated = split_records(item.data)
         counts.malformed_captures += int(truncated)
-        join_lines(lines, table, predictor, counts, joined, hour_seconds(item.url))
+        join_lines(lines, table, predictor, counts, joined, hour_seconds(item.url), take_input)
     counts.orphan_labels = table.unmatched
     return joined
 
@@ -70,6 +77,7 @@ def join_lines(
     counts: QualityCounts,
     joined: Joined,
     captured_hour: float = math.nan,
+    take_input: InputHook | None = None,
 ) -> None:
     """Join the capture lines of one file into `joined` (the hot loop: keep it flat)."""
     index, matched, values = table.index, table.matched, table.values
@@ -79,6 +87,7 @@ def join_lines(
         a.append for a in (joined.labels, joined.predictions, joined.scores)
     )
     rows: array[int] = array("q")
+    add_position, all_count = joined.positions.append, joined.all_predictions.__len__
     unlabelled = repeated = 0
     for line in lines:
         try:
@@ -95,17 +104,13 @@ def join_lines(
                 prediction = 1.0 if score > predictor.threshold else 0.0
             else:
                 prediction, score = predict(output)
-        except MissingAttribute:
-            counts.missing_predictions += 1
-            continue
-        except InvalidProbability:
-            counts.invalid_probabilities += 1
-            continue
-        except LabelValueError:
-            counts.invalid_predictions += 1
+        except (MissingAttribute, InvalidProbability, LabelValueError) as exc:
+            _count_unpredicted(counts, exc)
             continue
         all_predictions(prediction)
         all_scores(score)
+        if take_input is not None:
+            take_input(record["captureData"].get("endpointInput"))
         row = index.get(key) if type(key) is str else None
         if row is None:
             unlabelled += 1
@@ -116,12 +121,22 @@ def join_lines(
             add_label(values[row])
             add_prediction(prediction)
             add_score(score)
+            add_position(all_count() - 1)
             rows.append(row)
     counts.captures += len(lines)
     counts.unlabelled_captures += unlabelled
     counts.duplicate_captures += repeated
     counts.joined = len(joined.labels)
     _add_delays(joined, table, rows, captured_hour)
+
+
+def _count_unpredicted(counts: QualityCounts, exc: Exception) -> None:
+    if isinstance(exc, MissingAttribute):
+        counts.missing_predictions += 1
+    elif isinstance(exc, InvalidProbability):
+        counts.invalid_probabilities += 1
+    else:
+        counts.invalid_predictions += 1
 
 
 def _add_delays(joined: Joined, table: LabelTable, rows: array[int], captured_hour: float) -> None:

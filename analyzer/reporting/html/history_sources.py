@@ -20,6 +20,7 @@ from analyzer.reporting.html.sources import QUALITY_KEYS, read_json
 
 _HOUR_FOLDER = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/" + re.escape(EXECUTION_FILE) + "$")
 READ_CONCURRENCY = 16
+CLARIFY_TYPES = ("ModelBias", "ModelExplainability")  # their execution.json holds `metrics`
 
 
 @dataclass(slots=True)
@@ -64,7 +65,7 @@ def read_history(
             history.runs.append(HourRun(hour, folder, record))
     for run in history.runs:
         if "feature_drift" not in run.execution:
-            run.quality = _quality_metrics(run.folder, history.problems)
+            run.quality = _quality_metrics(run.folder, history.problems) or _series(run.execution)
     return history
 
 
@@ -81,6 +82,14 @@ async def _read_all(urls: list[str], problems: list[str]) -> dict[str, Any]:
     except AnalyzerError as exc:
         problems.append(f"could not read every execution.json: {exc}")
     return found
+
+
+def _series(execution: dict[str, Any]) -> dict[str, Any] | None:
+    """The headline numbers a bias or attribution run keeps in execution.json's `metrics`."""
+    metrics = execution.get("metrics")
+    if execution.get("monitoring_type") not in CLARIFY_TYPES or not isinstance(metrics, dict):
+        return None
+    return {str(name): {"value": value} for name, value in metrics.items()}
 
 
 def _quality_metrics(folder: str, problems: list[str]) -> dict[str, Any] | None:

@@ -1,0 +1,1 @@
+"""SageMaker Clarify's two monitors: bias drift and feature attribution drift (DESIGN.md §14)."""
