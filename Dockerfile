@@ -19,6 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/infertap/bin:$PATH
 
 # A venv: the base's own Python stays untouched (Debian's has no pip and refuses system installs).
+# The dependencies' own test suites (numpy's, scipy's: ~55 MB) are never run here and are removed.
 # A CA bundle for a TLS-intercepting proxy comes in as the build secret `ca-bundle`
 # (deploy/build-image.sh passes PIP_CERT/SSL_CERT_FILE): mounted while pip runs, never stored.
 COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
@@ -26,7 +27,8 @@ RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
     && python3 -m venv /opt/infertap \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    && rm /tmp/requirements.txt \
+    && find /opt/infertap/lib -depth -type d -path '*/site-packages/*/tests' -exec rm -rf {} +
 
 # A fixed numeric UID, so Kubernetes can check runAsNonRoot without reading /etc/passwd.
 RUN groupadd --system --gid 10001 infertap \
