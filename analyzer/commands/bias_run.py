@@ -14,6 +14,7 @@ from typing import Any
 from analyzer.clarify.bias_run import run_bias
 from analyzer.clarify.record import BiasJob
 from analyzer.commands.flags import (
+    add_capture_flags,
     apply_env,
     configure_logging,
     number,
@@ -51,10 +52,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
+    add_capture_flags(add)
     add("--ground-truth", default=None, help="ground-truth root: s3://bucket/prefix or a folder")
-    add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
-    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
     add("--analysis-config", help="Clarify's analysis_config.json (path or s3://)")
     add("--baseline-constraints", help="the baseline's analysis.json (bias-baseline's output)")
     add("--inference-attribute", default=None, help="where the predicted label is")

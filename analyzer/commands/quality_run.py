@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analyzer.commands.flags import (
+    add_capture_flags,
     apply_env,
     configure_logging,
     number,
@@ -64,10 +65,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
+    add_capture_flags(add)
     add("--ground-truth", help="ground-truth root: s3://bucket/prefix or a folder")
-    add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
-    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
     add("--baseline-constraints", help="model-quality constraints.json (path or s3://)")
     add(
         "--baseline-statistics",
