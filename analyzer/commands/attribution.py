@@ -14,6 +14,7 @@ from typing import Any
 from analyzer.clarify.attribution_run import AttributionJob, run_attribution
 from analyzer.commands.flags import (
     add_capture_flags,
+    add_window_flags,
     apply_env,
     configure_logging,
     parse_flag,
@@ -75,8 +76,7 @@ def add_parsers(subparsers: Any) -> list[argparse.ArgumentParser]:
     add = monitor.add_argument
     add_capture_flags(add)
     add("--baseline-constraints", help="the baseline's analysis.json")
-    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    add("--end", help="window end (exclusive)")
+    add_window_flags(add)
     _common(monitor)
     for parser in (baseline, monitor):
         apply_env(parser)

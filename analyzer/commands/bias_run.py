@@ -15,6 +15,7 @@ from analyzer.clarify.bias_run import run_bias
 from analyzer.clarify.record import BiasJob
 from analyzer.commands.flags import (
     add_capture_flags,
+    add_window_flags,
     apply_env,
     configure_logging,
     number,
@@ -59,8 +60,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--inference-attribute", default=None, help="where the predicted label is")
     add("--probability-attribute", default=None, help="where the score is")
     add("--probability-threshold", default=None, help="score above it: positive (config's, 0.5)")
-    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    add("--end", help="window end (exclusive)")
+    add_window_flags(add)
     add("--label-window", default="24h", help="how long after --end labels are read (24h)")
     add("--output", help="folder or s3:// prefix for the reports")
     add("--read-concurrency", default="4", help="files read at once (default 4)")

@@ -55,6 +55,12 @@ def add_capture_flags(
     add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
 
 
+def add_window_flags(add: AddFlag) -> None:
+    """--start and --end: the capture window [start, end) a run reads."""
+    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
+    add("--end", help="window end (exclusive), e.g. 2026-11-25T09:00:00Z")
+
+
 def print_outcome(
     message: str, warnings: Sequence[str], output_files: Sequence[str], finished: bool
 ) -> None:
