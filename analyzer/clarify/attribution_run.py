@@ -34,7 +34,7 @@ from analyzer.clarify.record import (
 )
 from analyzer.decoding.records import split_records
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
-from analyzer.pipeline.outcome import run_outcome
+from analyzer.pipeline.outcome import analyse_and_write
 from analyzer.reading import storage
 from analyzer.reading.captures import iter_files, list_window
 from analyzer.reporting.execution import window_text
@@ -76,12 +76,14 @@ def run_attribution(job: AttributionJob) -> ClarifyResult:
         start=job.start,
         end=job.end,
     )
-    with run_outcome(result, log, "attribution run"):
-        _analyse(job, result)
-    try:
-        _write(job, result)
-    except AnalyzerError as exc:
-        result.end_early(FAILED, f"cannot write the reports under {job.output}: {exc}")
+    analyse_and_write(
+        result,
+        log,
+        "attribution run",
+        lambda: _analyse(job, result),
+        lambda: _write(job, result),
+        job.output,
+    )
     return result
 
 

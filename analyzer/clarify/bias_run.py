@@ -30,13 +30,13 @@ from analyzer.clarify.record import (
     execution_record,
 )
 from analyzer.errors import AnalyzerError, ConfigError, RunFailed
-from analyzer.pipeline.outcome import new_result, run_outcome
+from analyzer.pipeline.outcome import analyse_and_write, new_result
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
 from analyzer.reporting.execution import window_text
 from analyzer.results.problem import BINARY, MULTICLASS, REGRESSION
-from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS
 
 log = logging.getLogger("infertap.analyzer.bias")
 STAGES = (bias.PRE_TRAINING_KEY, bias.POST_TRAINING_KEY)
@@ -46,12 +46,14 @@ def run_bias(job: BiasJob) -> ClarifyResult:
     """Run one bias drift job; bad data, missing files and bad baselines end it Failed."""
     result = new_result(ClarifyResult, job)
     result.monitoring_type = BIAS
-    with run_outcome(result, log, "bias run"):
-        _analyse(job, result)
-    try:
-        _write(job, result)
-    except AnalyzerError as exc:
-        result.end_early(FAILED, f"cannot write the reports under {job.output}: {exc}")
+    analyse_and_write(
+        result,
+        log,
+        "bias run",
+        lambda: _analyse(job, result),
+        lambda: _write(job, result),
+        job.output,
+    )
     log.info("bias run finished", extra={"endpoint": job.endpoint_name, "status": result.status})
     return result
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from analyzer.clarify.attribution_run import AttributionJob, run_attribution
 from analyzer.commands.flags import (
+    add_capture_flags,
+    add_window_flags,
     apply_env,
     configure_logging,
     parse_flag,
@@ -72,12 +74,9 @@ def add_parsers(subparsers: Any) -> list[argparse.ArgumentParser]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = monitor.add_argument
-    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
-    add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
-    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
+    add_capture_flags(add)
     add("--baseline-constraints", help="the baseline's analysis.json")
-    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    add("--end", help="window end (exclusive)")
+    add_window_flags(add)
     _common(monitor)
     for parser in (baseline, monitor):
         apply_env(parser)

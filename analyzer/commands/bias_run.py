@@ -14,6 +14,8 @@ from typing import Any
 from analyzer.clarify.bias_run import run_bias
 from analyzer.clarify.record import BiasJob
 from analyzer.commands.flags import (
+    add_capture_flags,
+    add_window_flags,
     apply_env,
     configure_logging,
     number,
@@ -51,17 +53,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
+    add_capture_flags(add)
     add("--ground-truth", default=None, help="ground-truth root: s3://bucket/prefix or a folder")
-    add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
-    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
     add("--analysis-config", help="Clarify's analysis_config.json (path or s3://)")
     add("--baseline-constraints", help="the baseline's analysis.json (bias-baseline's output)")
     add("--inference-attribute", default=None, help="where the predicted label is")
     add("--probability-attribute", default=None, help="where the score is")
     add("--probability-threshold", default=None, help="score above it: positive (config's, 0.5)")
-    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    add("--end", help="window end (exclusive)")
+    add_window_flags(add)
     add("--label-window", default="24h", help="how long after --end labels are read (24h)")
     add("--output", help="folder or s3:// prefix for the reports")
     add("--read-concurrency", default="4", help="files read at once (default 4)")

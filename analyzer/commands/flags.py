@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from analyzer.errors import ConfigError
 from sidecar.common import options
 from sidecar.common.logs import setup_logging
 from sidecar.common.options import LOG_LEVELS, env_name
+
+# `parser.add_argument` or `group.add_argument`: the flag helpers below add to either.
+AddFlag = Callable[..., object]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -30,6 +33,32 @@ def require(args: argparse.Namespace, *dests: str, when: str = "") -> None:
             flag = "--" + dest.replace("_", "-")
             condition = f" {when}" if when else ""
             raise ConfigError(f"{flag} is required{condition} (or set {env_name(dest)})")
+
+
+def add_flag_groups(
+    parser: argparse.ArgumentParser,
+    groups: Mapping[str, Callable[[argparse._ArgumentGroup], None]],
+) -> argparse.ArgumentParser:
+    """Add each titled group of flags, then let INFERTAP_<FLAG> set their defaults."""
+    for title, add_flags in groups.items():
+        add_flags(parser.add_argument_group(title))
+    apply_env(parser)
+    return parser
+
+
+def add_capture_flags(
+    add: AddFlag, endpoint_help: str = "endpoint name (first folder below the capture prefix)"
+) -> None:
+    """--captures, --endpoint-name and --variant-name: whose captures to read."""
+    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
+    add("--endpoint-name", help=endpoint_help)
+    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
+
+
+def add_window_flags(add: AddFlag) -> None:
+    """--start and --end: the capture window [start, end) a run reads."""
+    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
+    add("--end", help="window end (exclusive), e.g. 2026-11-25T09:00:00Z")
 
 
 def print_outcome(

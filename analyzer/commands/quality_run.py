@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analyzer.commands.flags import (
+    add_capture_flags,
+    add_window_flags,
     apply_env,
     configure_logging,
     number,
@@ -64,10 +66,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
+    add_capture_flags(add)
     add("--ground-truth", help="ground-truth root: s3://bucket/prefix or a folder")
-    add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
-    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
     add("--baseline-constraints", help="model-quality constraints.json (path or s3://)")
     add(
         "--baseline-statistics",
@@ -78,8 +78,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--inference-attribute", default=None, help="where the predicted label is")
     add("--probability-attribute", default=None, help="where the score is")
     add("--probability-threshold", default="0.5", help="score above it: class 1 (default 0.5)")
-    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    add("--end", help="window end (exclusive)")
+    add_window_flags(add)
     add("--label-window", default="24h", help="how long after --end labels are read (24h)")
     add("--output", help="folder or s3:// prefix for the reports")
     add("--read-concurrency", default="4", help="files read at once (default 4)")

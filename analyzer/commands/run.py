@@ -16,6 +16,8 @@ from types import FrameType
 from typing import Any
 
 from analyzer.commands.flags import (
+    add_capture_flags,
+    add_window_flags,
     apply_env,
     configure_logging,
     parse_log_level,
@@ -79,13 +81,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _add_location_flags(group: argparse._ArgumentGroup) -> None:
     add = group.add_argument
-    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
-    add("--endpoint-name", help="endpoint name (first folder below the capture prefix)")
-    add("--variant-name", default="AllTraffic", help="variant name (default AllTraffic)")
+    add_capture_flags(add)
     add("--baseline-statistics", help="statistics.json of the baseline (path or s3://)")
     add("--baseline-constraints", help="constraints.json of the baseline (path or s3://)")
-    add("--start", help="window start, ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    add("--end", help="window end (exclusive), e.g. 2026-11-25T09:00:00Z")
+    add_window_flags(add)
     add("--output", help="folder or s3:// prefix for the reports")
 
 

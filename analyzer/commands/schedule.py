@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from analyzer.commands.flags import (
-    apply_env,
+    add_flag_groups,
     configure_logging,
     host_port,
     number,
@@ -106,11 +106,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_config_flags(parser.add_argument_group("what to monitor and where to serve metrics"))
-    _add_timing_flags(parser.add_argument_group("when to run"))
-    _add_execution_flags(parser.add_argument_group("execution"))
-    apply_env(parser)
-    return parser
+    groups = {
+        "what to monitor and where to serve metrics": _add_config_flags,
+        "when to run": _add_timing_flags,
+        "execution": _add_execution_flags,
+    }
+    return add_flag_groups(parser, groups)
 
 
 def _add_config_flags(group: argparse._ArgumentGroup) -> None:

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from analyzer.commands.flags import (
-    apply_env,
+    add_capture_flags,
+    add_flag_groups,
     configure_logging,
     host_port,
     number,
@@ -27,7 +28,7 @@ from analyzer.live.settings import LiveSettings, in_shard, parse_shard
 from analyzer.live.timeline import duration
 from analyzer.live.watcher import watch
 from analyzer.results.status import EXIT_FAILED
-from analyzer.scheduling.config import DEFAULT_VARIANT, EndpointConfig, load_config
+from analyzer.scheduling.config import EndpointConfig, load_config
 
 _EPILOG = """\
 Every --step, the records of the last --window (by their inferenceTime) are checked against the
@@ -58,19 +59,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_endpoint_flags(parser.add_argument_group("what to watch"))
-    _add_timing_flags(parser.add_argument_group("timing and decision"))
-    _add_replay_flags(parser.add_argument_group("replay a past interval"))
-    apply_env(parser)
-    return parser
+    groups = {
+        "what to watch": _add_endpoint_flags,
+        "timing and decision": _add_timing_flags,
+        "replay a past interval": _add_replay_flags,
+    }
+    return add_flag_groups(parser, groups)
 
 
 def _add_endpoint_flags(group: argparse._ArgumentGroup) -> None:
     add = group.add_argument
     add("--config", help="the schedule's YAML: every endpoint in it is watched")
-    add("--captures", help="capture prefix: s3://bucket/prefix, file:///path or a folder")
-    add("--endpoint-name", help="endpoint name (without --config)")
-    add("--variant-name", default=DEFAULT_VARIANT, help="variant name (default AllTraffic)")
+    add_capture_flags(add, "endpoint name (without --config)")
     add("--baseline-statistics", help="statistics.json of the baseline (path or s3://)")
     add("--baseline-constraints", help="constraints.json of the baseline (path or s3://)")
     add("--output", default="", help="folder or s3:// prefix: closed hours' reports go there")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from analyzer.errors import AnalyzerError, RunStopped
@@ -54,3 +54,21 @@ def run_outcome(result: RunResult, log: logging.Logger, what: str) -> Iterator[N
         result.end_early(*ended)
     result.message = result.describe()
     result.duration_seconds = time.monotonic() - started
+
+
+def analyse_and_write(
+    result: RunResult,
+    log: logging.Logger,
+    what: str,
+    analyse: Callable[[], None],
+    write: Callable[[], None],
+    output: str,
+) -> None:
+    """Run the stages under `run_outcome`, then write the reports; a failed write ends it Failed."""
+    with run_outcome(result, log, what):
+        analyse()
+    try:
+        write()
+    except AnalyzerError as exc:
+        result.end_early(FAILED, f"cannot write the reports under {output}: {exc}")
+        result.message = result.describe()

@@ -22,7 +22,7 @@ from analyzer.checking.quality.predictions import Predictor
 from analyzer.checking.quality.statistics import quality_statistics, scalar_values
 from analyzer.errors import AnalyzerError, ConfigError
 from analyzer.job import QualityJob
-from analyzer.pipeline.outcome import new_result, run_outcome
+from analyzer.pipeline.outcome import analyse_and_write, new_result
 from analyzer.reading import storage
 from analyzer.reading.captures import list_window
 from analyzer.reading.ground_truth import list_label_files
@@ -32,7 +32,7 @@ from analyzer.reporting.html.sources import QualityReport
 from analyzer.reporting.quality_record import QualityResult, execution_record
 from analyzer.results.problem import BINARY, PROBLEM_TYPES, class_label
 from analyzer.results.quality_counts import QualityCounts
-from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS, FAILED
+from analyzer.results.status import COMPLETED, COMPLETED_WITH_VIOLATIONS
 
 log = logging.getLogger("infertap.analyzer.quality")
 
@@ -40,13 +40,14 @@ log = logging.getLogger("infertap.analyzer.quality")
 def run_quality(job: QualityJob) -> QualityResult:
     """Run one model-quality job; bad data, missing files and bad baselines end it Failed."""
     result = new_result(QualityResult, job)
-    with run_outcome(result, log, "model-quality run"):
-        _analyse(job, result)
-    try:
-        _write(job, result)
-    except AnalyzerError as exc:
-        result.end_early(FAILED, f"cannot write the reports under {job.output}: {exc}")
-        result.message = result.describe()
+    analyse_and_write(
+        result,
+        log,
+        "model-quality run",
+        lambda: _analyse(job, result),
+        lambda: _write(job, result),
+        job.output,
+    )
     log.info(
         "model-quality run finished",
         extra={
