@@ -68,7 +68,10 @@ def test_a_stuck_feature_reaches_the_live_metrics_and_page(
     status, page = watcher.get(f"/live/{ENDPOINT}/{VARIANT}")
     assert status == 200 and "Completed: Job completed successfully" in page
     broke = now()
-    traffic.write(start, broke + timedelta(seconds=5), stuck_rows)
+    # At least 30 s of stuck traffic, however quickly the window was read above: a fast machine
+    # gets here within seconds, and a handful of stuck records is rightly not significant.
+    stuck_until = max(broke, start + timedelta(seconds=30)) + timedelta(seconds=5)
+    traffic.write(start, stuck_until, stuck_rows)
 
     def flagged() -> bool:
         return (watcher.value("infertap_live_violations", check="baseline_drift_check") or 0) > 0
@@ -78,6 +81,7 @@ def test_a_stuck_feature_reaches_the_live_metrics_and_page(
     assert drift is not None and drift > 0.1
     status, page = watcher.get(f"/live/{ENDPOINT}/{VARIANT}")
     assert status == 200 and "baseline_drift_check" in page
+    wait_until(lambda: now() >= stuck_until, timeout=40, what="the stuck traffic's last moment")
     lag = watcher.value("infertap_live_lag_seconds", **labels)
     # The newest record read is at least as recent as the traffic before the change.
     assert lag is not None and 0 <= lag <= (now() - start).total_seconds()
