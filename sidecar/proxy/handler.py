@@ -13,35 +13,30 @@ ClientSession.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 import aiohttp
-import orjson
 from aiohttp import web
 from multidict import CIMultiDict
-from prometheus_client import Counter
 
 from sidecar.capture.budget import CopyHold
 from sidecar.capture.capturer import Capturer
-from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.policy import CapturePolicy
 from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult, is_event_stream
 from sidecar.common.exchange import Exchange
 from sidecar.metrics import (
     DROP_CLIENT_DISCONNECTED,
-    DROP_INFLIGHT_FULL,
     DROP_PROXY_ERROR,
-    DROP_TOO_LARGE,
     SidecarMetrics,
 )
 from sidecar.proxy.aiohttp_internals import sent_response
-from sidecar.proxy.answers import ThrottledLog, answer_expect, json_response, raised_at
+from sidecar.proxy.answers import answer_expect, json_response, raised_at
+from sidecar.proxy.handoff import BUFFER_LIMIT, IDEMPOTENT, Handoff, taken_over
 from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
+from sidecar.proxy.ledger import Ledger
 from sidecar.proxy.raw_heads import NamesInConnection, pool_lines
 from sidecar.proxy.request_target import TargetRefused, UpstreamUrls, upstream_target
 from sidecar.proxy.request_tee import Outgoing, RequestTee
-from sidecar.proxy.upstream_failure import classify_failure
 from sidecar.proxy.upstream_pool import (
     UpstreamConnectError,
     UpstreamPool,
@@ -52,14 +47,8 @@ from sidecar.proxy.upstream_pool import (
 from sidecar.proxy.whole_response import UNRELAYABLE, fits, prepare, send_whole
 from sidecar.settings import Settings
 
-log = logging.getLogger("sidecar.proxy.handler")
-
-# Bodies up to this size are read whole (one write each way, the fast path); larger or
-# unsized bodies are streamed through so memory stays bounded whatever clients send.
-BUFFER_LIMIT = 1 << 20
 # nginx's code for a request whose client closed the connection before the answer.
 CLIENT_CLOSED = 499
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
 class Proxy:
@@ -80,43 +69,61 @@ class Proxy:
         self._body_timeout = settings.client_body_timeout
         self._body_timeouts = metrics.client_timeouts.labels("body")
         self._policy = policy
-        self._capturer = capturer
-        self._metrics = metrics
-        self._gen_ai = GenAiMetrics(metrics.gen_ai, settings.gen_ai_models)
-        self._request_counters: dict[int, Counter] = {}
-        self._upstream_duration = metrics.upstream_duration
-        self._request_duration = metrics.request_duration
-        self._error_log = ThrottledLog(log)
+        self._ledger = Ledger(capturer, metrics, settings.gen_ai_models)
 
-    def _count_request(self, exchange: Exchange, status: int) -> None:
-        """Count the request under the status the client got (each request once)."""
-        exchange.status = status
-        counter = self._request_counters.get(status)
-        if counter is None:
-            counter = self._request_counters[status] = self._metrics.requests.labels(str(status))
-        counter.inc()
-        self._request_duration.observe(time.perf_counter() - exchange.started)
+    @property
+    def policy(self) -> CapturePolicy:
+        return self._policy
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        exchange = Exchange(time.time(), "", time.perf_counter())
+        handoff = taken_over(request)
+        exchange = handoff.exchange if handoff is not None else Exchange(time.time(), "", 0.0)
+        if handoff is None:
+            exchange.started = time.perf_counter()
         try:
+            if handoff is not None:
+                return await self._resume(request, handoff)
             return await self._handle(request, exchange)
         except asyncio.CancelledError:
             # The client hung up before its answer (aiohttp cancels the handler); a stream
             # that was relaying is counted already.
             if exchange.status is None:
-                self._count_request(exchange, CLIENT_CLOSED)
-                self._drop(exchange, DROP_CLIENT_DISCONNECTED)
+                self._ledger.count(exchange, CLIENT_CLOSED)
+                self._ledger.drop(exchange, DROP_CLIENT_DISCONNECTED)
             raise
         except Exception as exc:
             # The last resort: without it aiohttp answers its own text 500, counted nowhere.
             return self._internal_error(request, exchange, exc)
 
+    async def _resume(self, request: web.BaseRequest, handoff: Handoff) -> web.StreamResponse:
+        """Go on with an exchange the fast lane (fast_lane.py) started and handed over where
+        it left its usual path: an answer to stream or to write the aiohttp way, or a failure
+        (a pooled connection found closed is tried again once, as `_forward` does)."""
+        exchange, outgoing = handoff.exchange, handoff.outgoing
+        try:
+            if handoff.response is not None:
+                async with handoff.response as upstream:
+                    self._ledger.keep_request(request.headers, exchange, outgoing)
+                    return await self._relay(request, upstream, exchange, outgoing.hold)
+            failure = handoff.failure
+            assert failure is not None, "a handoff carries an answer or a failure"
+            if isinstance(failure, aiohttp.ServerDisconnectedError) and handoff.retry:
+                return await self._forward(request, exchange, outgoing, retry=False)
+            self._ledger.keep_request(request.headers, exchange, outgoing)
+            return self._ledger.failure(exchange, failure)
+        finally:
+            if outgoing.hold is not None:
+                outgoing.hold.release()
+
     async def _handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
         if "Expect" in request.headers:
             refusal = await answer_expect(request)
             if refusal is not None:
-                self._count_request(exchange, refusal.status)
+                self._ledger.count(exchange, refusal.status)
                 return refusal
         method = request.method
         target = request.raw_path
@@ -158,10 +165,10 @@ class Proxy:
             copy = hold if capture.input else None
             tee = RequestTee(request.content, capture.limit, copy, self._body_timeout)
             outgoing = Outgoing(target, tee=tee, hold=hold)
-        return await self._forward(request, exchange, outgoing)
+        return await self._forward(request, exchange, outgoing, retry=True)
 
     async def _forward(
-        self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
+        self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing, retry: bool
     ) -> web.StreamResponse:
         """Send the request to the upstream and relay its answer."""
         tee, body, target = outgoing.tee, outgoing.body, outgoing.target
@@ -175,7 +182,7 @@ class Proxy:
         method = request.method
         # A pooled keep-alive connection the upstream has just closed fails at once with
         # ServerDisconnectedError; a buffered idempotent request is safe to send again, once.
-        retry = method in _IDEMPOTENT and tee is None
+        retry = retry and method in IDEMPOTENT and tee is None
         while True:
             upstream_started = time.perf_counter()
             pending: UpstreamResponse | aiohttp.ClientResponse
@@ -192,9 +199,8 @@ class Proxy:
                         allow_redirects=False,
                     )
                 async with pending as upstream:
-                    exchange.upstream_latency = time.perf_counter() - upstream_started
-                    self._upstream_duration.observe(exchange.upstream_latency)
-                    self._keep_request(request, exchange, outgoing)
+                    self._ledger.upstream_answered(exchange, upstream_started)
+                    self._ledger.keep_request(request.headers, exchange, outgoing)
                     return await self._relay(request, upstream, exchange, outgoing.hold)
             except aiohttp.ServerDisconnectedError as exc:
                 if retry:
@@ -210,8 +216,8 @@ class Proxy:
                 failure = exc
             if tee is not None and tee.timed_out:
                 return self._client_timeout(exchange)
-            self._keep_request(request, exchange, outgoing)
-            return self._failure(exchange, failure)
+            self._ledger.keep_request(request.headers, exchange, outgoing)
+            return self._ledger.failure(exchange, failure)
 
     def _refuse(self, refused: TargetRefused, exchange: Exchange) -> web.Response:
         """A request target the proxy does not forward: answered here, the connection closed
@@ -221,15 +227,15 @@ class Proxy:
         )
         if refused.allow is not None:
             response.headers["Allow"] = refused.allow
-        self._count_request(exchange, refused.status)
+        self._ledger.count(exchange, refused.status)
         return response
 
     def _client_timeout(self, exchange: Exchange) -> web.Response:
         """The client paused mid-body past --client-body-timeout: 408, connection closed."""
         self._body_timeouts.inc()
-        self._error_log.warning("client too slow sending the request body", "body_timeout")
-        self._count_request(exchange, 408)
-        self._drop(exchange, DROP_PROXY_ERROR)
+        self._ledger.error_log.warning("client too slow sending the request body", "body_timeout")
+        self._ledger.count(exchange, 408)
+        self._ledger.drop(exchange, DROP_PROXY_ERROR)
         detail = "no request body bytes within --client-body-timeout"
         return json_response(408, {"error": "client_timeout", "detail": detail}, close=True)
 
@@ -238,92 +244,22 @@ class Proxy:
     ) -> web.Response:
         """A bug or an unforeseen failure on the request path: logged (type and place, never
         its message, which may quote a header), counted, answered 500 while still possible."""
-        self._error_log.warning(
+        self._ledger.error_log.warning(
             "request failed inside the sidecar",
             "internal_error",
             error=type(exc).__name__,
             at=raised_at(exc),
         )
         if exchange.status is None:  # not answered, so not staged either
-            self._drop(exchange, DROP_PROXY_ERROR)
+            self._ledger.drop(exchange, DROP_PROXY_ERROR)
         if request.writer.output_size > 0:
             # The status line is sent: all that is left is to end the connection.
             if request.transport is not None:
                 request.transport.close()
             raise ConnectionResetError("response already started") from exc
-        self._count_request(exchange, 500)
+        self._ledger.count(exchange, 500)
         detail = "the sidecar failed to handle this request; see its logs"
         return json_response(500, {"error": "internal_error", "detail": detail}, close=True)
-
-    def _drop(self, exchange: Exchange, reason: str) -> None:
-        """A sampled exchange that will not be recorded: counted once under `reason`."""
-        if exchange.capture.sampled and exchange.dropped is None:
-            exchange.dropped = reason
-            self._capturer.stage(exchange)
-
-    def _keep_request(
-        self, request: web.BaseRequest, exchange: Exchange, outgoing: Outgoing
-    ) -> None:
-        """The request side's capture copy into the exchange, when it is captured."""
-        capture = exchange.capture
-        if not capture.input:
-            return
-        exchange.request_type = request.headers.get("Content-Type", "")
-        if outgoing.tee is not None:
-            copy = outgoing.tee.copy
-            if copy is None:
-                exchange.dropped = (
-                    DROP_INFLIGHT_FULL if outgoing.tee.over_budget else DROP_TOO_LARGE
-                )
-            else:
-                exchange.request_body = bytes(copy)
-        elif outgoing.body is not None:
-            if len(outgoing.body) > capture.limit:
-                exchange.dropped = DROP_TOO_LARGE
-            else:
-                exchange.request_body = outgoing.body
-
-    def _stage(self, exchange: Exchange, content_type: str, body: bytes | None) -> None:
-        """Complete a sampled exchange with its response side (`body`: the copy, None when it
-        outgrew the capture limit) and hand it to the capture stage."""
-        exchange.response_type = content_type
-        if exchange.capture.output and exchange.dropped is None:
-            if body is None or len(body) > exchange.capture.limit:
-                exchange.dropped = DROP_TOO_LARGE
-            else:
-                exchange.response_body = body
-        self._capturer.stage(exchange)
-
-    def _over_budget(self, exchange: Exchange, tap: StreamCapture, hold: CopyHold | None) -> None:
-        """A stream whose copy would pass the in-flight copy budget: its copies are let go."""
-        tap.drop_copy()
-        if hold is not None:
-            hold.release()
-        exchange.dropped = DROP_INFLIGHT_FULL
-
-    def _failure(self, exchange: Exchange, exc: BaseException) -> web.Response:
-        failure = classify_failure(exc)
-        self._metrics.upstream_errors.labels(failure.reason).inc()
-        # A parser's message quotes the offending header line: never echoed or logged.
-        if failure.reason == "bad_response":
-            detail = "the upstream's response could not be parsed or relayed"
-        else:
-            detail = str(exc) or type(exc).__name__
-        self._error_log.warning(
-            "upstream request failed",
-            failure.reason,
-            status=failure.status,
-            detail=detail,
-        )
-        payload = orjson.dumps({"error": failure.error, "reason": failure.reason, "detail": detail})
-        response = web.Response(
-            status=failure.status, body=payload, content_type="application/json"
-        )
-        self._count_request(exchange, failure.status)
-        if exchange.capture.sampled:
-            exchange.upstream_latency = None
-            self._stage(exchange, "application/json", payload)
-        return response
 
     async def _relay(
         self,
@@ -353,11 +289,11 @@ class Proxy:
             if stream.kind is not None:
                 exchange.assembled = stream.assembled
                 exchange.extra_metadata = stream.metadata
-        self._count_request(exchange, upstream.status)
+        self._ledger.count(exchange, upstream.status)
         if exchange.capture.sampled:
-            self._stage(exchange, content_type, captured)
+            self._ledger.stage(exchange, content_type, captured)
         if stream is None:
-            self._gen_ai.observe_response(content_type, captured)
+            self._ledger.gen_ai.observe_response(content_type, captured)
         elif cancelled:
             raise asyncio.CancelledError  # recorded; now let the cancellation go on
         return response
@@ -426,7 +362,7 @@ class Proxy:
                 # Charged while a copy is kept: one past --max-capture-bytes is too_large.
                 if share is not None and tap.copying and not share.take(weight * len(chunk)):
                     share = None
-                    self._over_budget(exchange, tap, hold)
+                    self._ledger.over_budget(exchange, tap, hold)
             await response.write_eof()
         except ConnectionError:
             gone = True  # the client went away: what it got is all the capture can say
@@ -438,13 +374,9 @@ class Proxy:
             # The upstream broke off mid-response. The status is sent already, so the only
             # honest signal left for the client is an unterminated body: close the connection.
             failed = True
-            failure = classify_failure(exc)
-            self._metrics.upstream_errors.labels(failure.reason).inc()
-            self._error_log.warning(
-                "upstream response broke off", failure.reason, status=upstream.status
-            )
+            self._ledger.broke_off(exc, upstream.status)
             if request.transport is not None:
                 request.transport.close()
         result = tap.finish(gone, failed)
-        self._gen_ai.observe_stream(result)
+        self._ledger.gen_ai.observe_stream(result)
         return response, result, cancelled
