@@ -29,6 +29,7 @@ from sidecar.capture.sampling import Sampler
 from sidecar.delivery.service import Delivery
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.aiohttp_internals import AppServerRunner
+from sidecar.proxy.fast_lane import FastLane
 from sidecar.proxy.handler import Proxy
 from sidecar.proxy.traffic_server import ClientLimits, TrafficServer, quiet_server_logs
 from sidecar.proxy.upstream_client import MAX_HEADER_BYTES, client_session
@@ -239,7 +240,9 @@ async def start_traffic_site(
     def make_server(**options: Any) -> TrafficServer:
         # One handler for every request (`app[PROXY_KEY]`): no router or middleware per request.
         limits, metrics = app[LIMITS_KEY], app[METRICS_KEY]
-        return TrafficServer(app[PROXY_KEY], limits=limits, metrics=metrics, **options)
+        proxy = app[PROXY_KEY]
+        lane = FastLane(proxy)
+        return TrafficServer(proxy, lane=lane, limits=limits, metrics=metrics, **options)
 
     runner = AppServerRunner(
         app,

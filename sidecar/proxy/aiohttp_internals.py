@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import aiohttp
 from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
-from aiohttp.http_parser import RawResponseMessage
+from aiohttp.helpers import _EXC_SENTINEL
+from aiohttp.http_parser import RawRequestMessage, RawResponseMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
@@ -33,6 +34,22 @@ INTERNALS: tuple[tuple[type, str], ...] = (
     (RequestHandler, "_manager"),
     (RequestHandler, "_messages"),
     (RequestHandler, "_request_in_progress"),
+    (RequestHandler, "_waiter"),
+    (RequestHandler, "_handler_waiter"),
+    (RequestHandler, "_keepalive_handle"),
+    (RequestHandler, "_keepalive_timeout"),
+    (RequestHandler, "_next_keepalive_close_time"),
+    (RequestHandler, "_process_keepalive"),
+    (RequestHandler, "_msg_queue_resume_size"),
+    (RequestHandler, "_resume_reading_if_drained"),
+    (RequestHandler, "_force_close"),
+    (RequestHandler, "_parser"),
+    (RequestHandler, "_buffer_paused"),
+    (RequestHandler, "_reading_paused"),
+    (StreamReader, "_buffer"),
+    (StreamReader, "_buffer_offset"),
+    (StreamReader, "_protocol"),
+    (StreamReader, "_exception"),
     (ResponseHandler, "set_response_params"),
     (ResponseHandler, "start_timeout"),
     (ResponseHandler, "read"),
@@ -52,8 +69,13 @@ INTERNALS: tuple[tuple[type, str], ...] = (
 
 __all__ = [
     "AppServerRunner",
+    "LaneRequestHandler",
+    "RawRequestMessage",
+    "RawResponseMessage",
     "ResponseHandler",
+    "ResponseListener",
     "StreamReader",
+    "UpstreamProtocol",
     "close_connection",
     "connected",
     "detach_from_server",
@@ -68,6 +90,7 @@ __all__ = [
     "sent_response",
     "start_read_timeout",
     "transport_of",
+    "whole_body",
 ]
 
 
@@ -132,6 +155,98 @@ def request_in_progress(protocol: RequestHandler) -> bool:
     return bool(protocol._request_in_progress)
 
 
+class LaneRequestHandler(RequestHandler):
+    """aiohttp's server protocol with a lane beside its handler task. Parsed requests are
+    queued without waking the task; `requests_parsed` (the subclass's) may take the first
+    (`next_request`, `take_request`) while the task idles, and what it leaves goes to the task
+    (`wake_handler`, `hand_back`). A taken request counts as in progress, as aiohttp's own do:
+    graceful shutdown waits for it and the keep-alive timer does not close under it."""
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        self._waiter = None  # hidden, so that aiohttp queues what it parses without waking
+        try:
+            super().data_received(data)
+        finally:
+            self._waiter = waiter
+        self.requests_parsed()
+
+    def requests_parsed(self) -> None:
+        self.wake_handler()
+
+    def next_request(self) -> tuple[RawRequestMessage, StreamReader] | None:
+        """The first queued request, when it parsed cleanly and the handler task is idle."""
+        messages = self._messages
+        if not messages or self._request_in_progress:
+            return None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return None
+        message, payload = messages[0]
+        return (message, payload) if isinstance(message, RawRequestMessage) else None
+
+    def take_request(self) -> None:
+        """Take the request `next_request` returned off the queue: it is in progress."""
+        self._messages.popleft()
+        self._request_in_progress = True
+
+    def hand_back(self, message: RawRequestMessage, payload: StreamReader) -> None:
+        """Give a taken request to the handler task, to be handled next."""
+        self._messages.appendleft((message, payload))
+        self._request_in_progress = False
+        self.wake_handler()
+
+    def wake_handler(self) -> None:
+        """Wake the idle handler task for the queued requests, unless one is taken."""
+        waiter = self._waiter
+        if (
+            self._messages
+            and not self._request_in_progress
+            and waiter is not None
+            and not waiter.done()
+        ):
+            waiter.set_result(None)
+
+    def request_done(self) -> None:
+        """A taken request answered on a kept connection: what aiohttp's task does after a
+        request (parser slot freed, shutdown told, keep-alive timer restarted)."""
+        self.request_gone()
+        if self._parser is not None:
+            self._parser.message_consumed()
+        if self._buffer_paused and len(self._messages) <= self._msg_queue_resume_size:
+            self._resume_reading_if_drained()
+        if self._keepalive_timeout > 0 and not self._force_close:
+            loop = self._loop
+            self._next_keepalive_close_time = close_time = loop.time() + self._keepalive_timeout
+            if self._keepalive_handle is None:
+                self._keepalive_handle = loop.call_at(close_time, self._process_keepalive)
+
+    def request_gone(self) -> None:
+        """A taken request ended (answered, or its connection lost)."""
+        self._request_in_progress = False
+        waiter = self._handler_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # graceful shutdown waits for this
+
+    def _process_keepalive(self) -> None:
+        if self._request_in_progress:
+            self._keepalive_handle = None  # restarted when the request is done
+            return
+        super()._process_keepalive()
+
+
+def whole_body(payload: StreamReader) -> bytes:
+    """The bytes of a payload that arrived whole (`is_eof()`), left in place. `read_nowait`
+    would end in `resume_reading`, which re-enters the parser: a round trip flow control
+    needs only when the connection paused for this body, so then it is made."""
+    if payload._exception is not None:
+        raise payload._exception
+    chunks = payload._buffer
+    if payload._protocol._reading_paused or payload._buffer_offset or len(chunks) > 1:
+        return payload.read_nowait()
+    return chunks[0] if chunks else b""
+
+
 class SentResponse:
     """What the handler returns for an answer it has written to the transport itself.
     RequestHandler.finish_response (with no access log) only awaits `prepare(request)` and
@@ -157,8 +272,11 @@ def sent_response(keep_alive: bool) -> web.StreamResponse:
 # -- the client side: aiohttp's ResponseHandler without ClientSession ----------------------
 
 
-class DeadlineResponseHandler(ResponseHandler):
-    """aiohttp's client protocol with its read timeout as one deadline per connection: a read
+class UpstreamProtocol(ResponseHandler):
+    """aiohttp's client protocol for a pooled upstream connection. Its next response goes to
+    `read()`'s queue, or to `listener` when one is set (the fast lane's callbacks).
+
+    Its read timeout is as one deadline per connection: a read
     moves the deadline, and a single timer, re-armed only when it fires early, compares. aiohttp
     cancels and schedules a timer at the request and again at every read (`call_later` and
     `cancel` twice a request); the timeout fires at the same moment either way."""
@@ -167,6 +285,26 @@ class DeadlineResponseHandler(ResponseHandler):
         super().__init__(loop)
         self._deadline: float | None = None
         self._deadline_timer: asyncio.TimerHandle | None = None
+        # When set, the next response goes to it instead of the queue `read()` awaits.
+        self.listener: ResponseListener | None = None
+
+    def feed_data(self, data: tuple[RawResponseMessage, StreamReader], size: int = 0) -> None:
+        listener = self.listener
+        if listener is None:
+            super().feed_data(data, size)
+            return
+        message, payload = data
+        if 100 <= message.code <= 199 and message.code != 101:
+            return  # an interim answer: the real one follows, as aiohttp's client skips it
+        self.listener = None
+        listener.response_arrived(message, payload)
+
+    def set_exception(self, exc: BaseException, exc_cause: BaseException = _EXC_SENTINEL) -> None:
+        super().set_exception(exc, exc_cause)
+        listener = self.listener
+        if listener is not None:
+            self.listener = None
+            listener.response_failed(exc)
 
     def _drop_timeout(self) -> None:
         self._deadline = None
@@ -198,11 +336,17 @@ class DeadlineResponseHandler(ResponseHandler):
         super().connection_lost(exc)
 
 
-def new_response_protocol(
-    loop: asyncio.AbstractEventLoop,
-) -> ResponseHandler:
+class ResponseListener(Protocol):
+    """Told the next response head (interim 1xx answers skipped), or why none came."""
+
+    def response_arrived(self, message: RawResponseMessage, payload: StreamReader) -> None: ...
+
+    def response_failed(self, exc: BaseException) -> None: ...
+
+
+def new_response_protocol(loop: asyncio.AbstractEventLoop) -> UpstreamProtocol:
     """A client connection protocol for `loop.create_connection`."""
-    return DeadlineResponseHandler(loop)
+    return UpstreamProtocol(loop)
 
 
 def read_response_head(

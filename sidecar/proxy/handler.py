@@ -31,7 +31,7 @@ from sidecar.metrics import (
 )
 from sidecar.proxy.aiohttp_internals import sent_response
 from sidecar.proxy.answers import answer_expect, json_response, raised_at
-from sidecar.proxy.handoff import BUFFER_LIMIT, IDEMPOTENT, Handoff, taken_over
+from sidecar.proxy.handoff import BUFFER_LIMIT, CLIENT_CLOSED, IDEMPOTENT, Handoff, taken_over
 from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
 from sidecar.proxy.ledger import Ledger
 from sidecar.proxy.raw_heads import NamesInConnection, pool_lines
@@ -46,9 +46,6 @@ from sidecar.proxy.upstream_pool import (
 )
 from sidecar.proxy.whole_response import UNRELAYABLE, fits, prepare, send_whole
 from sidecar.settings import Settings
-
-# nginx's code for a request whose client closed the connection before the answer.
-CLIENT_CLOSED = 499
 
 
 class Proxy:

@@ -24,6 +24,8 @@ from aiohttp.web_server import Server
 from sidecar.common.logs import Throttle
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy.aiohttp_internals import (
+    LaneRequestHandler,
+    RawRequestMessage,
     StreamReader,
     detach_from_server,
     last_request_body,
@@ -32,6 +34,8 @@ from sidecar.proxy.aiohttp_internals import (
     requests_queued,
 )
 from sidecar.proxy.answers import ThrottledLog, raised_at
+from sidecar.proxy.fast_lane import FastLane, LaneExchange
+from sidecar.proxy.handoff import Handoff, HandsOver
 
 log = logging.getLogger("sidecar.server")
 
@@ -53,12 +57,20 @@ def error_response(status: int, error: str, reason: str) -> web.Response:
 
 
 class TrafficServer(Server):
-    """`web.Server` whose connections are `TrafficProtocol`s sharing one count and one log."""
+    """`web.Server` whose connections are `TrafficProtocol`s sharing one count and one log,
+    and the fast lane (`lane`, None to send every request to `handler`)."""
 
     def __init__(
-        self, handler: Any, *, limits: ClientLimits, metrics: SidecarMetrics, **kwargs: Any
+        self,
+        handler: Any,
+        *,
+        limits: ClientLimits,
+        metrics: SidecarMetrics,
+        lane: FastLane | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
+        self.lane = lane
         self.limits = limits
         self.metrics = metrics
         self.open_connections = 0
@@ -73,10 +85,12 @@ class TrafficServer(Server):
         self.error_log.warning("client too slow sending request headers", "header_timeout")
 
 
-class TrafficProtocol(RequestHandler):
-    """One client connection: refused past the cap, closed when its headers are too slow."""
+class TrafficProtocol(LaneRequestHandler, HandsOver):
+    """One client connection: refused past the cap, closed when its headers are too slow; its
+    usual requests go to the fast lane, the others (and those the lane hands over) to the
+    handler task."""
 
-    __slots__ = ("_accepted", "_head_timer", "_payload", "_traffic")
+    __slots__ = ("_accepted", "_head_timer", "_lane", "_payload", "_traffic", "handoff", "peer")
 
     def __init__(self, manager: TrafficServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -85,6 +99,9 @@ class TrafficProtocol(RequestHandler):
         self._head_timer: asyncio.TimerHandle | None = None
         # The body of the last request parsed, to tell body bytes from the next head's.
         self._payload: StreamReader | None = None
+        self._lane: LaneExchange | None = None
+        self.handoff: Handoff | None = None
+        self.peer = ""  # the client's address, for X-Forwarded-For
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self._traffic
@@ -98,9 +115,17 @@ class TrafficProtocol(RequestHandler):
         server.open_connections += 1
         server.metrics.client_connections.inc()
         super().connection_made(transport)
+        # As aiohttp's BaseRequest.remote reads it.
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, list | tuple) else str(peer or "")
         self._arm_head_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        lane = self._lane
+        if lane is not None:
+            self._lane = None
+            lane.abandon()
+            self.request_gone()
         if self._accepted:
             self._accepted = False
             self._traffic.open_connections -= 1
@@ -108,14 +133,50 @@ class TrafficProtocol(RequestHandler):
         self._cancel_head_timer()
         super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+    def requests_parsed(self) -> None:
         body = last_request_body(self)
         if body is not None:
             self._payload = body
             self._cancel_head_timer()
         elif self._head_timer is None and self._awaiting_head():
             self._arm_head_timer()
+        lane = self._traffic.lane
+        if lane is not None and self._lane is None and not self.writing_paused:
+            request = self.next_request()
+            if request is not None:
+                # Taken first: reading its body may re-enter data_received.
+                self.take_request()
+                self._lane = lane.start(self, *request)
+                if self._lane is None:
+                    self.hand_back(*request)
+                return
+        self.wake_handler()
+
+    # -- the fast lane's client side (fast_lane.LaneClient) --
+
+    def write(self, data: bytes) -> bool:
+        """Write an answer; False when the client has gone."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(data)
+        return True
+
+    def answered(self) -> None:
+        """The lane's exchange is answered: the next request (pipelined, rare) is looked at
+        once the parser callbacks that ended this one have returned."""
+        self._lane = None
+        self.request_done()
+        if requests_queued(self):
+            self._loop.call_soon(self.requests_parsed)
+
+    def hand_over(
+        self, message: RawRequestMessage, payload: StreamReader, handoff: Handoff | None
+    ) -> None:
+        """The lane's exchange goes on in the handler task, as its next request."""
+        self._lane = None
+        self.handoff = handoff
+        self.hand_back(message, payload)
 
     def _awaiting_head(self) -> bool:
         """No request queued or running and the last one's body complete: bytes now are the

@@ -19,8 +19,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sidecar.errors import SidecarError
 from sidecar.proxy.aiohttp_internals import (
-    ResponseHandler,
     StreamReader,
+    UpstreamProtocol,
     close_connection,
     connected,
     new_response_protocol,
@@ -59,18 +59,29 @@ class UpstreamProtocolError(SidecarError):
 class UpstreamResponse:
     """The parts of `aiohttp.ClientResponse` the proxy reads; releases its connection on exit."""
 
-    __slots__ = ("_pool", "_protocol", "content", "headers", "raw_headers", "reason", "status")
+    __slots__ = (
+        "_body",
+        "_pool",
+        "_protocol",
+        "content",
+        "headers",
+        "raw_headers",
+        "reason",
+        "status",
+    )
 
     def __init__(
         self,
         pool: UpstreamPool,
-        protocol: ResponseHandler,
+        protocol: UpstreamProtocol,
         status: int,
         reason: str,
         headers: CIMultiDictProxy[str],
         raw_headers: RawHeaders,
         content: StreamReader,
+        body: bytes | None = None,
     ) -> None:
+        self._body = body  # the body, when it was read already
         self._pool = pool
         self._protocol = protocol
         self.status = status
@@ -85,6 +96,8 @@ class UpstreamResponse:
         return int(value) if value is not None and value.isdigit() else None
 
     async def read(self) -> bytes:
+        if self._body is not None:
+            return self._body
         content = self.content
         if content.is_eof():
             # The whole body came with the head, as small answers do: take it without awaiting.
@@ -121,7 +134,7 @@ class UpstreamPool:
         self._prefix = parts.path
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._idle: list[ResponseHandler] = []
+        self._idle: list[UpstreamProtocol] = []
         self._closed = False
 
     @staticmethod
@@ -136,7 +149,17 @@ class UpstreamPool:
             and not parts.fragment
         )
 
-    async def _connect(self) -> ResponseHandler:
+    def idle_connection(self) -> UpstreamProtocol | None:
+        """An open pooled connection, taken from the pool; None when none is idle."""
+        idle = self._idle
+        while idle:
+            candidate = idle.pop()
+            if connected(candidate):
+                return candidate
+            close_connection(candidate)
+        return None
+
+    async def _connect(self) -> UpstreamProtocol:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -147,7 +170,7 @@ class UpstreamPool:
             raise UpstreamConnectError(self._host, self._port, exc) from exc
         return protocol
 
-    def release(self, protocol: ResponseHandler) -> None:
+    def release(self, protocol: UpstreamProtocol) -> None:
         """Back to the pool when the exchange ended cleanly, closed otherwise."""
         if self._closed or not reusable(protocol):
             close_connection(protocol)
@@ -173,29 +196,12 @@ class UpstreamPool:
         ServerTimeoutError, ClientOSError), UpstreamProtocolError for a malformed answer,
         UpstreamConnectError or TimeoutError when no connection could be opened.
         """
-        protocol: ResponseHandler | None = None
-        idle = self._idle
-        while idle:
-            candidate = idle.pop()
-            if connected(candidate):
-                protocol = candidate
-                break
-            close_connection(candidate)
+        # Not `or`: a protocol is also aiohttp's response queue, falsy while empty.
+        protocol = self.idle_connection()
         if protocol is None:
             protocol = await self._connect()
-        transport = transport_of(protocol)
-        assert transport is not None, "a fresh or pooled connection is open"
-        read_response_head(
-            protocol,
-            head_only=method == "HEAD",
-            read_timeout=self._read_timeout,
-            read_bufsize=READ_CHUNK,
-            max_field_size=MAX_HEADER_BYTES,
-        )
-        data = self._head(method, target, headers, body)
         try:
-            transport.write(data + body if body else data)
-            start_read_timeout(protocol)
+            self.send(protocol, method, self.head(method, target, headers, body), body)
             while True:
                 message, payload = await next_response(protocol)
                 # Interim 1xx answers (except 101) precede the real one, as aiohttp skips them.
@@ -217,7 +223,24 @@ class UpstreamPool:
             payload,
         )
 
-    def _head(
+    def send(
+        self, protocol: UpstreamProtocol, method: str, head: bytes, body: bytes | None
+    ) -> None:
+        """Write a request on `protocol` and start its response's read timeout; the response
+        then goes to the protocol's listener, or its queue."""
+        transport = transport_of(protocol)
+        assert transport is not None, "a fresh or pooled connection is open"
+        read_response_head(
+            protocol,
+            head_only=method == "HEAD",
+            read_timeout=self._read_timeout,
+            read_bufsize=READ_CHUNK,
+            max_field_size=MAX_HEADER_BYTES,
+        )
+        transport.write(head + body if body else head)
+        start_read_timeout(protocol)
+
+    def head(
         self, method: str, target: str, headers: CIMultiDict[str] | bytes, body: bytes | None
     ) -> bytes:
         """The request line and headers as bytes, with the body's own Content-Length."""
