@@ -64,8 +64,8 @@ INTERNALS: tuple[tuple[type, str], ...] = (
     (web.BaseRunner, "_cleanup_server"),
 )
 # Instance attributes set by __init__ (no slots to look them up in): Server's `_loop` and
-# `_kwargs`, BaseRunner's `_kwargs`, ResponseHandler's `_loop` and `_read_timeout`; their tests
-# make instances.
+# `_kwargs`, BaseRunner's `_kwargs`, ResponseHandler's `_loop`, `_parser`, `_skip_payload` and
+# `_read_timeout`; their tests make instances.
 
 __all__ = [
     "AppServerRunner",
@@ -358,7 +358,17 @@ def read_response_head(
     max_field_size: int,
 ) -> None:
     """Make `protocol` parse the next response (no decompression, body read to the connection's
-    end when unsized) and start its read timeout; await `next_response` for it."""
+    end when unsized) and start its read timeout; await `next_response` for it.
+
+    aiohttp makes a new parser per request. A kept connection's parser, done with its last
+    response, parses the next one as well (as the server's does on a keep-alive connection),
+    so it is made again only when the connection has none or the request's kind changes."""
+    if (
+        protocol._parser is not None
+        and protocol._skip_payload == head_only
+        and protocol._read_timeout == read_timeout
+    ):
+        return
     protocol.set_response_params(
         skip_payload=head_only,
         read_until_eof=True,

@@ -108,9 +108,9 @@ class FastLane:
             return None
         method = message.method
         body = None if isinstance(payload, EmptyStreamReader) else whole_body(payload)
-        own = own_length(method, body) is not None
+        length = own_length(method, body)
         try:
-            lines = request_lines(message.raw_headers, client.peer, "http", own)
+            lines = request_lines(message.raw_headers, client.peer, "http", length is not None)
         except NamesInConnection:
             pool.release(upstream)  # hop_by_hop.py's multidict path reads those names
             return None
@@ -123,7 +123,7 @@ class FastLane:
         lane = LaneExchange(host, pool, client, message, payload, exchange, outgoing, upstream)
         upstream.listener = lane
         lane.sent = time.perf_counter()
-        pool.send(upstream, method, pool.head(method, target, lines, body), body)
+        pool.send(upstream, method, pool.head_of(method, target, lines, length), body)
         return lane
 
 

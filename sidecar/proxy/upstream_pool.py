@@ -247,11 +247,15 @@ class UpstreamPool:
         length = own_length(method, body)
         if not isinstance(headers, bytes):
             headers = header_lines(headers, drop_length=length is not None)
+        return self.head_of(method, target, headers, length)
+
+    def head_of(self, method: str, target: str, lines: bytes, length: bytes | None) -> bytes:
+        """The request line, `lines` and the Content-Length `length` (own_length's) as bytes."""
         # aiohttp's server decoded the target this way; this gives the same bytes back.
         line = f"{method} {self._prefix}{target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
         if length is None:
-            return b"".join((line, self._host_line, headers, b"\r\n"))
-        return b"".join((line, self._host_line, headers, b"Content-Length: ", length, b"\r\n\r\n"))
+            return b"".join((line, self._host_line, lines, b"\r\n"))
+        return b"".join((line, self._host_line, lines, b"Content-Length: ", length, b"\r\n\r\n"))
 
 
 def own_length(method: str, body: bytes | None) -> bytes | None:
