@@ -227,9 +227,11 @@ async def start_traffic_site(
     *,
     shutdown_timeout: float = 5.0,
     reuse_port: bool = False,
+    fast_lane: bool = True,
 ) -> AppServerRunner:
     """Serve a `build_traffic_app` app with aiohttp's low-level server (TrafficServer: client
-    limits, quiet answers to malformed requests); stopping the runner drains it (see `drain`).
+    limits, quiet answers to malformed requests) and the fast lane (proxy/fast_lane.py; off,
+    every request goes to the handler task); stopping the runner drains it (see `drain`).
 
     A client that goes away cancels its handler, which closes the upstream request: a model
     server stops generating for nobody (DESIGN.md section 10); the proxy still records a stream.
@@ -241,7 +243,7 @@ async def start_traffic_site(
         # One handler for every request (`app[PROXY_KEY]`): no router or middleware per request.
         limits, metrics = app[LIMITS_KEY], app[METRICS_KEY]
         proxy = app[PROXY_KEY]
-        lane = FastLane(proxy)
+        lane = FastLane(proxy) if fast_lane else None
         return TrafficServer(proxy, lane=lane, limits=limits, metrics=metrics, **options)
 
     runner = AppServerRunner(

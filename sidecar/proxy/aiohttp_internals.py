@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.helpers import _EXC_SENTINEL
 from aiohttp.http_parser import RawRequestMessage, RawResponseMessage
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EmptyStreamReader, StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
@@ -43,6 +43,7 @@ INTERNALS: tuple[tuple[type, str], ...] = (
     (RequestHandler, "_msg_queue_resume_size"),
     (RequestHandler, "_resume_reading_if_drained"),
     (RequestHandler, "_force_close"),
+    (RequestHandler, "_close"),
     (RequestHandler, "_parser"),
     (RequestHandler, "_buffer_paused"),
     (RequestHandler, "_reading_paused"),
@@ -208,14 +209,19 @@ class LaneRequestHandler(RequestHandler):
             waiter.set_result(None)
 
     def request_done(self) -> None:
-        """A taken request answered on a kept connection: what aiohttp's task does after a
-        request (parser slot freed, shutdown told, keep-alive timer restarted)."""
+        """A taken request answered: what aiohttp's task does after a request (parser slot
+        freed, shutdown told, the keep-alive timer restarted, or the connection closed when a
+        shutdown asked it to close)."""
         self.request_gone()
         if self._parser is not None:
             self._parser.message_consumed()
+        if self._close or self._force_close:
+            if self.transport is not None:
+                self.transport.close()
+            return
         if self._buffer_paused and len(self._messages) <= self._msg_queue_resume_size:
             self._resume_reading_if_drained()
-        if self._keepalive_timeout > 0 and not self._force_close:
+        if self._keepalive_timeout > 0:
             loop = self._loop
             self._next_keepalive_close_time = close_time = loop.time() + self._keepalive_timeout
             if self._keepalive_handle is None:
@@ -239,6 +245,8 @@ def whole_body(payload: StreamReader) -> bytes:
     """The bytes of a payload that arrived whole (`is_eof()`), left in place. `read_nowait`
     would end in `resume_reading`, which re-enters the parser: a round trip flow control
     needs only when the connection paused for this body, so then it is made."""
+    if isinstance(payload, EmptyStreamReader):
+        return b""
     if payload._exception is not None:
         raise payload._exception
     chunks = payload._buffer

@@ -106,6 +106,20 @@ class FastLane:
         upstream = pool.idle_connection()
         if upstream is None:
             return None
+        try:
+            return self._send(client, message, payload, pool, upstream)
+        except BaseException:
+            close_connection(upstream)  # a fault before sending: the handler starts afresh
+            raise
+
+    def _send(
+        self,
+        client: LaneClient,
+        message: RawRequestMessage,
+        payload: StreamReader,
+        pool: UpstreamPool,
+        upstream: UpstreamProtocol,
+    ) -> LaneExchange | None:
         method = message.method
         body = None if isinstance(payload, EmptyStreamReader) else whole_body(payload)
         length = own_length(method, body)
@@ -114,6 +128,7 @@ class FastLane:
         except NamesInConnection:
             pool.release(upstream)  # hop_by_hop.py's multidict path reads those names
             return None
+        host = self._host
         exchange = Exchange(time.time(), "", time.perf_counter())
         target = message.path
         exchange.path = target.partition("?")[0]
@@ -123,7 +138,10 @@ class FastLane:
         lane = LaneExchange(host, pool, client, message, payload, exchange, outgoing, upstream)
         upstream.listener = lane
         lane.sent = time.perf_counter()
-        pool.send(upstream, method, pool.head_of(method, target, lines, length), body)
+        try:
+            pool.send(upstream, method, pool.head_of(method, target, lines, length), body)
+        except Exception as exc:
+            lane.response_failed(exc)
         return lane
 
 
@@ -165,9 +183,42 @@ class LaneExchange:
 
     def response_arrived(self, message: RawResponseMessage, payload: StreamReader) -> None:
         """The upstream's answer head: written here when whole and small, else handed over."""
-        ledger = self._host.ledger
+        try:
+            answer = self._whole_answer(message, payload)
+        except Exception as exc:
+            # A fault of ours before the answer: the handler's last resort answers it (500).
+            self.response_failed(exc)
+            return
+        if answer is None:
+            return
+        head, body, content_type = answer
         exchange = self.exchange
-        ledger.upstream_answered(exchange, self.sent)
+        if not self._client.write(head + body if body else head):
+            exchange.truncated = True
+        try:
+            upstream, self._upstream = self._upstream, None
+            assert upstream is not None, "answered once"
+            self._pool.release(upstream)
+            ledger = self._host.ledger
+            ledger.keep_request(self._message.headers, exchange, self.outgoing)
+            ledger.count(exchange, message.code)
+            if exchange.capture.sampled:
+                ledger.stage(exchange, content_type, body)
+            ledger.gen_ai.observe_response(content_type, body)
+        except Exception as exc:
+            # The client has its answer; what is lost is said in the log.
+            self._host.ledger.fault(exc)
+        finally:
+            self._release_hold()
+            self._client.answered()
+
+    def _whole_answer(
+        self, message: RawResponseMessage, payload: StreamReader
+    ) -> tuple[bytes, bytes, str] | None:
+        """(head, body, content type) of an answer to write in one; None when it is handed
+        over (to stream, or to relay the aiohttp way)."""
+        exchange = self.exchange
+        self._host.ledger.upstream_answered(exchange, self.sent)
         status = message.code
         headers = message.headers
         content_type = headers.get("Content-Type", "")
@@ -181,7 +232,7 @@ class LaneExchange:
             or must_be_empty_body(self._message.method, status)
         ):
             self._hand_over(Handoff(exchange, self.outgoing, self._response(message, payload)))
-            return
+            return None
         body = whole_body(payload)
         try:
             head = answer_head(
@@ -191,22 +242,12 @@ class LaneExchange:
             # hop_by_hop.py's path reads the names in Connection, or answers 502.
             response = self._response(message, payload, body)
             self._hand_over(Handoff(exchange, self.outgoing, response))
-            return
-        if not self._client.write(head + body if body else head):
-            exchange.truncated = True
-        upstream, self._upstream = self._upstream, None
-        assert upstream is not None, "answered once"
-        self._pool.release(upstream)
-        ledger.keep_request(self._message.headers, exchange, self.outgoing)
-        ledger.count(exchange, status)
-        if exchange.capture.sampled:
-            ledger.stage(exchange, content_type, body)
-        ledger.gen_ai.observe_response(content_type, body)
-        self._release_hold()
-        self._client.answered()
+            return None
+        return head, body, content_type
 
     def response_failed(self, exc: BaseException) -> None:
-        """No answer came (closed, timed out, malformed): the handler answers the failure."""
+        """No answer came (closed, timed out, malformed; or a fault of ours): the handler
+        answers the failure."""
         upstream, self._upstream = self._upstream, None
         if upstream is not None:
             close_connection(upstream)

@@ -30,7 +30,7 @@ from sidecar.metrics import (
     SidecarMetrics,
 )
 from sidecar.proxy.aiohttp_internals import sent_response
-from sidecar.proxy.answers import answer_expect, json_response, raised_at
+from sidecar.proxy.answers import answer_expect, json_response
 from sidecar.proxy.handoff import BUFFER_LIMIT, CLIENT_CLOSED, IDEMPOTENT, Handoff, taken_over
 from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
 from sidecar.proxy.ledger import Ledger
@@ -46,6 +46,9 @@ from sidecar.proxy.upstream_pool import (
 )
 from sidecar.proxy.whole_response import UNRELAYABLE, fits, prepare, send_whole
 from sidecar.settings import Settings
+
+# What an upstream that fails raises, from either client; anything else is a fault of ours.
+UPSTREAM_FAILURES = (TimeoutError, aiohttp.ClientError, UpstreamConnectError, UpstreamProtocolError)
 
 
 class Proxy:
@@ -108,6 +111,8 @@ class Proxy:
                     return await self._relay(request, upstream, exchange, outgoing.hold)
             failure = handoff.failure
             assert failure is not None, "a handoff carries an answer or a failure"
+            if not isinstance(failure, UPSTREAM_FAILURES):
+                raise failure  # a fault of ours in the lane: the last resort answers it
             if isinstance(failure, aiohttp.ServerDisconnectedError) and handoff.retry:
                 return await self._forward(request, exchange, outgoing, retry=False)
             self._ledger.keep_request(request.headers, exchange, outgoing)
@@ -204,12 +209,7 @@ class Proxy:
                     retry = False
                     continue
                 failure: BaseException = exc
-            except (
-                TimeoutError,
-                aiohttp.ClientError,
-                UpstreamConnectError,
-                UpstreamProtocolError,
-            ) as exc:
+            except UPSTREAM_FAILURES as exc:
                 failure = exc
             if tee is not None and tee.timed_out:
                 return self._client_timeout(exchange)
@@ -241,12 +241,7 @@ class Proxy:
     ) -> web.Response:
         """A bug or an unforeseen failure on the request path: logged (type and place, never
         its message, which may quote a header), counted, answered 500 while still possible."""
-        self._ledger.error_log.warning(
-            "request failed inside the sidecar",
-            "internal_error",
-            error=type(exc).__name__,
-            at=raised_at(exc),
-        )
+        self._ledger.fault(exc)
         if exchange.status is None:  # not answered, so not staged either
             self._ledger.drop(exchange, DROP_PROXY_ERROR)
         if request.writer.output_size > 0:

@@ -18,7 +18,7 @@ from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.streams import StreamCapture
 from sidecar.common.exchange import Exchange
 from sidecar.metrics import DROP_INFLIGHT_FULL, DROP_TOO_LARGE, SidecarMetrics
-from sidecar.proxy.answers import ThrottledLog
+from sidecar.proxy.answers import ThrottledLog, raised_at
 from sidecar.proxy.request_tee import Outgoing
 from sidecar.proxy.upstream_failure import classify_failure
 
@@ -123,6 +123,16 @@ class Ledger:
             exchange.upstream_latency = None
             self.stage(exchange, "application/json", payload)
         return response
+
+    def fault(self, exc: BaseException) -> None:
+        """A bug or an unforeseen failure on the request path: its type and place are logged,
+        never its message (it may quote a header)."""
+        self.error_log.warning(
+            "request failed inside the sidecar",
+            "internal_error",
+            error=type(exc).__name__,
+            at=raised_at(exc),
+        )
 
     def broke_off(self, exc: BaseException, status: int) -> None:
         """The upstream broke off a response already started: counted and logged."""

@@ -146,7 +146,14 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
             if request is not None:
                 # Taken first: reading its body may re-enter data_received.
                 self.take_request()
-                self._lane = lane.start(self, *request)
+                try:
+                    self._lane = lane.start(self, *request)
+                except Exception as exc:
+                    # A fault of ours before the request was sent: logged, and the handler
+                    # takes the request from the start (its last resort answers a fault).
+                    self._traffic.error_log.warning(
+                        "request failed inside the sidecar", "internal_error", at=raised_at(exc)
+                    )
                 if self._lane is None:
                     self.hand_back(*request)
                 return
