@@ -3,7 +3,7 @@
 `stage` runs on the request path after the client has its response and never waits: the
 exchange is queued as is (a refusal is counted, never retried); what it holds was decided when
 its request arrived (sidecar.capture.policy). Its record line is made later, in
-a batch, by the writer with `encoder` (redaction included), off the event loop.
+a batch, by the writer with `encoder` (redaction included), a few records between requests.
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ class RecordEncoder:
     Lines are joined from pre-encoded parts: this runs once per captured request. `path`,
     `status`, `upstreamLatencyMs` and `truncated` are metadata extensions. Keeps state (event
     ids, the current second's inferenceTime, content types seen): each encoder belongs to one
-    thread (the spool writer's), never shared.
+    user (the spool writer, on the event loop), never shared between threads.
     """
 
     def __init__(self, form: RecordFormat | None = None, body_filter: BodyFilter | None = None):
