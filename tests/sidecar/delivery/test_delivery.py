@@ -286,3 +286,42 @@ def test_files_respect_size_and_hour_whatever_the_batches(
         positions = [order[parse_record(text).event_id] for text in lines]
         assert positions == sorted(positions)  # a file keeps the order records arrived in
     assert sorted(event_ids(files.values()).elements()) == sorted(order)
+
+
+async def test_a_large_batch_is_encoded_between_turns_of_the_event_loop(tmp_path: Path) -> None:
+    """The writer encodes on the event loop a few records at a time: requests served meanwhile
+    never wait for a whole batch (40000 records take ~0.1 s to encode), and the batch still
+    lands in one file per hour."""
+    records = 40000
+    out = tmp_path / "out"
+    limits = ("--queue-max-bytes", "64MiB", "--max-file-bytes", "1GiB")
+    settings = make_settings(f"file://{out}", tmp_path / "spool", *limits)
+    delivery, queue, metrics = make_delivery(settings)
+    for n in range(records):
+        offer(queue, PAST, f"id-{n}")
+    loop = asyncio.get_running_loop()
+    longest, turns = 0.0, 0
+
+    async def serve_requests_meanwhile() -> None:
+        nonlocal longest, turns
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0)
+            now = loop.time()
+            longest, last, turns = max(longest, now - last), now, turns + 1
+
+    meanwhile = asyncio.ensure_future(serve_requests_meanwhile())
+    started = loop.time()
+    await delivery.start()
+    await eventually(
+        lambda: (
+            metric(metrics.registry, "infertap_capture_records_total", {"outcome": "captured"})
+            == records
+        )
+    )
+    took = loop.time() - started
+    meanwhile.cancel()
+    await stop(delivery)
+    assert len(folder_objects(out)) == 1
+    # Every slice gave the loop a turn: never a gap near the time the whole batch took.
+    assert turns > records // 8 and longest < took / 4, (turns, longest, took)

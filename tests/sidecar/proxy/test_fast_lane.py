@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sidecar.app import Lifecycle, build_traffic_app, drain, start_traffic_site
 from sidecar.metrics import SidecarMetrics
@@ -255,3 +259,104 @@ async def test_a_graceful_stop_waits_for_a_lane_exchange_in_flight(
     assert (answer.status, answer.body) == (200, b"slow")
     assert served.server.requests_count == 1
     writer.close()
+
+
+# -- any request, both paths: the same answer and the same request upstream -------------------
+
+NAMES = [
+    "Content-Type",
+    "X-Custom",
+    "x-custom",
+    "Accept",
+    "Keep-Alive",
+    "TE",
+    "Trailer",
+    "Proxy-Authorization",
+    "Proxy-Foo",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Amzn-SageMaker-Inference-Id",
+    "Authorization",
+    "Expect",
+]
+VALUES = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12).map(str.strip)
+
+
+@st.composite
+def raw_requests(draw: st.DrawFn) -> bytes:
+    method = draw(st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]))
+    status = draw(st.sampled_from([200, 201, 204, 304, 404, 500]))
+    query = draw(st.sampled_from(["", "&a=%2F", "&b=1&b=2"]))
+    headers = draw(st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=6))
+    if draw(st.booleans()):
+        headers.append(
+            ("Connection", draw(st.sampled_from(["keep-alive", "keep-alive, X-Custom"])))
+        )
+    body = draw(st.one_of(st.none(), st.binary(max_size=64)))
+    lines = [f"{method} /echo?status={status}{query} HTTP/1.1", "Host: h"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+@pytest.fixture(scope="module")
+def both_paths(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Paths]:
+    """A sidecar with the lane and one without, served from a loop in a thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    stack = AsyncExitStack()
+    folder = tmp_path_factory.mktemp("paths")
+
+    async def start() -> Paths:
+        lane = await stack.enter_async_context(serving(upstream.url, folder / "lane"))
+        handler = await stack.enter_async_context(
+            serving(upstream.url, folder / "handler", lane=False)
+        )
+        return Paths(lane, handler, loop)
+
+    yield asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+    asyncio.run_coroutine_threadsafe(stack.aclose(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@dataclass
+class Paths:
+    lane: Served
+    handler: Served
+    loop: asyncio.AbstractEventLoop
+
+    def answers(self, served: Served, request: bytes) -> list[Answer]:
+        """A warm-up, then `request` on the same kept connection (the lane's usual case)."""
+        head_only = request.startswith(b"HEAD ")
+        coroutine = exchange_pair(served.port, request, head_only)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
+
+
+async def exchange_pair(port: int, request: bytes, head_only: bool) -> list[Answer]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(WARM_UP)
+        answers = [await read_answer(reader)]
+        writer.write(request)
+        if head_only:  # no body follows a HEAD answer's Content-Length
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            return [*answers, Answer(int(head.split(b" ")[1]), [], b"")]
+        return [*answers, await read_answer(reader)]
+    finally:
+        writer.close()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(request=raw_requests())
+def test_any_request_gets_the_same_answer_and_upstream_request_on_both_paths(
+    both_paths: Paths, request: bytes
+) -> None:
+    lane = both_paths.answers(both_paths.lane, request)
+    handler = both_paths.answers(both_paths.handler, request)
+    assert lane == handler
