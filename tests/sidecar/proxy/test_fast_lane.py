@@ -219,15 +219,25 @@ async def test_what_leaves_the_lane_is_finished_by_the_handler(
     assert served.metric("infertap_capture_records_total", outcome="captured") == 4
 
 
+async def in_flight(
+    served: Served, request: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """`request` sent on a new connection once the pool has a connection (so the lane takes
+    it), and given time to reach the upstream."""
+    await exchanges(served.port, [WARM_UP])
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(request)
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    return reader, writer
+
+
 async def test_a_client_gone_from_the_lane_is_counted_and_its_upstream_request_closed(
     upstream: Upstream, tmp_path: Path
 ) -> None:
     async with serving(upstream.url, tmp_path) as served:
-        await exchanges(served.port, [WARM_UP])
-        _, writer = await asyncio.open_connection("127.0.0.1", served.port)
-        writer.write(b"POST /slow?seconds=5 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\n1")
-        await writer.drain()
-        await asyncio.sleep(0.3)
+        slow = b"POST /slow?seconds=5 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\n1"
+        _, writer = await in_flight(served, slow)
         writer.close()
         for _ in range(50):
             if served.metric("infertap_requests_total", code="499"):
@@ -248,11 +258,7 @@ async def test_a_graceful_stop_waits_for_a_lane_exchange_in_flight(
     upstream: Upstream, tmp_path: Path
 ) -> None:
     async with serving(upstream.url, tmp_path) as served:
-        await exchanges(served.port, [WARM_UP])
-        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
-        writer.write(b"GET /slow?seconds=1 HTTP/1.1\r\nHost: h\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(0.2)
+        reader, writer = await in_flight(served, b"GET /slow?seconds=1 HTTP/1.1\r\nHost: h\r\n\r\n")
         pending = asyncio.ensure_future(read_answer(reader))
     # Leaving `serving` stopped the server: the answer came first.
     answer = await pending
