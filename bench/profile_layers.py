@@ -61,7 +61,7 @@ PIECES: tuple[tuple[str, str, str | None], ...] = (
     (
         "per-request framing: RequestHandler.start/_handle_request/finish_response, its Task",
         r"^RequestHandler\.(start|_handle_request|finish_response) |^task_step",
-        r"^Proxy\.",
+        r"^(Proxy|Writer)\.",
     ),
     (
         "response out: web.Response, prepare, write_eof, StreamWriter",
@@ -70,8 +70,9 @@ PIECES: tuple[tuple[str, str, str | None], ...] = (
         None,
     ),
     (
-        "upstream send: UpstreamPool.request/_head, header copies",
-        r"^(UpstreamPool\.(request|_head)|Proxy\._upstream_headers|end_to_end) ",
+        "upstream send: UpstreamPool.request/send/head, header copies",
+        r"^(UpstreamPool\.(request|send|head|head_of)|request_lines|Proxy\._upstream_headers"
+        r"|end_to_end) ",
         r"^ResponseHandler\.data_received",
     ),
     (
@@ -80,6 +81,11 @@ PIECES: tuple[tuple[str, str, str | None], ...] = (
         None,
     ),
     ("aiohttp C parser (both directions, with callbacks)", r"^feed_data \(_http_parser", None),
+    (
+        "fast lane: its exchanges from request to answer (fast_lane.py, inclusive)",
+        r"^(FastLane|LaneExchange)\.",
+        None,
+    ),
     (
         "StreamReader payloads: create, feed, read, resume_reading",
         r"^(StreamReader\.|BaseProtocol\.resume_reading|ResponseHandler\.resume_reading)",
@@ -92,13 +98,15 @@ PIECES: tuple[tuple[str, str, str | None], ...] = (
         None,
     ),
     (
-        "metrics: _count_request, observe, inc",
-        r"_count_request|Histogram\.observe|Counter\.inc|MutexValue",
+        "metrics: Ledger.count, observe, inc",
+        r"_count_request|Ledger\.(count|upstream_answered)|Histogram\.observe|Counter\.inc"
+        r"|MutexValue",
         None,
     ),
     (
-        "capture: sampler, stage, writer thread",
-        r"^(Sampler|Capturer|CaptureQueue|Writer|RecordEncoder|Spool)\.|^Proxy\._stage"
+        "capture: policy, stage, writer and its encoder",
+        r"^(Sampler|Capturer|CaptureQueue|Writer|RecordEncoder|Spool|CapturePolicy)\."
+        r"|^(Proxy\._stage|Ledger\.(stage|keep_request))"
         r"|sidecar/(capture|delivery)/",
         None,
     ),
