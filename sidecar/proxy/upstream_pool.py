@@ -22,7 +22,6 @@ from sidecar.proxy.aiohttp_internals import (
     StreamReader,
     UpstreamProtocol,
     close_connection,
-    connected,
     new_response_protocol,
     next_response,
     read_response_head,
@@ -150,11 +149,13 @@ class UpstreamPool:
         )
 
     def idle_connection(self) -> UpstreamProtocol | None:
-        """An open pooled connection, taken from the pool; None when none is idle."""
+        """An open pooled connection, taken from the pool; None when none is idle. One the
+        upstream closed, or sent bytes on while idle (they would be read as the next answer),
+        is closed instead."""
         idle = self._idle
         while idle:
             candidate = idle.pop()
-            if connected(candidate):
+            if reusable(candidate):
                 return candidate
             close_connection(candidate)
         return None

@@ -133,3 +133,34 @@ async def test_interim_answers_are_skipped_and_close_is_honoured() -> None:
         async with response:
             assert response.status == 201 and await response.read() == b"ok"
         assert pool._idle == []
+
+
+async def test_a_connection_the_upstream_wrote_on_while_idle_is_not_reused() -> None:
+    """Bytes an upstream sends between requests would be read as the next request's answer:
+    such a connection is closed when taken from the pool, and the request goes on a new one."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer + b"ok")
+        await writer.drain()
+        if connections == 1:
+            await asyncio.sleep(0.05)
+            writer.write(answer + b"no")  # unasked for, while the connection idles
+            await writer.drain()
+        await reader.read()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server:
+        pool = UpstreamPool(url, 2.0, 2.0)
+        for _ in range(2):
+            response = await pool.request("GET", "/", CIMultiDict(), None)
+            async with response:
+                assert await response.read() == b"ok"
+            await asyncio.sleep(0.1)  # the stray answer arrives while the connection idles
+        assert connections == 2
+        await pool.close()
