@@ -17,7 +17,7 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -47,9 +47,11 @@ MAX_IDLE_WAIT = 1.0  # seconds between seal checks when no record arrives
 # one thread hand-off per interval instead of per record; records wait this much longer in
 # memory at most (at 10k records/s, about 1 MB is queued).
 BATCH_INTERVAL = 0.1
-# Exchanges encoded between two turns of the event loop: about 30 us of work, the most a
+# Exchanges encoded between two turns of the event loop, and the most body bytes among them
+# (one larger exchange is a slice of its own): about 30 us of work for small bodies, the most a
 # request arriving meanwhile waits for it.
 ENCODE_SLICE = 8
+ENCODE_SLICE_BYTES = 64 * 1024
 FINAL_DRAIN_ROUNDS = 100  # bounded: the request path has stopped when the final drain runs
 
 
@@ -186,10 +188,10 @@ class Writer:
         """Record lines for `exchanges` by hour, ENCODE_SLICE exchanges per turn of the event
         loop; the slices of one hour joined again, for one write."""
         slices: dict[datetime, list[EncodedHour]] = {}
-        for start in range(0, len(exchanges), ENCODE_SLICE):
-            if start:
+        for index, piece in enumerate(encode_slices(exchanges)):
+            if index:
                 await asyncio.sleep(0)  # the requests that arrived meanwhile go first
-            encoded = self.encoder.encode(exchanges[start : start + ENCODE_SLICE])
+            encoded = self.encoder.encode(piece)
             result.rejected += encoded.rejected
             result.encode_errors += encoded.failed
             for part in encoded.hours:
@@ -309,3 +311,17 @@ class Writer:
                 continue
             if sealed is not None:
                 result.sealed.append(sealed)
+
+
+def encode_slices(exchanges: list[Exchange]) -> Iterator[list[Exchange]]:
+    """`exchanges` in order, in slices of at most ENCODE_SLICE exchanges and ENCODE_SLICE_BYTES
+    of bodies (an exchange larger than that alone)."""
+    start, size = 0, 0
+    for index, exchange in enumerate(exchanges):
+        body = len(exchange.request_body) + len(exchange.response_body)
+        if index > start and (index - start == ENCODE_SLICE or size + body > ENCODE_SLICE_BYTES):
+            yield exchanges[start:index]
+            start, size = index, 0
+        size += body
+    if start < len(exchanges):
+        yield exchanges[start:]

@@ -1,13 +1,15 @@
 """Every use of aiohttp's private internals, in one module, checked against one aiohttp release.
 
 The proxy leans on parts of aiohttp that are not its public API: the traffic server reads its
-connection protocol's request queue to time request heads (traffic_server.py), and the lean
-upstream client drives aiohttp's client response protocol (C parser, read timeout, flow control)
-without ClientSession (upstream_pool.py). Nothing else in the sidecar names a private aiohttp
-attribute or module. Importing this module checks the installed aiohttp against the releases
-these internals were read from, and that each one is still there: a new release breaks this file
-at start-up, loudly, rather than a request at random. tests/sidecar/proxy/test_aiohttp_internals.py
-holds one test per internal; a new one goes here with its test (and its name in `INTERNALS`).
+connection protocol's request queue to time request heads and lets the fast lane take requests
+off it (traffic_server.py, fast_lane.py), and the lean upstream client drives aiohttp's client
+response protocol (C parser, read timeout, flow control) without ClientSession, by await or by
+callback (upstream_pool.py). Nothing else in the sidecar names a private aiohttp attribute or
+module. Importing this module checks the installed aiohttp against the releases these
+internals were read from, and that each one is still there: a new release breaks this file at
+start-up, loudly, rather than a request at random. tests/sidecar/proxy/test_aiohttp_internals.py
+and test_lane_internals.py hold one test per internal; a new one goes here with its test (and
+its name in `INTERNALS`).
 """
 
 from __future__ import annotations
@@ -30,39 +32,25 @@ from sidecar.errors import SidecarError
 # The aiohttp releases (major, minor) whose internals this module was written against.
 SUPPORTED_RELEASES = ((3, 14),)
 # (class, attribute) for every private name used below, checked at import.
-INTERNALS: tuple[tuple[type, str], ...] = (
-    (RequestHandler, "_manager"),
-    (RequestHandler, "_messages"),
-    (RequestHandler, "_request_in_progress"),
-    (RequestHandler, "_waiter"),
-    (RequestHandler, "_handler_waiter"),
-    (RequestHandler, "_keepalive_handle"),
-    (RequestHandler, "_keepalive_timeout"),
-    (RequestHandler, "_next_keepalive_close_time"),
-    (RequestHandler, "_process_keepalive"),
-    (RequestHandler, "_msg_queue_resume_size"),
-    (RequestHandler, "_resume_reading_if_drained"),
-    (RequestHandler, "_force_close"),
-    (RequestHandler, "_close"),
-    (RequestHandler, "_parser"),
-    (RequestHandler, "_buffer_paused"),
-    (RequestHandler, "_reading_paused"),
-    (StreamReader, "_buffer"),
-    (StreamReader, "_buffer_offset"),
-    (StreamReader, "_protocol"),
-    (StreamReader, "_exception"),
-    (ResponseHandler, "set_response_params"),
-    (ResponseHandler, "start_timeout"),
-    (ResponseHandler, "read"),
-    (ResponseHandler, "should_close"),
-    (ResponseHandler, "is_connected"),
-    (ResponseHandler, "close"),
-    (ResponseHandler, "transport"),
-    (ResponseHandler, "_drop_timeout"),
-    (ResponseHandler, "_reschedule_timeout"),
-    (ResponseHandler, "_on_read_timeout"),
-    (web.BaseRunner, "_make_server"),
-    (web.BaseRunner, "_cleanup_server"),
+INTERNALS: tuple[tuple[type, str], ...] = tuple(
+    (owner, name)
+    for owner, names in (
+        (
+            RequestHandler,
+            "_manager _messages _request_in_progress _waiter _handler_waiter _keepalive_handle"
+            " _keepalive_timeout _next_keepalive_close_time _process_keepalive"
+            " _msg_queue_resume_size _resume_reading_if_drained _force_close _close _parser"
+            " _buffer_paused _reading_paused",
+        ),
+        (StreamReader, "_buffer _buffer_offset _protocol _exception"),
+        (
+            ResponseHandler,
+            "set_response_params start_timeout read should_close is_connected close transport"
+            " _drop_timeout _reschedule_timeout _on_read_timeout",
+        ),
+        (web.BaseRunner, "_make_server _cleanup_server"),
+    )
+    for name in names.split()
 )
 # Instance attributes set by __init__ (no slots to look them up in): Server's `_loop` and
 # `_kwargs`, BaseRunner's `_kwargs`, ResponseHandler's `_loop`, `_parser`, `_skip_payload` and
@@ -216,6 +204,7 @@ class LaneRequestHandler(RequestHandler):
         if self._parser is not None:
             self._parser.message_consumed()
         if self._close or self._force_close:
+            super().close()  # the idle handler task ends
             if self.transport is not None:
                 self.transport.close()
             return
@@ -226,6 +215,15 @@ class LaneRequestHandler(RequestHandler):
             self._next_keepalive_close_time = close_time = loop.time() + self._keepalive_timeout
             if self._keepalive_handle is None:
                 self._keepalive_handle = loop.call_at(close_time, self._process_keepalive)
+
+    def close(self) -> None:
+        """aiohttp's `close` (a graceful stop) ends the idle handler task at once; with a
+        request taken it ends once that request is done, so the task is still there to finish
+        it if the lane hands it over."""
+        if self._request_in_progress and self._waiter is not None:
+            self._close = True
+            return
+        super().close()
 
     def request_gone(self) -> None:
         """A taken request ended (answered, or its connection lost)."""

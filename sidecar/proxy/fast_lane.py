@@ -2,14 +2,15 @@
 no request or response object, Task, stream read or await per request.
 
 Usual means a request from an HTTP/1.1 keep-alive client, with an origin-form target, no
-`Expect` and a small body that arrived whole, while a connection to a plain-HTTP upstream is
-idle in the pool; and an answer whose small, sized body arrives whole with its head and can be
-relayed in one write. The lane does what handler.py does for it, in the same order and with the
-same pieces: the capture decision (capture/policy.py), the head from the raw header bytes
-(raw_heads.py), one `transport.write` of the answer, then the counts and the capture staging
-(ledger.py). Whatever leaves that path goes to the handler at the point reached: before the
-request is sent, the request as it came; after, the exchange with its answer or its failure
-(handoff.py). The proxy's tests run every exchange through whichever path takes it.
+`Expect` and a small body sized by Content-Length that arrived whole, while a connection to a
+plain-HTTP upstream is idle in the pool; and an answer whose small, sized body arrives whole
+with its head and can be relayed in one write. The lane does what handler.py does for it, in
+the same order and with the same pieces: the capture decision (capture/policy.py), the head from
+the raw header bytes (raw_heads.py), one `transport.write` of the answer, then the counts and
+the capture staging (ledger.py). Whatever leaves that path goes to the handler at the point
+reached: before the request is sent, the request as it came; after, the exchange with its
+answer or its failure (handoff.py). The proxy's tests run every exchange through whichever path
+takes it.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def usual_request(message: RawRequestMessage, payload: StreamReader) -> bool:
         message.version == HttpVersion11
         and not message.should_close
         and not message.upgrade
+        and not message.chunked
         and message.path[:1] == "/"
         and message.method != "CONNECT"
         and payload.is_eof()
@@ -89,7 +91,8 @@ def usual_request(message: RawRequestMessage, payload: StreamReader) -> bool:
 
 
 class FastLane:
-    """Starts lane exchanges for the proxy `host`."""
+    """Starts lane exchanges for the proxy `host` (and settles one handed over that the
+    handler never took)."""
 
     def __init__(self, host: LaneHost) -> None:
         self._host = host
@@ -141,8 +144,21 @@ class FastLane:
         try:
             pool.send(upstream, method, pool.head_of(method, target, lines, length), body)
         except Exception as exc:
-            lane.response_failed(exc)
+            lane.response_failed(exc)  # handed over now
+            return None
         return lane
+
+    def abandon(self, handoff: Handoff) -> None:
+        """A handed-over exchange whose client went away before the handler took it: counted
+        as the handler counts a client gone, its upstream request closed, its share given
+        back."""
+        if handoff.response is not None:
+            handoff.response.release()
+        ledger = self._host.ledger
+        ledger.count(handoff.exchange, CLIENT_CLOSED)
+        ledger.drop(handoff.exchange, DROP_CLIENT_DISCONNECTED)
+        if handoff.outgoing.hold is not None:
+            handoff.outgoing.hold.release()
 
 
 class LaneExchange:
@@ -195,19 +211,19 @@ class LaneExchange:
         exchange = self.exchange
         if not self._client.write(head + body if body else head):
             exchange.truncated = True
+        ledger = self._host.ledger
         try:
+            ledger.count(exchange, message.code)
             upstream, self._upstream = self._upstream, None
             assert upstream is not None, "answered once"
             self._pool.release(upstream)
-            ledger = self._host.ledger
             ledger.keep_request(self._message.headers, exchange, self.outgoing)
-            ledger.count(exchange, message.code)
             if exchange.capture.sampled:
                 ledger.stage(exchange, content_type, body)
             ledger.gen_ai.observe_response(content_type, body)
         except Exception as exc:
             # The client has its answer; what is lost is said in the log.
-            self._host.ledger.fault(exc)
+            ledger.fault(exc)
         finally:
             self._release_hold()
             self._client.answered()

@@ -90,7 +90,16 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
     usual requests go to the fast lane, the others (and those the lane hands over) to the
     handler task."""
 
-    __slots__ = ("_accepted", "_head_timer", "_lane", "_payload", "_traffic", "handoff", "peer")
+    __slots__ = (
+        "_accepted",
+        "_answering",
+        "_head_timer",
+        "_lane",
+        "_payload",
+        "_traffic",
+        "handoff",
+        "peer",
+    )
 
     def __init__(self, manager: TrafficServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -100,6 +109,10 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
         # The body of the last request parsed, to tell body bytes from the next head's.
         self._payload: StreamReader | None = None
         self._lane: LaneExchange | None = None
+        # Set while a lane answer's bookkeeping runs inside the upstream's callback: a request
+        # parsed meanwhile waits for the next turn of the loop (it could take the same upstream
+        # connection before that callback is done with it).
+        self._answering = False
         self.handoff: Handoff | None = None
         self.peer = ""  # the client's address, for X-Forwarded-For
 
@@ -121,11 +134,15 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
         self._arm_head_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        lane = self._lane
+        lane, handoff = self._lane, self.handoff
         if lane is not None:
             self._lane = None
             lane.abandon()
             self.request_gone()
+        elif handoff is not None and self._traffic.lane is not None:
+            # Handed over, and the client went away before the handler took it.
+            self.handoff = None
+            self._traffic.lane.abandon(handoff)
         if self._accepted:
             self._accepted = False
             self._traffic.open_connections -= 1
@@ -134,6 +151,8 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
         super().connection_lost(exc)
 
     def requests_parsed(self) -> None:
+        if self._answering:
+            return  # `answered` looks at the queue once it is done
         body = last_request_body(self)
         if body is not None:
             self._payload = body
@@ -146,16 +165,21 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
             if request is not None:
                 # Taken first: reading its body may re-enter data_received.
                 self.take_request()
+                started = None
                 try:
-                    self._lane = lane.start(self, *request)
+                    started = lane.start(self, *request)
                 except Exception as exc:
                     # A fault of ours before the request was sent: logged, and the handler
                     # takes the request from the start (its last resort answers a fault).
                     self._traffic.error_log.warning(
                         "request failed inside the sidecar", "internal_error", at=raised_at(exc)
                     )
-                if self._lane is None:
+                if not request_in_progress(self):
+                    return  # handed over already, with how far it got
+                if started is None:
                     self.hand_back(*request)
+                else:
+                    self._lane = started
                 return
         self.wake_handler()
 
@@ -173,7 +197,11 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
         """The lane's exchange is answered: the next request (pipelined, rare) is looked at
         once the parser callbacks that ended this one have returned."""
         self._lane = None
-        self.request_done()
+        self._answering = True
+        try:
+            self.request_done()
+        finally:
+            self._answering = False
         if requests_queued(self):
             self._loop.call_soon(self.requests_parsed)
 

@@ -112,6 +112,10 @@ class UpstreamResponse:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """The connection back to the pool when the answer was read whole, else closed."""
         self._pool.release(self._protocol)
 
 

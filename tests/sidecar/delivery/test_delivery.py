@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sidecar.common.layout import hour_of
 from sidecar.common.record import parse_record
 from sidecar.delivery.uploader import CONCURRENCY
+from sidecar.delivery.writer import ENCODE_SLICE, ENCODE_SLICE_BYTES, encode_slices
 from tests.sidecar.delivery_support import (
     KEY,
     PAST,
@@ -325,3 +326,15 @@ async def test_a_large_batch_is_encoded_between_turns_of_the_event_loop(tmp_path
     assert len(folder_objects(out)) == 1
     # Every slice gave the loop a turn: never a gap near the time the whole batch took.
     assert turns > records // 8 and longest < took / 4, (turns, longest, took)
+
+
+@given(sizes=st.lists(st.integers(0, 200_000), max_size=40))
+@examples(max_examples=60, deadline=None)
+def test_encode_slices_keep_order_and_bound_count_and_body_bytes(sizes: list[int]) -> None:
+    exchanges = [exchange(PAST, f"id-{n}", filler=size) for n, size in enumerate(sizes)]
+    slices = list(encode_slices(exchanges))
+    assert [e for piece in slices for e in piece] == exchanges
+    for piece in slices:
+        body = sum(len(e.request_body) + len(e.response_body) for e in piece)
+        assert piece and len(piece) <= ENCODE_SLICE
+        assert body <= ENCODE_SLICE_BYTES or len(piece) == 1

@@ -267,6 +267,47 @@ async def test_a_graceful_stop_waits_for_a_lane_exchange_in_flight(
     writer.close()
 
 
+async def test_a_graceful_stop_finishes_a_lane_exchange_handed_over_meanwhile(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """The stop starts while the upstream prepares a stream: the lane hands it over, and the
+    handler task, kept for it, relays it whole before the connection closes."""
+    stream = b"GET /stream?wait=1&chunks=2&delay=0 HTTP/1.1\r\nHost: h\r\n\r\n"
+    loop = asyncio.get_running_loop()
+    async with serving(upstream.url, tmp_path) as served:
+        reader, writer = await in_flight(served, stream)
+        pending = asyncio.ensure_future(read_answer(reader))
+        stopping = loop.time()
+    stopped = loop.time() - stopping
+    answer = await pending
+    assert (answer.status, answer.body) == (200, b"data: 0\n\ndata: 1\n\n")
+    assert served.metric("infertap_requests_total", code="200") == 2
+    assert served.metric("infertap_capture_records_total", outcome="captured") == 2
+    assert stopped < 3  # not the shutdown timeout: the handler task told it was done
+    writer.close()
+
+
+async def test_requests_pipelined_past_the_queue_keep_their_upstream_timeout(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """Past aiohttp's queue of 32 the parser pauses, and an answer resumes it: the next request
+    must not start on the upstream connection still inside its last answer's callback (its
+    read timeout would be dropped when that callback ends)."""
+    requests = [b"GET /echo?n=%d HTTP/1.1\r\nHost: h\r\n\r\n" % n for n in range(34)]
+    requests[16] = b"GET /slow?seconds=3 HTTP/1.1\r\nHost: h\r\n\r\n"
+    loop = asyncio.get_running_loop()
+    async with serving(upstream.url, tmp_path, "--upstream-timeout", "0.5") as served:
+        await exchanges(served.port, [WARM_UP])
+        started = loop.time()
+        answers = await exchanges(served.port, requests, pipelined=True)
+        took = loop.time() - started
+    assert [a.status for a in answers] == [504 if n == 16 else 200 for n in range(34)]
+    assert [a.header("X-Received-Path") for a in answers[17:]] == [
+        f"/echo?n={n}" for n in range(17, 34)
+    ]
+    assert took < 2.5, took
+
+
 # -- any request, both paths: the same answer and the same request upstream -------------------
 
 NAMES = [
@@ -302,9 +343,15 @@ def raw_requests(draw: st.DrawFn) -> bytes:
     body = draw(st.one_of(st.none(), st.binary(max_size=64)))
     lines = [f"{method} /echo?status={status}{query} HTTP/1.1", "Host: h"]
     lines += [f"{name}: {value}" for name, value in headers]
-    if body is not None:
+    if body is None:
+        data = b""
+    elif draw(st.booleans()):
         lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+        data = body
+    else:
+        lines.append("Transfer-Encoding: chunked")
+        data = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
 @pytest.fixture(scope="module")
