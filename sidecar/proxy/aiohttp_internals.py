@@ -20,10 +20,12 @@ from typing import Any, Protocol, cast
 
 import aiohttp
 from aiohttp import web
-from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_proto import ResponseHandler as ResponseHandler
 from aiohttp.helpers import _EXC_SENTINEL
-from aiohttp.http_parser import RawRequestMessage, RawResponseMessage
-from aiohttp.streams import EmptyStreamReader, StreamReader
+from aiohttp.http_parser import RawRequestMessage as RawRequestMessage
+from aiohttp.http_parser import RawResponseMessage as RawResponseMessage
+from aiohttp.streams import EmptyStreamReader
+from aiohttp.streams import StreamReader as StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
@@ -55,32 +57,6 @@ INTERNALS: tuple[tuple[type, str], ...] = tuple(
 # Instance attributes set by __init__ (no slots to look them up in): Server's `_loop` and
 # `_kwargs`, BaseRunner's `_kwargs`, ResponseHandler's `_loop`, `_parser`, `_skip_payload` and
 # `_read_timeout`; their tests make instances.
-
-__all__ = [
-    "AppServerRunner",
-    "LaneRequestHandler",
-    "RawRequestMessage",
-    "RawResponseMessage",
-    "ResponseHandler",
-    "ResponseListener",
-    "StreamReader",
-    "UpstreamProtocol",
-    "close_connection",
-    "connected",
-    "detach_from_server",
-    "last_request_body",
-    "new_response_protocol",
-    "next_response",
-    "protocol_arguments",
-    "read_response_head",
-    "request_in_progress",
-    "requests_queued",
-    "reusable",
-    "sent_response",
-    "start_read_timeout",
-    "transport_of",
-    "whole_body",
-]
 
 
 class UnsupportedAiohttp(SidecarError, ImportError):
@@ -224,6 +200,28 @@ class LaneRequestHandler(RequestHandler):
             self._close = True
             return
         super().close()
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109 (aiohttp's)
+        """aiohttp's graceful shutdown, within `timeout` in all when the lane holds a request:
+        that request is waited for first (answered, or handed to the handler task and finished
+        there), then aiohttp stops the connection in the time left. One still held by then is
+        given up: its connection is closed, as aiohttp cancels a handler that overruns."""
+        if timeout and self._request_in_progress and self._waiter is not None:
+            loop = self._loop
+            started = loop.time()
+            self._handler_waiter = done = loop.create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await done
+            except TimeoutError:
+                pass
+            finally:
+                self._handler_waiter = None
+            if self._request_in_progress and self._waiter is not None:
+                self.force_close()
+            # Never 0, which aiohttp reads as no limit.
+            timeout = max(timeout - (loop.time() - started), 0.01)
+        await super().shutdown(timeout)
 
     def request_gone(self) -> None:
         """A taken request ended (answered, or its connection lost)."""

@@ -81,6 +81,8 @@ class Proxy:
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         handoff = taken_over(request)
+        if handoff is not None and handoff.settled:
+            return sent_response(keep_alive=False)  # its client went away; counted then
         exchange = handoff.exchange if handoff is not None else Exchange(time.time(), "", 0.0)
         if handoff is None:
             exchange.started = time.perf_counter()

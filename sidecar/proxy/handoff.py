@@ -31,6 +31,8 @@ class Handoff:
     response: UpstreamResponse | None = None
     failure: BaseException | None = None
     retry: bool = False
+    # Its client went away before the handler took it: counted already, nothing left to do.
+    settled: bool = False
 
 
 class HandsOver:
@@ -42,7 +44,8 @@ class HandsOver:
 
 
 def taken_over(request: web.BaseRequest) -> Handoff | None:
-    """The exchange handed over with `request`, once; None for a request the handler starts."""
+    """The exchange handed over with `request`, once; None for a request the handler starts.
+    A `settled` one is left alone (its client has gone)."""
     protocol = request.protocol
     if not isinstance(protocol, HandsOver):
         return None

@@ -140,8 +140,9 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
             lane.abandon()
             self.request_gone()
         elif handoff is not None and self._traffic.lane is not None:
-            # Handed over, and the client went away before the handler took it.
-            self.handoff = None
+            # Handed over, and the client went away before the handler took it: counted here,
+            # and marked, in case the handler task still starts on it.
+            handoff.settled = True
             self._traffic.lane.abandon(handoff)
         if self._accepted:
             self._accepted = False
@@ -202,8 +203,8 @@ class TrafficProtocol(LaneRequestHandler, HandsOver):
             self.request_done()
         finally:
             self._answering = False
-        if requests_queued(self):
-            self._loop.call_soon(self.requests_parsed)
+            if requests_queued(self):
+                self._loop.call_soon(self.requests_parsed)
 
     def hand_over(
         self, message: RawRequestMessage, payload: StreamReader, handoff: Handoff | None

@@ -50,10 +50,11 @@ class Served:
 
 @asynccontextmanager
 async def serving(
-    upstream: str, folder: Path, *flags: str, lane: bool = True
+    upstream: str, folder: Path, *flags: str, lane: bool = True, stop_within: float = 5.0
 ) -> AsyncIterator[Served]:
     """The traffic port of a sidecar capturing every exchange, with or without the lane;
-    stopped (and its captures delivered) on leaving."""
+    stopped (in-flight requests given `stop_within` seconds, then its captures delivered) on
+    leaving."""
     destination, spool = folder / "out", folder / "spool"
     settings = make_settings(
         str(destination),
@@ -69,14 +70,16 @@ async def serving(
     metrics = SidecarMetrics()
     lifecycle = Lifecycle()
     app = build_traffic_app(settings, metrics, lifecycle, spool_dir=spool)
-    runner = await start_traffic_site(app, "127.0.0.1", 0, fast_lane=lane)
+    runner = await start_traffic_site(
+        app, "127.0.0.1", 0, fast_lane=lane, shutdown_timeout=stop_within
+    )
     server = runner.server
     assert isinstance(server, TrafficServer)
     served = Served(runner.addresses[0][1], server, metrics, destination)
     try:
         yield served
     finally:
-        await drain(runner, lifecycle, 5.0)
+        await drain(runner, lifecycle, stop_within + 5.0)
 
 
 @dataclass
@@ -284,6 +287,24 @@ async def test_a_graceful_stop_finishes_a_lane_exchange_handed_over_meanwhile(
     assert served.metric("infertap_requests_total", code="200") == 2
     assert served.metric("infertap_capture_records_total", outcome="captured") == 2
     assert stopped < 3  # not the shutdown timeout: the handler task told it was done
+    writer.close()
+
+
+async def test_a_lane_exchange_overrunning_a_graceful_stop_is_cut_and_counted_in_time(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    loop = asyncio.get_running_loop()
+    slow = b"GET /slow?seconds=9 HTTP/1.1\r\nHost: h\r\n\r\n"
+    async with serving(upstream.url, tmp_path, stop_within=2.0) as served:
+        reader, writer = await in_flight(served, slow)
+        stopping = loop.time()
+    # The 2 s for requests, then delivery; not twice over (aiohttp also waits that long for its
+    # idle handler task).
+    assert loop.time() - stopping < 3.2
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert served.metric("infertap_requests_total", code="499") == 1
+    assert served.metric("infertap_capture_records_total", outcome="client_disconnected") == 1
+    assert served.server.requests_count == 1  # the lane had it
     writer.close()
 
 

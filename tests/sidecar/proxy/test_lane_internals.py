@@ -153,6 +153,23 @@ async def test_a_graceful_shutdown_waits_for_a_taken_request_then_closes(
     writer.close()
 
 
+async def test_a_graceful_shutdown_gives_up_a_taken_request_within_its_one_timeout(
+    serving: Serving,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", serving.port)
+    writer.write(b"GET /lane/wait HTTP/1.1\r\nHost: x\r\n\r\n")  # never answered
+    await asyncio.sleep(0.1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    serving.server.pre_shutdown()
+    await asyncio.wait_for(serving.server.shutdown(0.5), 5)
+    # One timeout in all (aiohttp would wait a second one for its idle handler task), and the
+    # connection closed: the request given up, as a handler overrunning it is cancelled.
+    assert 0.4 < loop.time() - started < 0.9
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+
+
 class Listener:
     def __init__(self) -> None:
         self.arrived: list[tuple[int, bytes]] = []
