@@ -38,13 +38,21 @@ def parse_args(argv: Sequence[str] | None, description: str = "") -> argparse.Na
     parser.add_argument("--seconds", type=float, default=6.0, help="per run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="also measure each connection's first request (by default one warm-up request per "
+        "connection goes unmeasured)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.seconds = 2, 3.0
     return args
 
 
-def load(url: str, rate: float, seconds: float, features: int = 30) -> dict[str, float]:
+def load(
+    url: str, rate: float, seconds: float, features: int = 30, cold: bool = False
+) -> dict[str, float]:
     """One bench/loadgen.py run (on CPU LOAD_CPU) at `rate`; its JSON summary."""
     command = [
         *("taskset", "-c", LOAD_CPU),
@@ -52,6 +60,7 @@ def load(url: str, rate: float, seconds: float, features: int = 30) -> dict[str,
         str(BENCH_DIR / "loadgen.py"),
         url,
         *("--rate", f"{rate:g}", "--seconds", f"{seconds:g}", "--features", str(features)),
+        *(("--cold",) if cold else ()),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
@@ -66,9 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     say("== latency added by the sidecar at a fixed rate (open loop) ==")
     describe_machine(info)
+    warm_up = "first requests measured" if args.cold else "one warm-up request per connection"
     say(
         f"method: bench/loadgen.py at {args.rate:g} req/s for {args.seconds:g} s per run, "
-        f"{args.rounds} interleaved rounds, latency from the due time when sent late; proxy on "
+        f"{args.rounds} interleaved rounds, latency from the due time when sent late, "
+        f"{warm_up}; proxy on "
         f"CPU {PROXY_CPU}, upstream + load generator on CPU {LOAD_CPU}"
     )
     runs: dict[str, list[dict[str, float]]] = {"direct": [], "capture_off": [], "capture_100": []}
@@ -84,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         for round_number in range(1, args.rounds + 1):
             for name, url in urls.items():
-                result = load(url, args.rate, args.seconds)
+                result = load(url, args.rate, args.seconds, cold=args.cold)
                 runs[name].append(result)
                 say(
                     f"round {round_number} {name:<12} p50 {result['p50_ms']:6.3f} ms  "
@@ -123,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         {
             "method": {
                 "tool": "bench/loadgen.py (asyncio + uvloop, open loop, 64 keep-alive connections)",
+                "warm_up": not args.cold,
                 "rate": args.rate,
                 "seconds_per_run": args.seconds,
                 "rounds": args.rounds,
