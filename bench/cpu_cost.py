@@ -143,7 +143,8 @@ def measure_fixed(target: Target, args: argparse.Namespace) -> dict[str, float]:
     if target.pid:
         time.sleep(SETTLE_SECONDS)
         spent = cpu_seconds(target.pid) - before
-        result["cpu_seconds_per_1000"] = round(spent / max(result["requests"], 1.0) * 1000.0, 4)
+        served = result["requests"] + result.get("warm_up_requests", 0.0)  # all cost CPU
+        result["cpu_seconds_per_1000"] = round(spent / max(served, 1.0) * 1000.0, 4)
     result["load_average_1m"] = round(os.getloadavg()[0], 2)
     return result
 

@@ -159,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             warm=not args.cold,
         )
     )
-    print(json.dumps(summarize(latencies, errors, elapsed, args.rate)))
+    summary = summarize(latencies, errors, elapsed, args.rate)
+    summary["warm_up_requests"] = 0 if args.cold else args.connections
+    print(json.dumps(summary))
     return 0
 
 
