@@ -185,7 +185,7 @@ class Writer:
         return records
 
     async def _encode(self, exchanges: list[Exchange], result: _BatchResult) -> list[EncodedHour]:
-        """Record lines for `exchanges` by hour, ENCODE_SLICE exchanges per turn of the event
+        """Record lines for `exchanges` by hour, one `encode_slices` slice per turn of the event
         loop; the slices of one hour joined again, for one write."""
         slices: dict[datetime, list[EncodedHour]] = {}
         for index, piece in enumerate(encode_slices(exchanges)):

@@ -192,11 +192,16 @@ class LaneRequestHandler(RequestHandler):
             if self._keepalive_handle is None:
                 self._keepalive_handle = loop.call_at(close_time, self._process_keepalive)
 
+    @property
+    def _lane_holds_request(self) -> bool:
+        # In progress while aiohttp's handler task idles: a request taken off its queue.
+        return bool(self._request_in_progress) and self._waiter is not None
+
     def close(self) -> None:
         """aiohttp's `close` (a graceful stop) ends the idle handler task at once; with a
         request taken it ends once that request is done, so the task is still there to finish
         it if the lane hands it over."""
-        if self._request_in_progress and self._waiter is not None:
+        if self._lane_holds_request:
             self._close = True
             return
         super().close()
@@ -206,7 +211,7 @@ class LaneRequestHandler(RequestHandler):
         that request is waited for first (answered, or handed to the handler task and finished
         there), then aiohttp stops the connection in the time left. One still held by then is
         given up: its connection is closed, as aiohttp cancels a handler that overruns."""
-        if timeout and self._request_in_progress and self._waiter is not None:
+        if timeout and self._lane_holds_request:
             loop = self._loop
             started = loop.time()
             self._handler_waiter = done = loop.create_future()
@@ -217,7 +222,7 @@ class LaneRequestHandler(RequestHandler):
                 pass
             finally:
                 self._handler_waiter = None
-            if self._request_in_progress and self._waiter is not None:
+            if self._lane_holds_request:
                 self.force_close()
             # Never 0, which aiohttp reads as no limit.
             timeout = max(timeout - (loop.time() - started), 0.01)

@@ -25,7 +25,6 @@ from aiohttp.streams import EmptyStreamReader
 
 from sidecar.capture.policy import CapturePolicy
 from sidecar.common.exchange import Exchange
-from sidecar.metrics import DROP_CLIENT_DISCONNECTED
 from sidecar.proxy.aiohttp_internals import (
     RawRequestMessage,
     RawResponseMessage,
@@ -34,7 +33,7 @@ from sidecar.proxy.aiohttp_internals import (
     close_connection,
     whole_body,
 )
-from sidecar.proxy.handoff import BUFFER_LIMIT, CLIENT_CLOSED, IDEMPOTENT, Handoff
+from sidecar.proxy.handoff import BUFFER_LIMIT, IDEMPOTENT, Handoff
 from sidecar.proxy.ledger import Ledger
 from sidecar.proxy.raw_heads import NamesInConnection, answer_head, request_lines
 from sidecar.proxy.request_tee import Outgoing
@@ -154,9 +153,7 @@ class FastLane:
         back."""
         if handoff.response is not None:
             handoff.response.release()
-        ledger = self._host.ledger
-        ledger.count(handoff.exchange, CLIENT_CLOSED)
-        ledger.drop(handoff.exchange, DROP_CLIENT_DISCONNECTED)
+        self._host.ledger.client_gone(handoff.exchange)
         if handoff.outgoing.hold is not None:
             handoff.outgoing.hold.release()
 
@@ -279,9 +276,7 @@ class LaneExchange:
         if upstream is not None:
             upstream.listener = None
             close_connection(upstream)
-        ledger = self._host.ledger
-        ledger.count(self.exchange, CLIENT_CLOSED)
-        ledger.drop(self.exchange, DROP_CLIENT_DISCONNECTED)
+        self._host.ledger.client_gone(self.exchange)
         self._release_hold()
 
     def _response(

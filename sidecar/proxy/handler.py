@@ -24,14 +24,10 @@ from sidecar.capture.capturer import Capturer
 from sidecar.capture.policy import CapturePolicy
 from sidecar.capture.streams import COMPLETED, StreamCapture, StreamResult, is_event_stream
 from sidecar.common.exchange import Exchange
-from sidecar.metrics import (
-    DROP_CLIENT_DISCONNECTED,
-    DROP_PROXY_ERROR,
-    SidecarMetrics,
-)
+from sidecar.metrics import DROP_PROXY_ERROR, SidecarMetrics
 from sidecar.proxy.aiohttp_internals import sent_response
 from sidecar.proxy.answers import answer_expect, json_response
-from sidecar.proxy.handoff import BUFFER_LIMIT, CLIENT_CLOSED, IDEMPOTENT, Handoff, taken_over
+from sidecar.proxy.handoff import BUFFER_LIMIT, IDEMPOTENT, Handoff, taken_over
 from sidecar.proxy.hop_by_hop import end_to_end, upstream_headers
 from sidecar.proxy.ledger import Ledger
 from sidecar.proxy.raw_heads import NamesInConnection, pool_lines
@@ -94,8 +90,7 @@ class Proxy:
             # The client hung up before its answer (aiohttp cancels the handler); a stream
             # that was relaying is counted already.
             if exchange.status is None:
-                self._ledger.count(exchange, CLIENT_CLOSED)
-                self._ledger.drop(exchange, DROP_CLIENT_DISCONNECTED)
+                self._ledger.client_gone(exchange)
             raise
         except Exception as exc:
             # The last resort: without it aiohttp answers its own text 500, counted nowhere.

@@ -14,8 +14,6 @@ from sidecar.proxy.upstream_pool import UpstreamResponse
 # Bodies up to this size are read whole (one write each way, the fast path); larger or
 # unsized bodies are streamed through so memory stays bounded whatever clients send.
 BUFFER_LIMIT = 1 << 20
-# nginx's code for a request whose client closed the connection before the answer.
-CLIENT_CLOSED = 499
 # Methods whose buffered request is safe to send again on a fresh connection.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 

@@ -17,12 +17,20 @@ from sidecar.capture.capturer import Capturer
 from sidecar.capture.genai_metrics import GenAiMetrics
 from sidecar.capture.streams import StreamCapture
 from sidecar.common.exchange import Exchange
-from sidecar.metrics import DROP_INFLIGHT_FULL, DROP_TOO_LARGE, SidecarMetrics
+from sidecar.metrics import (
+    DROP_CLIENT_DISCONNECTED,
+    DROP_INFLIGHT_FULL,
+    DROP_TOO_LARGE,
+    SidecarMetrics,
+)
 from sidecar.proxy.answers import ThrottledLog, raised_at
 from sidecar.proxy.request_tee import Outgoing
 from sidecar.proxy.upstream_failure import classify_failure
 
 log = logging.getLogger("sidecar.proxy.handler")
+
+# nginx's code for a request whose client closed the connection before the answer.
+CLIENT_CLOSED = 499
 
 
 class Ledger:
@@ -47,6 +55,12 @@ class Ledger:
             counter = self._request_counters[status] = self._metrics.requests.labels(str(status))
         counter.inc()
         self._request_duration.observe(time.perf_counter() - exchange.started)
+
+    def client_gone(self, exchange: Exchange) -> None:
+        """The client went away before its answer: counted under CLIENT_CLOSED, and a sampled
+        exchange dropped as `client_disconnected`."""
+        self.count(exchange, CLIENT_CLOSED)
+        self.drop(exchange, DROP_CLIENT_DISCONNECTED)
 
     def upstream_answered(self, exchange: Exchange, sent: float) -> None:
         """The upstream's response head arrived for a request sent at perf_counter `sent`."""
